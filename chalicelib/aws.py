@@ -1,0 +1,30 @@
+"""boto3 clients, made on first use and kept for the life of a warm container.
+
+boto3 is imported here, lazily, and nowhere in the pure modules: importing
+the app costs nothing until an event needs AWS, and tests can install moto
+before any client exists. boto3 honours AWS_ENDPOINT_URL, which is how the
+demo and the rehearsals point the sentry at a local moto server.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+# Adaptive mode retries throttling (RequestLimitExceeded) and 5xx answers
+# with backoff and slows the client down; the cap keeps one invocation
+# well inside the Lambda timeout.
+RETRIES = {"mode": "adaptive", "max_attempts": 5}
+
+
+@cache
+def client(service: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(service, region_name=region, config=Config(retries=RETRIES))
+
+
+def reset() -> None:
+    """Forget every client (tests start each AWS mock with fresh clients)."""
+    client.cache_clear()

@@ -1,0 +1,150 @@
+"""Settings from environment variables, read and validated at every invocation.
+
+Reading at invocation (not at import) lets Chalice stages and
+`chalice.test.Client` supply the variables. A bad value raises
+`ConfigError` naming every bad variable: a sentry that guesses what a typo
+meant could leave a group unguarded, so it fails closed and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import ip_network
+from typing import TypeVar
+
+from chalicelib.policy import DEFAULT_OPEN_PORTS, GroupScope, Mode, Network, Policy, PortRange
+
+T = TypeVar("T")
+
+GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
+TRUE_WORDS = {"true", "1", "yes", "on"}
+FALSE_WORDS = {"false", "0", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """One or more SENTRY_* variables are malformed; the message names each."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    scope: GroupScope
+    policy: Policy
+    dry_run: bool = False
+    topic_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        errors: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return parse(raw)
+            except ValueError as error:
+                errors.append(f"{name}={raw!r}: {error}")
+                return default
+
+        group_ids = read("SENTRY_GROUP_IDS", _group_ids, frozenset[str]())
+        no_tag: tuple[str | None, str | None] = (None, None)
+        tag = read("SENTRY_GROUP_TAG", _tag, no_tag)
+        policy = Policy(
+            mode=read("SENTRY_MODE", _mode, Mode.LOCKDOWN),
+            open_ports=read("SENTRY_OPEN_PORTS", _ports, DEFAULT_OPEN_PORTS),
+            trusted_networks=read("SENTRY_TRUSTED_CIDRS", _networks, ()),
+            exempt_principals=read("SENTRY_EXEMPT_PRINCIPALS", _arn_patterns, ()),
+        )
+        dry_run = read("SENTRY_DRY_RUN", _boolean, False)
+        topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
+        if errors:
+            raise ConfigError("invalid sg-sentry configuration: " + "; ".join(errors))
+        scope = GroupScope(
+            group_ids=group_ids - {"*"},
+            all_groups="*" in group_ids,
+            tag_key=tag[0],
+            tag_value=tag[1],
+        )
+        return cls(scope=scope, policy=policy, dry_run=dry_run, topic_arn=topic_arn)
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _group_ids(raw: str) -> frozenset[str]:
+    ids = _split(raw)
+    if "*" in ids and len(ids) > 1:
+        raise ValueError("'*' guards every group; list IDs or '*', not both")
+    bad = [group_id for group_id in ids if group_id != "*" and not GROUP_ID.match(group_id)]
+    if bad:
+        raise ValueError(f"not security group IDs (sg-xxxxxxxx): {', '.join(bad)}")
+    return frozenset(ids)
+
+
+def _tag(raw: str) -> tuple[str | None, str | None]:
+    key, sep, value = raw.partition("=")
+    key, value = key.strip(), value.strip()
+    if not key or len(key) > 128:
+        raise ValueError("expected key=value or key, with a key of 1 to 128 characters")
+    if sep and not value:
+        raise ValueError("empty value after '='; write just the key to match any value")
+    return key, (value if sep else None)
+
+
+def _mode(raw: str) -> Mode:
+    try:
+        return Mode(raw.lower())
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(m.value for m in Mode)}") from None
+
+
+def _ports(raw: str) -> tuple[PortRange, ...]:
+    if raw.lower() == "none":
+        return ()
+    ranges = []
+    for part in _split(raw):
+        low, _, high = part.partition("-")
+        if not low.strip().isdigit() or (high and not high.strip().isdigit()):
+            raise ValueError(f"{part!r} is not a port or a range like 8000-8080")
+        port_range = PortRange(int(low), int(high or low))
+        if not 0 <= port_range.low <= port_range.high <= 65535:
+            raise ValueError(f"{part!r} is outside 0-65535 or reversed")
+        ranges.append(port_range)
+    return tuple(ranges)
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    networks = []
+    for part in _split(raw):
+        try:
+            networks.append(ip_network(part))
+        except ValueError as error:
+            raise ValueError(f"{part!r} is not a CIDR network ({error})") from None
+    return tuple(networks)
+
+
+def _arn_patterns(raw: str) -> tuple[str, ...]:
+    patterns = tuple(_split(raw))
+    bad = [pattern for pattern in patterns if not pattern.startswith("arn:")]
+    if bad:
+        raise ValueError(f"patterns must start with 'arn:' (a bare '*' would exempt everyone): {', '.join(bad)}")
+    return patterns
+
+
+def _boolean(raw: str) -> bool:
+    word = raw.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _topic_arn(raw: str) -> str:
+    if not TOPIC_ARN.match(raw):
+        raise ValueError("not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return raw

@@ -1,0 +1,290 @@
+"""Read a CloudTrail record of a security-group API call, once, into typed values.
+
+The record arrives wrapped in an EventBridge envelope (from the event rule)
+or bare (replayed from a trail). Every shape CloudTrail is known to send is
+read here and nowhere else:
+
+* lists logged as ``{"items": [...]}``, and empty lists logged as ``{}``;
+* permissions nested in ``ipPermissions.items[]`` or flat at the top of
+  ``requestParameters`` (``cidrIp``, ``ipProtocol``, ``fromPort``, ``toPort``);
+* ``responseElements.securityGroupRuleSet.items[]``, which names every rule
+  the call created with its ID and group (records since 2021), and older
+  records without it;
+* the group named by ``groupName`` only (default VPC, CloudFormation);
+* ``ModifySecurityGroupRules``, logged in the request's own PascalCase,
+  with one ``SecurityGroupRule`` or a list of them.
+
+Anything that does not fit raises `EventNotUnderstood`; events that are not
+ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.rules import Direction, Rule, Source, rule_from_security_group_rule, rules_from_ip_permission
+
+AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
+AUTHORIZE_EGRESS = "AuthorizeSecurityGroupEgress"
+MODIFY_RULES = "ModifySecurityGroupRules"
+HANDLED_EVENT_NAMES = (AUTHORIZE_INGRESS, AUTHORIZE_EGRESS, MODIFY_RULES)
+DETAIL_TYPE = "AWS API Call via CloudTrail"
+EVENT_SOURCE = "ec2.amazonaws.com"
+
+
+class EventNotUnderstood(ValueError):
+    """The record is one of ours but its shape cannot be read."""
+
+
+class EventOutOfScope(ValueError):
+    """The event is not a security-group change this sentry handles."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made the call, from ``userIdentity`` and the request's origin."""
+
+    identity_type: str
+    arn: str | None = None
+    account_id: str | None = None
+    user_name: str | None = None
+    # For assumed roles: the role (``sessionContext.sessionIssuer.arn``).
+    session_issuer_arn: str | None = None
+    invoked_by: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    console: bool = False
+
+    @property
+    def principal_arns(self) -> tuple[str, ...]:
+        """The ARNs an exemption pattern is matched against."""
+        return tuple(arn for arn in (self.arn, self.session_issuer_arn) if arn)
+
+    @property
+    def name(self) -> str:
+        return self.arn or self.invoked_by or self.user_name or self.identity_type
+
+
+@dataclass(frozen=True)
+class RuleUpdate:
+    """A rule redefined in place by ModifySecurityGroupRules.
+
+    CloudTrail records the rule's new definition but not its direction nor
+    what it was before; `as_rule` completes it once the direction is known.
+    """
+
+    rule_id: str
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    source: Source
+    description: str | None
+
+    def as_rule(self, direction: Direction) -> Rule:
+        return Rule(direction, self.protocol, self.from_port, self.to_port, self.source, self.description, self.rule_id)
+
+
+@dataclass(frozen=True)
+class SecurityGroupChange:
+    """One API call that added or redefined rules of one security group."""
+
+    event_id: str
+    event_name: str
+    event_time: str
+    region: str
+    account: str | None
+    actor: Actor
+    group_id: str | None
+    group_name: str | None
+    # Rules an Authorize* call created, each with its ID when the record has it.
+    added: tuple[Rule, ...] = ()
+    # Rules a ModifySecurityGroupRules call redefined.
+    updates: tuple[RuleUpdate, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A failed call changed nothing, so there is nothing to revert."""
+        return self.error_code is not None
+
+
+def parse_event(raw: object) -> SecurityGroupChange:
+    """Parse an EventBridge event, or a bare CloudTrail record, into a change."""
+    if not isinstance(raw, Mapping):
+        raise EventNotUnderstood(f"event is a {type(raw).__name__}, not a JSON object")
+    envelope: Mapping[str, Any] = {}
+    record: Mapping[str, Any] = raw
+    if "detail" in raw:
+        envelope, detail = raw, raw["detail"]
+        if envelope.get("detail-type", DETAIL_TYPE) != DETAIL_TYPE:
+            raise EventOutOfScope(f"detail-type {envelope.get('detail-type')!r} is not a CloudTrail API call")
+        if not isinstance(detail, Mapping):
+            raise EventNotUnderstood("event detail is not a JSON object")
+        record = detail
+    if record.get("eventSource") != EVENT_SOURCE:
+        raise EventOutOfScope(f"eventSource {record.get('eventSource')!r} is not {EVENT_SOURCE}")
+    name = record.get("eventName")
+    if name not in HANDLED_EVENT_NAMES:
+        raise EventOutOfScope(f"eventName {name!r} is not one of {', '.join(HANDLED_EVENT_NAMES)}")
+    try:
+        return _parse_record(record, envelope, name)
+    except EventNotUnderstood:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        event_id = str(record.get("eventID"))[:64]
+        raise EventNotUnderstood(f"{name} record {event_id!r}: {_describe(error)}") from error
+
+
+def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: str) -> SecurityGroupChange:
+    region = _text(record.get("awsRegion")) or _text(envelope.get("region"))
+    if not region:
+        raise EventNotUnderstood("record has no awsRegion")
+    params = _mapping(record.get("requestParameters"))
+    response = _mapping(record.get("responseElements"))
+    change = SecurityGroupChange(
+        event_id=_text(record.get("eventID")) or _text(envelope.get("id")) or "unknown",
+        event_name=name,
+        event_time=_text(record.get("eventTime")) or _text(envelope.get("time")) or "unknown",
+        region=region,
+        account=_text(record.get("recipientAccountId")) or _text(envelope.get("account")),
+        actor=_actor(record),
+        group_id=None,
+        group_name=_text(params.get("groupName")),
+        error_code=_text(record.get("errorCode")),
+        error_message=_text(record.get("errorMessage")),
+    )
+    if name == MODIFY_RULES:
+        return _with_updates(change, _mapping(params.get("ModifySecurityGroupRulesRequest")))
+    direction = Direction.EGRESS if name == AUTHORIZE_EGRESS else Direction.INGRESS
+    ruleset = _items(response.get("securityGroupRuleSet"))
+    group_id = _text(params.get("groupId")) or next(
+        (_text(item.get("groupId")) for item in ruleset if isinstance(item, Mapping) and item.get("groupId")), None
+    )
+    if change.failed:
+        # The request may be malformed (that can be why it failed); who and
+        # which group is all the report needs.
+        return replace(change, group_id=group_id)
+    if not group_id and not change.group_name:
+        raise EventNotUnderstood("record names no security group (no groupId or groupName)")
+    if ruleset:
+        # What AWS actually created, rule by rule, with IDs: authoritative.
+        added = [rule_from_security_group_rule(_boto3_shape(item)) for item in ruleset]
+    else:
+        added = _rules_from_request(params, direction)
+    if not added:
+        raise EventNotUnderstood("record names no rule")
+    return replace(change, group_id=group_id, added=tuple(added))
+
+
+def _rules_from_request(params: Mapping[str, Any], direction: Direction) -> list[Rule]:
+    permissions = _boto3_shape(params.get("ipPermissions"))
+    if permissions:
+        return [rule for permission in permissions for rule in rules_from_ip_permission(permission, direction)]
+    if params.get("sourceSecurityGroupName"):
+        raise EventNotUnderstood("flat request names a source group by name and the record has no securityGroupRuleSet")
+    # The flat form: one CIDR with protocol and ports at the top of the request.
+    flat = {
+        "IpProtocol": params["ipProtocol"],
+        "FromPort": params.get("fromPort"),
+        "ToPort": params.get("toPort"),
+        "IpRanges": [{"CidrIp": params["cidrIp"]}],
+    }
+    return rules_from_ip_permission(flat, direction)
+
+
+def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> SecurityGroupChange:
+    group_id = _text(request.get("GroupId"))
+    if change.failed:
+        return replace(change, group_id=group_id)
+    if not group_id:
+        raise EventNotUnderstood("ModifySecurityGroupRulesRequest has no GroupId")
+    entries = request["SecurityGroupRule"]
+    # One rule is logged as an object, several as a list (each with a "tag").
+    entries = [entries] if isinstance(entries, Mapping) else list(entries)
+    updates = []
+    for entry in entries:
+        spec = dict(entry["SecurityGroupRule"])
+        if spec.get("ReferencedGroupId"):
+            spec["ReferencedGroupInfo"] = {"GroupId": spec.pop("ReferencedGroupId")}
+        rule_id = _text(entry["SecurityGroupRuleId"])
+        if not rule_id:
+            raise EventNotUnderstood("a modified rule has no SecurityGroupRuleId")
+        rule = rule_from_security_group_rule(spec)
+        updates.append(RuleUpdate(rule_id, rule.protocol, rule.from_port, rule.to_port, rule.source, rule.description))
+    if not updates:
+        raise EventNotUnderstood("ModifySecurityGroupRulesRequest names no rule")
+    return replace(change, group_id=group_id, updates=tuple(updates))
+
+
+def _actor(record: Mapping[str, Any]) -> Actor:
+    identity = _mapping(record.get("userIdentity"))
+    issuer = _mapping(_mapping(identity.get("sessionContext")).get("sessionIssuer"))
+    user_agent = _text(record.get("userAgent"))
+    return Actor(
+        identity_type=_text(identity.get("type")) or "Unknown",
+        arn=_text(identity.get("arn")),
+        account_id=_text(identity.get("accountId")),
+        user_name=_text(identity.get("userName")) or _text(issuer.get("userName")),
+        session_issuer_arn=_text(issuer.get("arn")),
+        invoked_by=_text(identity.get("invokedBy")),
+        source_ip=_text(record.get("sourceIPAddress")),
+        user_agent=user_agent,
+        console=str(record.get("sessionCredentialFromConsole")).lower() == "true"
+        or (user_agent or "").startswith("console."),
+    )
+
+
+# --- CloudTrail's encoding --------------------------------------------------
+
+# CloudTrail logs the EC2 query API's wire names; boto3 uses these instead.
+_BOTO3_NAMES = {"groups": "UserIdGroupPairs"}
+
+
+def _boto3_shape(value: Any) -> Any:
+    """Turn a CloudTrail fragment into boto3's shape: ``{"items": [..]}`` and
+    ``{}`` become lists, camelCase keys become PascalCase."""
+    if isinstance(value, Mapping):
+        if not value:
+            return []
+        if set(value) == {"items"}:
+            return [_boto3_shape(item) for item in value["items"] or []]
+        return {_BOTO3_NAMES.get(key, key[:1].upper() + key[1:]): _boto3_shape(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_boto3_shape(item) for item in value]
+    return value
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        items = value.get("items") or []
+        if not isinstance(items, list):
+            raise EventNotUnderstood(f"expected a list of items, got {type(items).__name__}")
+        return items
+    if value in (None, ""):
+        return []
+    raise EventNotUnderstood(f"expected {{'items': [...]}}, got {type(value).__name__}")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, Mapping):
+        raise EventNotUnderstood(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (Mapping, list)):
+        raise EventNotUnderstood(f"expected text, got {type(value).__name__}")
+    return str(value)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing field {error.args[0]!r}"
+    return str(error) or type(error).__name__

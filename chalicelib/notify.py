@@ -1,0 +1,33 @@
+"""The SNS adapter: publishes a report, and says plainly when it could not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.ec2 import describe_error
+from chalicelib.report import Report
+
+
+class NotificationFailed(RuntimeError):
+    """SNS refused or could not be reached, after botocore's retries."""
+
+
+class SnsNotifier:
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self.topic_arn = topic_arn
+
+    def publish(self, report: Report) -> str:
+        """Publish one message (text for email, JSON for other subscribers); return its ID."""
+        try:
+            response = self._client.publish(
+                TopicArn=self.topic_arn,
+                Subject=report.subject,
+                Message=report.sns_message(),
+                MessageStructure="json",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise NotificationFailed(f"could not publish to {self.topic_arn}: {describe_error(error)}") from error
+        return str(response["MessageId"])

@@ -1,0 +1,161 @@
+"""What the sentry guards and what it allows: policy as data, decisions as pure functions.
+
+`GroupScope` says which security groups are guarded; `Policy` says which
+rules may stay on them. `decide` looks at one rule and the actor who made it
+and returns a `Decision`; it does no I/O, so every branch is a unit test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+from chalicelib.events import Actor
+from chalicelib.rules import ALL_PROTOCOLS, PORTED_PROTOCOLS, Direction, Rule, SourceKind
+
+Network = IPv4Network | IPv6Network
+
+# Address space that is never "the internet": RFC 1918, carrier-grade NAT,
+# loopback, link-local, IPv6 unique-local, IPv6 link-local and loopback.
+INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
+    ip_network(cidr)
+    for cidr in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+
+
+class Mode(StrEnum):
+    # Every rule added or changed on a guarded group is reverted.
+    LOCKDOWN = "lockdown"
+    # Only ingress rules that open a guarded group to the internet are reverted.
+    INTERNET = "internet"
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+DEFAULT_OPEN_PORTS = (PortRange(80, 80), PortRange(443, 443))
+
+
+@dataclass(frozen=True)
+class GroupScope:
+    """Which security groups are guarded: by ID, all of them, or by tag."""
+
+    group_ids: frozenset[str] = frozenset()
+    all_groups: bool = False
+    tag_key: str | None = None
+    # None: any value of tag_key will do.
+    tag_value: str | None = None
+
+    @property
+    def guards_anything(self) -> bool:
+        return self.all_groups or bool(self.group_ids) or self.tag_key is not None
+
+    def covers_id(self, group_id: str) -> bool:
+        """True when the ID alone says the group is guarded (no lookup needed)."""
+        return self.all_groups or group_id in self.group_ids
+
+    def covers_tags(self, tags: Mapping[str, str]) -> bool:
+        if self.tag_key is None or self.tag_key not in tags:
+            return False
+        return self.tag_value is None or tags[self.tag_key] == self.tag_value
+
+    def __str__(self) -> str:
+        parts = ["every group"] if self.all_groups else sorted(self.group_ids)
+        if self.tag_key is not None:
+            parts.append(f"tag {self.tag_key}" + ("" if self.tag_value is None else f"={self.tag_value}"))
+        return ", ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: Mode = Mode.LOCKDOWN
+    open_ports: tuple[PortRange, ...] = DEFAULT_OPEN_PORTS
+    trusted_networks: tuple[Network, ...] = ()
+    # fnmatch patterns over principal ARNs, e.g. arn:aws:iam::*:role/terraform-*
+    exempt_principals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    revert: bool
+    # Why, in words that go into the email.
+    reason: str
+    exempt: bool = field(default=False)
+
+
+def decide(rule: Rule, actor: Actor, policy: Policy) -> Decision:
+    """Decide whether one rule added or changed by `actor` must be reverted."""
+    pattern = exempt_pattern(actor, policy.exempt_principals)
+    if pattern is not None:
+        return Decision(False, f"made by an exempt principal (matches {pattern})", exempt=True)
+    if policy.mode is Mode.LOCKDOWN:
+        return Decision(True, "lockdown mode: no rule may be added to or changed on this group")
+    if rule.direction is Direction.EGRESS:
+        return Decision(False, "internet mode guards ingress only")
+    if not is_internet_source(rule, policy.trusted_networks):
+        return Decision(False, f"source {rule.source} is internal")
+    if rule.protocol not in PORTED_PROTOCOLS and rule.protocol != ALL_PROTOCOLS:
+        return Decision(False, f"{rule.protocol_text} carries no ports; internet mode guards tcp, udp and all traffic")
+    ports = PortRange(0, 65535) if rule.protocol == ALL_PROTOCOLS else _rule_ports(rule)
+    if covers(policy.open_ports, ports):
+        return Decision(False, f"port {ports} may be open to the internet (SENTRY_OPEN_PORTS)")
+    return Decision(True, f"opens {rule.protocol_text} {ports} to the internet")
+
+
+def exempt_pattern(actor: Actor, patterns: Iterable[str]) -> str | None:
+    """The first exemption pattern matching the actor or its session issuer, if any."""
+    for pattern in patterns:
+        if any(fnmatchcase(arn, pattern) for arn in actor.principal_arns):
+            return pattern
+    return None
+
+
+def is_internet_source(rule: Rule, trusted: Iterable[Network] = ()) -> bool:
+    """A CIDR source is the internet unless it lies entirely inside internal or trusted space.
+
+    Security-group references and prefix lists are internal by definition.
+    CIDRs are compared as networks: "10.0.0.0/8" is inside, "10.0.0.0/7" is not.
+    """
+    if rule.source.kind not in (SourceKind.CIDR_IPV4, SourceKind.CIDR_IPV6):
+        return False
+    network = rule.source.network
+    return not any(
+        network.version == inside.version and network.subnet_of(inside)  # type: ignore[arg-type]
+        for inside in (*INTERNAL_NETWORKS, *trusted)
+    )
+
+
+def covers(ranges: Iterable[PortRange], wanted: PortRange) -> bool:
+    """True when the union of `ranges` contains every port of `wanted`."""
+    next_uncovered = wanted.low
+    for allowed in sorted(ranges):
+        if allowed.low > next_uncovered:
+            break
+        next_uncovered = max(next_uncovered, allowed.high + 1)
+        if next_uncovered > wanted.high:
+            return True
+    return next_uncovered > wanted.high
+
+
+def _rule_ports(rule: Rule) -> PortRange:
+    assert rule.from_port is not None and rule.to_port is not None  # tcp/udp always carry ports
+    return PortRange(rule.from_port, rule.to_port)

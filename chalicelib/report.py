@@ -1,0 +1,206 @@
+"""The notification: an email in plain words and a JSON document, from one handled change.
+
+Much of what reaches the report is chosen by whoever made the change (rule
+descriptions, group names, user agents), so every such string is bounded
+and stripped of control characters here. The subject obeys SNS's rules
+(printable ASCII, no line breaks, under 100 characters) whatever the input,
+so a hostile description can never make the publish fail.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
+
+SUBJECT_LIMIT = 99
+FIELD_LIMIT = 256
+# Keeps one message far below SNS's 256 KB even with very many rules.
+LISTED_RULES_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Report:
+    subject: str
+    text: str
+    document: dict[str, Any]
+
+    def sns_message(self) -> str:
+        """The body for ``Publish(MessageStructure="json")``: text for email, JSON for the rest."""
+        document = json.dumps(self.document, ensure_ascii=False)
+        return json.dumps({"default": document, "email": self.text, "email-json": document, "sms": self.subject})
+
+
+def clean(value: object, limit: int = FIELD_LIMIT) -> str:
+    """One line of printable text, at most `limit` characters."""
+    text = "".join(" " if _is_control(char) else char for char in str(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject_line(text: str) -> str:
+    """An SNS-safe subject: printable ASCII, one line, at most SUBJECT_LIMIT characters."""
+    ascii_text = "".join(char if 32 <= ord(char) < 127 else "?" for char in clean(text, 10_000))
+    if len(ascii_text) > SUBJECT_LIMIT:
+        ascii_text = ascii_text[: SUBJECT_LIMIT - 3] + "..."
+    return ascii_text
+
+
+def console_link(region: str, group_id: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/ec2/home?region={region}#SecurityGroup:groupId={group_id}"
+
+
+def build_report(handled: HandledChange) -> Report:
+    return Report(subject=_subject(handled), text=_text(handled), document=_document(handled))
+
+
+def _group_label(handled: HandledChange) -> str:
+    name = f" ({clean(handled.group_name, 64)})" if handled.group_name else ""
+    return f"{handled.group_id}{name}"
+
+
+def _subject(handled: HandledChange) -> str:
+    tag = "sg-sentry [dry run]" if handled.dry_run else "sg-sentry"
+    failed = len(handled.failures)
+    reverted = handled.count(Outcome.REVERTED, Outcome.ALREADY_GONE)
+    would = handled.count(Outcome.WOULD_REVERT)
+    if failed:
+        what = f"FAILED to revert {_rules(failed)}"
+    elif would:
+        what = f"would revert {_rules(would)}"
+    elif reverted:
+        what = f"reverted {_rules(reverted)}"
+    else:
+        what = f"allowed {_rules(len(handled.rules))}"
+    return subject_line(f"{tag}: {what} on {_group_label(handled)}")
+
+
+def _rules(count: int) -> str:
+    return f"{count} rule" + ("" if count == 1 else "s")
+
+
+def _headline(handled: HandledChange) -> str:
+    change = handled.change
+    did = "redefined" if change.updates else "added"
+    where = "on" if change.updates else "to"
+    tally = ", ".join(f"{count} {outcome.value}" for outcome in Outcome if (count := handled.count(outcome)))
+    return (
+        f"{clean(change.actor.name, 128)} {did} {_rules(len(handled.rules))} {where} security group "
+        f"{_group_label(handled)} with {clean(change.event_name)}. Outcome: {tally}."
+    )
+
+
+def _text(handled: HandledChange) -> str:
+    change, actor = handled.change, handled.change.actor
+    lines = [_headline(handled), ""]
+    lines += [
+        "What changed",
+        f"  Account      {clean(change.account or 'unknown')}",
+        f"  Region       {clean(change.region)}",
+        f"  Group        {_group_label(handled)}",
+        f"  When         {clean(change.event_time)}",
+        f"  Console      {console_link(clean(change.region, 32), handled.group_id)}",
+        "",
+        "Who",
+        f"  Principal    {clean(actor.arn or 'unknown')}",
+        f"  Identity     {clean(actor.identity_type)}"
+        + (f" (role {clean(actor.session_issuer_arn)})" if actor.session_issuer_arn else ""),
+        f"  Source IP    {clean(actor.source_ip or 'unknown')}",
+        f"  Through      {'the AWS console' if actor.console else 'the API'}; "
+        f"user agent {clean(actor.user_agent or 'unknown')}",
+    ]
+    if actor.invoked_by:
+        lines.append(f"  Invoked by   {clean(actor.invoked_by)}")
+    lines += ["", "Rules"]
+    for number, item in enumerate(handled.rules[:LISTED_RULES_LIMIT], start=1):
+        lines += _rule_lines(number, item)
+    hidden = len(handled.rules) - LISTED_RULES_LIMIT
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
+    if change.updates and handled.count(Outcome.REVERTED):
+        lines += [
+            "",
+            "CloudTrail does not record what a modified rule was before, so a reverted",
+            "modification is removed, not put back; restore the old rule by hand if it was needed.",
+        ]
+    lines += [
+        "",
+        f"CloudTrail event ID  {clean(change.event_id)}",
+        f"Mode {handled.mode}; dry run {'on: nothing was changed' if handled.dry_run else 'off'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _rule_lines(number: int, item: RuleOutcome) -> list[str]:
+    rule = item.rule
+    head = f"  {number}. {clean(rule, 200)}"
+    if rule.rule_id:
+        head += f" [{clean(rule.rule_id, 32)}]"
+    if rule.description:
+        head += f' "{clean(rule.description, 120)}"'
+    detail = f"     {item.outcome.value.upper()}: {clean(item.reason)}"
+    if item.error:
+        detail += f" (AWS error: {clean(item.error)})"
+    return [head, detail]
+
+
+def _document(handled: HandledChange) -> dict[str, Any]:
+    change, actor = handled.change, handled.change.actor
+    return {
+        "source": "sg-sentry",
+        "summary": handled.summary,
+        "subject": _subject(handled),
+        "event": {
+            "id": clean(change.event_id),
+            "name": clean(change.event_name),
+            "time": clean(change.event_time),
+            "account": clean(change.account or ""),
+            "region": clean(change.region),
+        },
+        "group": {
+            "id": handled.group_id,
+            "name": clean(handled.group_name, 255) if handled.group_name else None,
+            "console_url": console_link(clean(change.region, 32), handled.group_id),
+        },
+        "actor": {
+            "arn": clean(actor.arn) if actor.arn else None,
+            "type": clean(actor.identity_type),
+            "session_issuer_arn": clean(actor.session_issuer_arn) if actor.session_issuer_arn else None,
+            "source_ip": clean(actor.source_ip) if actor.source_ip else None,
+            "user_agent": clean(actor.user_agent) if actor.user_agent else None,
+            "invoked_by": clean(actor.invoked_by) if actor.invoked_by else None,
+            "console": actor.console,
+        },
+        "mode": handled.mode,
+        "dry_run": handled.dry_run,
+        "rules": [rule_document(item) for item in handled.rules[:LISTED_RULES_LIMIT]],
+        "rules_total": len(handled.rules),
+        "text": _text(handled),
+    }
+
+
+def rule_document(item: RuleOutcome) -> dict[str, Any]:
+    rule = item.rule
+    return {
+        "rule": clean(rule, 200),
+        "rule_id": rule.rule_id,
+        "direction": rule.direction.value,
+        "protocol": rule.protocol,
+        "from_port": rule.from_port,
+        "to_port": rule.to_port,
+        "source": clean(rule.source.value, 128),
+        "source_kind": rule.source.kind.value,
+        "description": clean(rule.description) if rule.description else None,
+        "outcome": item.outcome.value,
+        "reason": clean(item.reason),
+        "error": clean(item.error) if item.error else None,
+    }
+
+
+def _is_control(char: str) -> bool:
+    # Cc: C0/C1 controls (newlines, tabs, escapes); Cf: format characters such
+    # as bidi overrides that disguise text; Zl/Zp: Unicode line separators.
+    return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}

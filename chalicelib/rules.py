@@ -1,0 +1,276 @@
+"""Security-group rules as atomic values: one rule per source.
+
+AWS adds, revokes and numbers rules per source (one CIDR, one IPv6 CIDR,
+one prefix list or one referenced group), whatever the shape of the request
+that created them. So every permission is expanded into one `Rule` per
+source as soon as it is read, and everything downstream compares, decides
+and reverts single rules.
+
+This module holds the values, the text people read, and the two boto3
+converters (from the describe/authorize shapes, to `IpPermissions`).
+CloudTrail's shapes are read in `events`. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Any
+
+
+class Direction(StrEnum):
+    INGRESS = "ingress"
+    EGRESS = "egress"
+    # A modified rule that vanished before the sentry could look it up:
+    # CloudTrail does not record a modified rule's direction.
+    UNKNOWN = "direction unknown"
+
+
+class SourceKind(StrEnum):
+    CIDR_IPV4 = "cidr-ipv4"
+    CIDR_IPV6 = "cidr-ipv6"
+    PREFIX_LIST = "prefix-list"
+    SECURITY_GROUP = "security-group"
+
+
+ALL_PROTOCOLS = "-1"
+PORTED_PROTOCOLS = frozenset({"tcp", "udp"})
+ICMP_PROTOCOLS = frozenset({"icmp", "icmpv6"})
+
+# AWS accepts a protocol by name or by IANA number; it answers with names for
+# these and with the number for every other protocol.
+_PROTOCOL_ALIASES = {
+    "6": "tcp",
+    "17": "udp",
+    "1": "icmp",
+    "58": "icmpv6",
+    "all": ALL_PROTOCOLS,
+    "-1": ALL_PROTOCOLS,
+}
+
+
+def normalize_protocol(value: object) -> str:
+    """Return the canonical protocol: tcp, udp, icmp, icmpv6, -1, or a number."""
+    text = str(value).strip().lower()
+    text = _PROTOCOL_ALIASES.get(text, text)
+    if text in PORTED_PROTOCOLS or text in ICMP_PROTOCOLS or text == ALL_PROTOCOLS:
+        return text
+    if text.isdigit() and 0 <= int(text) <= 255:
+        return str(int(text))
+    raise ValueError(f"unknown IP protocol {value!r}")
+
+
+def _port(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"port must be a number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"port must be a number, got {value!r}") from None
+
+
+def normalize_ports(protocol: str, from_port: object, to_port: object) -> tuple[int | None, int | None]:
+    """Return the port range AWS stores for a protocol, validated.
+
+    tcp and udp carry a port range; icmp carries a type and a code (-1 for
+    all); every other protocol, all-traffic included, ignores ports, which
+    CloudTrail may still log as 0-65535 or -1.
+    """
+    low, high = _port(from_port), _port(to_port)
+    if protocol in PORTED_PROTOCOLS:
+        if low is None or high is None:
+            raise ValueError(f"{protocol} rule needs both fromPort and toPort")
+        if not (0 <= low <= high <= 65535):
+            raise ValueError(f"invalid {protocol} port range {low}-{high}")
+        return low, high
+    if protocol in ICMP_PROTOCOLS:
+        low = -1 if low is None else low
+        high = -1 if high is None else high
+        if not (-1 <= low <= 255 and -1 <= high <= 255):
+            raise ValueError(f"invalid {protocol} type/code {low}/{high}")
+        return low, high
+    return None, None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a rule lets traffic come from (ingress) or go to (egress)."""
+
+    kind: SourceKind
+    value: str
+    # Account that owns a referenced security group, when AWS tells us.
+    owner: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not self.value:
+            raise ValueError(f"{self.kind} source must be non-empty text, got {self.value!r}")
+        if self.kind in (SourceKind.CIDR_IPV4, SourceKind.CIDR_IPV6):
+            # strict=False: AWS accepts host bits (198.51.100.7/0) and so must we.
+            network = ip_network(self.value, strict=False)
+            if network.version != (4 if self.kind is SourceKind.CIDR_IPV4 else 6):
+                raise ValueError(f"{self.value!r} is not an IPv{4 if self.kind is SourceKind.CIDR_IPV4 else 6} CIDR")
+        elif self.kind is SourceKind.PREFIX_LIST and not self.value.startswith("pl-"):
+            raise ValueError(f"{self.value!r} is not a prefix list ID")
+        elif self.kind is SourceKind.SECURITY_GROUP and not self.value.startswith("sg-"):
+            raise ValueError(f"{self.value!r} is not a security group ID")
+
+    @property
+    def network(self) -> IPv4Network | IPv6Network:
+        """The CIDR as a network, for comparisons; only for CIDR sources."""
+        return ip_network(self.value, strict=False)
+
+    def __str__(self) -> str:
+        if self.kind is SourceKind.PREFIX_LIST:
+            return f"prefix list {self.value}"
+        if self.kind is SourceKind.SECURITY_GROUP:
+            return f"security group {self.value}" + (f" (account {self.owner})" if self.owner else "")
+        return self.value
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One security-group rule: direction, protocol, ports and one source.
+
+    Equality is AWS's notion of "the same rule": the description and the
+    rule ID do not take part, so sets of rules can be compared directly.
+    """
+
+    direction: Direction
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    source: Source
+    description: str | None = field(default=None, compare=False)
+    rule_id: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        direction: Direction,
+        protocol: object,
+        from_port: object,
+        to_port: object,
+        source: Source,
+        description: object = None,
+        rule_id: object = None,
+    ) -> Rule:
+        """Normalize protocol and ports, then construct: the one way rules are made."""
+        proto = normalize_protocol(protocol)
+        low, high = normalize_ports(proto, from_port, to_port)
+        return cls(
+            direction=direction,
+            protocol=proto,
+            from_port=low,
+            to_port=high,
+            source=source,
+            description=str(description) if description not in (None, "") else None,
+            rule_id=str(rule_id) if rule_id else None,
+        )
+
+    @property
+    def port_text(self) -> str:
+        if self.protocol in PORTED_PROTOCOLS:
+            if (self.from_port, self.to_port) == (0, 65535):
+                return "all ports"
+            if self.from_port == self.to_port:
+                return str(self.from_port)
+            return f"{self.from_port}-{self.to_port}"
+        if self.protocol in ICMP_PROTOCOLS:
+            if self.from_port == -1:
+                return "all types"
+            code = "all codes" if self.to_port == -1 else f"code {self.to_port}"
+            return f"type {self.from_port} {code}"
+        return ""
+
+    @property
+    def protocol_text(self) -> str:
+        if self.protocol == ALL_PROTOCOLS:
+            return "all traffic"
+        if self.protocol.isdigit():
+            return f"protocol {self.protocol}"
+        return self.protocol
+
+    def __str__(self) -> str:
+        """The rule in human terms, e.g. ``tcp 22 from 0.0.0.0/0, ingress``."""
+        what = " ".join(part for part in (self.protocol_text, self.port_text) if part)
+        preposition = "to" if self.direction is Direction.EGRESS else "from"
+        return f"{what} {preposition} {self.source}, {self.direction}"
+
+
+# --- boto3 shapes -----------------------------------------------------------
+
+
+def rules_from_ip_permission(permission: Mapping[str, Any], direction: Direction) -> list[Rule]:
+    """Expand one boto3 ``IpPermission`` into one rule per source."""
+    proto = permission["IpProtocol"]
+    low, high = permission.get("FromPort"), permission.get("ToPort")
+
+    def rule(source: Source, entry: Mapping[str, Any]) -> Rule:
+        return Rule.build(direction, proto, low, high, source, entry.get("Description"))
+
+    rules = [rule(Source(SourceKind.CIDR_IPV4, r["CidrIp"]), r) for r in permission.get("IpRanges", [])]
+    rules += [rule(Source(SourceKind.CIDR_IPV6, r["CidrIpv6"]), r) for r in permission.get("Ipv6Ranges", [])]
+    rules += [rule(Source(SourceKind.PREFIX_LIST, r["PrefixListId"]), r) for r in permission.get("PrefixListIds", [])]
+    rules += [
+        rule(Source(SourceKind.SECURITY_GROUP, p["GroupId"], p.get("UserId")), p)
+        for p in permission.get("UserIdGroupPairs", [])
+    ]
+    return rules
+
+
+def rule_from_security_group_rule(item: Mapping[str, Any]) -> Rule:
+    """Read one entry of boto3's ``SecurityGroupRules`` (describe or authorize)."""
+    referenced = item.get("ReferencedGroupInfo") or {}
+    if item.get("CidrIpv4"):
+        source = Source(SourceKind.CIDR_IPV4, item["CidrIpv4"])
+    elif item.get("CidrIpv6"):
+        source = Source(SourceKind.CIDR_IPV6, item["CidrIpv6"])
+    elif item.get("PrefixListId"):
+        source = Source(SourceKind.PREFIX_LIST, item["PrefixListId"])
+    elif referenced.get("GroupId"):
+        source = Source(SourceKind.SECURITY_GROUP, referenced["GroupId"], referenced.get("UserId"))
+    else:
+        raise ValueError(f"security group rule {item.get('SecurityGroupRuleId')!r} has no source")
+    direction = Direction.EGRESS if item.get("IsEgress") else Direction.INGRESS
+    return Rule.build(
+        direction,
+        item["IpProtocol"],
+        item.get("FromPort"),
+        item.get("ToPort"),
+        source,
+        item.get("Description"),
+        item.get("SecurityGroupRuleId"),
+    )
+
+
+def to_ip_permissions(rules: Iterable[Rule]) -> list[dict[str, Any]]:
+    """Group rules into boto3 ``IpPermissions``, one permission per protocol and port range.
+
+    Descriptions are left out on purpose: this shape is used to revoke, and
+    AWS matches rules without them.
+    """
+    permissions: dict[tuple[str, int | None, int | None], dict[str, Any]] = {}
+    for rule in rules:
+        key = (rule.protocol, rule.from_port, rule.to_port)
+        permission = permissions.get(key)
+        if permission is None:
+            permission = {"IpProtocol": rule.protocol}
+            if rule.from_port is not None:
+                permission["FromPort"] = rule.from_port
+                permission["ToPort"] = rule.to_port
+            permissions[key] = permission
+        source = rule.source
+        if source.kind is SourceKind.CIDR_IPV4:
+            permission.setdefault("IpRanges", []).append({"CidrIp": source.value})
+        elif source.kind is SourceKind.CIDR_IPV6:
+            permission.setdefault("Ipv6Ranges", []).append({"CidrIpv6": source.value})
+        elif source.kind is SourceKind.PREFIX_LIST:
+            permission.setdefault("PrefixListIds", []).append({"PrefixListId": source.value})
+        else:
+            pair = {"GroupId": source.value} | ({"UserId": source.owner} if source.owner else {})
+            permission.setdefault("UserIdGroupPairs", []).append(pair)
+    return list(permissions.values())

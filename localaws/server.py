@@ -1,0 +1,42 @@
+"""moto's server on the loopback interface, started and stopped by whoever needs a real endpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+LOOPBACK = "127.0.0.1"
+REGION = "eu-west-1"
+
+# Credentials moto accepts; they never leave this machine.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@contextmanager
+def local_aws(region: str = REGION) -> Iterator[str]:
+    """Run moto's server on 127.0.0.1 (a free port) and point boto3 at it; yield the endpoint URL."""
+    # werkzeug logs every request; the demo's output is for people.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = dict(os.environ)
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region, "AWS_REGION": region})
+    # A profile or config file of the user's must not send anything elsewhere.
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield endpoint
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()

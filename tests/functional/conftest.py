@@ -1,0 +1,117 @@
+"""A small AWS world in moto, and the sentry invoked the way Lambda would: through chalice.test.Client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+from moto.sns.models import sns_backends
+
+from app import app
+from chalicelib.rules import rule_from_security_group_rule
+from localaws import cloudtrail
+
+REGION = "eu-west-1"
+FUNCTION = "on_security_group_change"
+
+
+@dataclass
+class World:
+    ec2: Any
+    sns: Any
+    sqs: Any
+    vpc_id: str
+    topic_arn: str
+    queue_url: str
+
+    def group(self, name: str = "web-prod", tags: dict[str, str] | None = None, vpc_id: str | None = None) -> str:
+        spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
+        return str(
+            self.ec2.create_security_group(
+                GroupName=name,
+                Description=name,
+                VpcId=vpc_id or self.vpc_id,
+                **({"TagSpecifications": spec} if tags else {}),
+            )["GroupId"]
+        )
+
+    def rules(self, group_id: str) -> set[str]:
+        """The group's real rules afterwards, in human terms (egress included)."""
+        pages = self.ec2.get_paginator("describe_security_group_rules").paginate(
+            Filters=[{"Name": "group-id", "Values": [group_id]}]
+        )
+        return {str(rule_from_security_group_rule(r)) for page in pages for r in page["SecurityGroupRules"]}
+
+    def change(self, operation: str, record_options: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+        """Make a real call, then return the EventBridge event AWS would deliver for it."""
+        if operation == "ModifySecurityGroupRules":
+            self.ec2.modify_security_group_rules(**params)
+            created = None
+        else:
+            _, created = cloudtrail.apply(self.ec2, operation, **params)
+        record = cloudtrail.record(operation, params, created, region=REGION, **(record_options or {}))
+        return cloudtrail.eventbridge(record)
+
+    def messages(self) -> list[tuple[str, dict[str, Any]]]:
+        """(subject, JSON document) of every notification delivered to the SQS subscriber."""
+        found = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                body = json.loads(message["Body"])
+                found.append((body["Subject"], json.loads(body["Message"])))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def emails(self) -> list[str]:
+        """The text SNS sends to email subscribers of each published message."""
+        topic = sns_backends[cloudtrail.ACCOUNT][REGION].topics[self.topic_arn]
+        return [json.loads(message)["email"] for _, message, *_ in topic.sent_notifications]
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        ec2, sns, sqs = (boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs"))
+        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        topic_arn = sns.create_topic(Name="sg-sentry-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="secops@example.com")
+        yield World(ec2, sns, sqs, vpc_id, topic_arn, queue_url)
+
+
+Invoke = Callable[..., Any]
+
+
+@pytest.fixture
+def sentry(world: World, tmp_path: Path) -> Invoke:
+    """Deliver an event to the handler, with the given SENTRY_* variables as the stage's environment."""
+
+    def invoke(event: dict[str, Any], **env: str) -> Any:
+        env = {"SENTRY_TOPIC_ARN": world.topic_arn} | env
+        config = {"version": "2.0", "app_name": "sg-sentry", "stages": {"test": {"environment_variables": env}}}
+        (tmp_path / ".chalice").mkdir(exist_ok=True)
+        (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+        with Client(app, stage_name="test", project_dir=str(tmp_path)) as client:
+            return client.lambda_.invoke(FUNCTION, event).payload
+
+    return invoke
+
+
+def log_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def ssh_from(cidr: str = "0.0.0.0/0", port: int = 22) -> dict[str, Any]:
+    key, name = ("Ipv6Ranges", "CidrIpv6") if ":" in cidr else ("IpRanges", "CidrIp")
+    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, key: [{name: cidr}]}

@@ -1,0 +1,149 @@
+"""What SNS delivers, and what happens when AWS says no."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import aws
+from chalicelib.notify import NotificationFailed
+from chalicelib.sentry import RevertFailed
+from localaws import cloudtrail
+from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+
+DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
+
+
+class _Refusal:
+    """What a botocore ``before-call`` hook returns to make a call fail as AWS would."""
+
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+        self.headers: dict[str, str] = {}
+        self.content = b""
+
+
+def refuse(service: str, operation: str, code: str, status: int = 403) -> None:
+    """Make the sentry's own client fail `operation` with `code`, every attempt (retries included)."""
+
+    def hook(**_: Any) -> tuple[_Refusal, dict[str, Any]]:
+        return _Refusal(status), {"Error": {"Code": code, "Message": f"{code} injected by the test"}}
+
+    aws.client(service, REGION).meta.events.register(f"before-call.{service}.{operation}", hook)
+
+
+def test_the_email_says_what_changed_who_did_it_from_where_and_what_was_reverted(world: World, sentry: Invoke) -> None:
+    group = world.group("web-prod")
+    identity = cloudtrail.assumed_role("Admin", "erin@example.com")
+    event = world.change(
+        "AuthorizeSecurityGroupIngress",
+        {"identity": identity, "source_ip": "203.0.113.77", "user_agent": "console.ec2.amazonaws.com"},
+        GroupId=group,
+        IpPermissions=[ssh_from(), ssh_from("10.0.0.0/8", 443)],
+    )
+
+    sentry(event, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet")
+
+    (email,) = world.emails()
+    for expected in (
+        f"Group        {group} (web-prod)",
+        "Account      123456789012",
+        "Region       eu-west-1",
+        "Principal    arn:aws:sts::123456789012:assumed-role/Admin/erin@example.com",
+        "Identity     AssumedRole (role arn:aws:iam::123456789012:role/Admin)",
+        "Source IP    203.0.113.77",
+        "Through      the AWS console",
+        "When         2026-11-23T09:15:00Z",
+        "tcp 22 from 0.0.0.0/0, ingress",
+        "REVERTED: opens tcp 22 to the internet",
+        "tcp 443 from 10.0.0.0/8, ingress",
+        "ALLOWED: source 10.0.0.0/8 is internal",
+        f"CloudTrail event ID  {event['detail']['eventID']}",
+        f"#SecurityGroup:groupId={group}",
+    ):
+        assert expected in email
+    ((subject, document),) = world.messages()
+    assert subject == f"sg-sentry: reverted 1 rule on {group} (web-prod)"
+    assert document["summary"] == "reverted" and document["text"] == email
+    assert document["group"] == {"id": group, "name": "web-prod", "console_url": document["group"]["console_url"]}
+    assert [(r["rule"], r["outcome"]) for r in document["rules"]] == [
+        ("tcp 22 from 0.0.0.0/0, ingress", "reverted"),
+        ("tcp 443 from 10.0.0.0/8, ingress", "allowed"),
+    ]
+
+
+def test_hostile_descriptions_and_user_agents_reach_sns_as_a_valid_subject(world: World, sentry: Invoke) -> None:
+    hostile = "x\r\nSubject: spoofed\x07\u202e" + "é" * 300
+    group = world.group("prod\nweb\t" + "ä" * 200)
+    permission = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    event = world.change(
+        "AuthorizeSecurityGroupIngress", {"user_agent": hostile}, GroupId=group, IpPermissions=[permission]
+    )
+    event["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["description"] = hostile
+
+    sentry(event, SENTRY_GROUP_IDS=group)
+
+    ((subject, document),) = world.messages()
+    assert len(subject) <= 100 and subject.isascii() and subject.isprintable()
+    assert "\r" not in document["text"] and "\x07" not in document["text"]
+    assert world.rules(group) == {DEFAULT_EGRESS}
+
+
+def test_a_failed_revert_is_reported_and_raised(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    refuse("ec2", "RevokeSecurityGroupIngress", "UnauthorizedOperation")
+
+    with pytest.raises(RevertFailed, match="UnauthorizedOperation"):
+        sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(group)  # it really is still open
+    ((subject, document),) = world.messages()
+    assert subject.startswith("sg-sentry: FAILED to revert 1 rule on")
+    assert "FAILED TO REVERT" in document["text"]
+    assert "UnauthorizedOperation: UnauthorizedOperation injected by the test" in document["text"]
+    decision = next(line for line in log_lines(capsys.readouterr().out) if line["outcome"] == "failed")
+    assert decision["level"] == "ERROR" and decision["group_id"] == group
+
+
+def test_throttling_that_outlasts_the_retries_is_a_failure_too(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    refuse("ec2", "RevokeSecurityGroupIngress", "RequestLimitExceeded", status=503)
+
+    with pytest.raises(RevertFailed, match="RequestLimitExceeded"):
+        sentry(event, SENTRY_GROUP_IDS=group)
+    ((subject, _),) = world.messages()
+    assert "FAILED" in subject
+
+
+def test_a_failed_notification_never_prevents_the_revert(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    missing_topic = world.topic_arn.replace("sg-sentry-alerts", "sg-sentry-deleted")
+
+    with pytest.raises(NotificationFailed, match="sg-sentry-deleted"):
+        sentry(event, SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN=missing_topic)
+
+    assert world.rules(group) == {DEFAULT_EGRESS}
+    outcomes = [line["outcome"] for line in log_lines(capsys.readouterr().out)]
+    assert outcomes == ["reverted", "notification-failed"]
+
+
+def test_without_a_topic_the_report_goes_to_the_log_only(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+
+    sentry(event, SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN="")
+
+    assert world.rules(group) == {DEFAULT_EGRESS}
+    assert world.messages() == []
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["outcome"] == "reverted"

@@ -1,0 +1,158 @@
+"""Which groups are guarded, what is ignored, what is logged, and which AWS calls come first."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from chalicelib import aws
+from chalicelib.config import ConfigError
+from chalicelib.logs import KEYS
+from tests.conftest import load_event
+from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+
+SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
+DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
+
+
+def record_calls(service: str) -> list[str]:
+    """Names of the API operations the sentry's own client makes from now on."""
+    calls: list[str] = []
+
+    def hook(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    aws.client(service, REGION).meta.events.register(f"before-call.{service}", hook)
+    return calls
+
+
+def test_groups_carrying_the_tag_are_guarded_and_others_are_not(world: World, sentry: Invoke) -> None:
+    tagged = world.group("tagged", tags={"sg-sentry": "guard"})
+    other_value = world.group("other-value", tags={"sg-sentry": "off"})
+    untagged = world.group("untagged")
+    for group in (tagged, other_value, untagged):
+        event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+        sentry(event, SENTRY_GROUP_TAG="sg-sentry=guard")
+
+    assert world.rules(tagged) == {DEFAULT_EGRESS}
+    assert SSH_WORLD in world.rules(other_value)
+    assert SSH_WORLD in world.rules(untagged)
+    assert len(world.messages()) == 1
+
+
+def test_star_guards_every_group(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    sentry(
+        world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()]), SENTRY_GROUP_IDS="*"
+    )
+    assert world.rules(group) == {DEFAULT_EGRESS}
+
+
+def test_with_ids_and_rule_ids_the_first_aws_call_is_the_revoke(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    calls = record_calls("ec2")
+
+    sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert calls[0] == "RevokeSecurityGroupIngress"
+    assert calls == ["RevokeSecurityGroupIngress", "DescribeSecurityGroups"]  # the name, for the email
+
+
+def test_tag_lookups_are_cached(world: World, sentry: Invoke) -> None:
+    group = world.group(tags={"team": "web"})
+    first = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    second = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from("::/0")])
+    calls = record_calls("ec2")
+
+    sentry(first, SENTRY_GROUP_TAG="team")
+    sentry(second, SENTRY_GROUP_TAG="team")
+
+    assert calls == ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress"]
+    assert world.rules(group) == {DEFAULT_EGRESS}
+
+
+def test_nothing_guarded_means_nothing_done_and_a_clear_log(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    sentry(world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()]))
+
+    assert SSH_WORLD in world.rules(group)
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["level"] == "WARNING"
+    assert "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG" in line["message"]
+
+
+def test_a_bad_setting_fails_closed_naming_the_variable(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+
+    with pytest.raises(ConfigError, match=re.escape("SENTRY_TRUSTED_CIDRS='10.0.0.0/33'")):
+        sentry(event, SENTRY_GROUP_IDS=group, SENTRY_TRUSTED_CIDRS="10.0.0.0/33")
+
+    assert SSH_WORLD in world.rules(group)
+    assert world.messages() == []
+    (line,) = log_lines(capsys.readouterr().out)
+    assert (line["level"], line["outcome"]) == ("ERROR", "config-error")
+
+
+@pytest.mark.parametrize(
+    ("event", "outcome"),
+    [
+        (load_event("revoke_ingress.json"), "out-of-scope"),
+        (
+            {
+                "version": "0",
+                "id": "1",
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.ec2",
+                "account": "1",
+                "time": "t",
+                "region": REGION,
+                "resources": [],
+                "detail": {
+                    "eventSource": "ec2.amazonaws.com",
+                    "eventName": "AuthorizeSecurityGroupIngress",
+                    "awsRegion": REGION,
+                    "requestParameters": {"groupId": 7},
+                },
+            },
+            "not-understood",
+        ),
+    ],
+    ids=["revoke", "garbage"],
+)
+def test_events_it_cannot_use_are_logged_and_ignored_without_raising(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str], event: dict[str, Any], outcome: str
+) -> None:
+    assert sentry(event, SENTRY_GROUP_IDS="*") is None
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["outcome"] == outcome
+    assert world.messages() == []
+
+
+def test_every_decision_is_one_json_line_with_stable_keys(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group, untouched = world.group(), world.group("elsewhere")
+    sentry(
+        world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()]), SENTRY_GROUP_IDS=group
+    )
+    sentry(
+        world.change("AuthorizeSecurityGroupIngress", GroupId=untouched, IpPermissions=[ssh_from()]),
+        SENTRY_GROUP_IDS=group,
+    )
+
+    lines = log_lines(capsys.readouterr().out)
+    assert [line["outcome"] for line in lines] == ["reverted", "notified", "not-guarded"]
+    assert all(set(KEYS) <= set(line) for line in lines)
+    decision = lines[0]
+    assert decision["group_id"] == group
+    assert decision["actor"] == "arn:aws:iam::123456789012:user/alice"
+    assert decision["rules"][0]["rule"] == SSH_WORLD and decision["rules"][0]["outcome"] == "reverted"
+    assert lines[2]["group_id"] == untouched and "is not guarded" in lines[2]["message"]

@@ -1,0 +1,216 @@
+"""Parsing: one test per shape CloudTrail sends, on records written for this project."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.events import EventNotUnderstood, EventOutOfScope, parse_event
+from chalicelib.rules import Direction
+from tests.conftest import load_event
+
+GROUP = "sg-0a1b2c3d4e5f60718"
+
+
+def texts(rules: object) -> list[str]:
+    return [str(rule) for rule in rules]  # type: ignore[attr-defined]
+
+
+def test_nested_permissions_with_rule_set_and_eventbridge_envelope() -> None:
+    change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    assert (change.event_id, change.event_name, change.region) == (
+        "evt-nested-ruleset",
+        "AuthorizeSecurityGroupIngress",
+        "eu-central-1",
+    )
+    assert (change.group_id, change.account, change.failed) == (GROUP, "111122223333", False)
+    assert texts(change.added) == [
+        "tcp 22 from 0.0.0.0/0, ingress",
+        "tcp 22 from ::/0, ingress",  # IPv4 and IPv6 in one permission: two rules
+        "tcp 5432 from 10.1.0.0/16, ingress",
+    ]
+    assert [rule.rule_id for rule in change.added] == [
+        "sgr-00000000000000001",
+        "sgr-00000000000000002",
+        "sgr-00000000000000003",
+    ]
+    assert change.added[0].description == "temp ssh"
+
+
+def test_a_bare_cloudtrail_record_reads_like_the_envelope() -> None:
+    wrapped = load_event("authorize_ingress_nested_ruleset.json")
+    assert parse_event(wrapped["detail"]) == parse_event(wrapped)
+
+
+def test_flat_form_with_rule_set() -> None:
+    change = parse_event(load_event("authorize_ingress_flat_ruleset.json"))
+    assert texts(change.added) == ["tcp 3389 from 198.51.100.77/0, ingress"]
+    assert change.added[0].rule_id == "sgr-00000000000000004"
+
+
+def test_flat_form_without_rule_set() -> None:
+    change = parse_event(load_event("authorize_ingress_flat_legacy.json"))
+    assert texts(change.added) == ["tcp 22 from 0.0.0.0/0, ingress"]
+    assert change.added[0].rule_id is None
+
+
+def test_every_source_kind_several_permissions_and_descriptions() -> None:
+    change = parse_event(load_event("authorize_ingress_every_source_legacy.json"))
+    assert texts(change.added) == [
+        "tcp 8080-8090 from 192.0.2.0/24, ingress",
+        "tcp 8080-8090 from 172.20.0.0/16, ingress",
+        "udp 53 from 2001:db8::/32, ingress",
+        "tcp 443 from prefix list pl-0123456789abcdef0, ingress",
+        "tcp 9000 from security group sg-0fedcba9876543210, ingress",  # several groups in one permission
+        "tcp 9000 from security group sg-01234567 (account 444455556666), ingress",
+    ]
+    assert [rule.description for rule in change.added] == ["partner", None, "dns", "corp", "app tier", None]
+    actor = change.actor
+    assert (actor.identity_type, actor.console) == ("AssumedRole", True)
+    assert actor.session_issuer_arn == "arn:aws:iam::111122223333:role/Admin"
+    assert actor.principal_arns == (
+        "arn:aws:sts::111122223333:assumed-role/Admin/erin@example.com",
+        "arn:aws:iam::111122223333:role/Admin",
+    )
+
+
+def test_egress_all_traffic_without_ports() -> None:
+    change = parse_event(load_event("authorize_egress_all_traffic_legacy.json"))
+    assert texts(change.added) == ["all traffic to 0.0.0.0/0, egress"]
+    assert change.added[0].direction is Direction.EGRESS
+    assert change.added[0].description == "allow all out"
+    assert "Terraform" in (change.actor.user_agent or "")
+
+
+def test_icmp_type_and_code_and_numeric_protocols() -> None:
+    change = parse_event(load_event("authorize_ingress_icmp.json"))
+    assert texts(change.added) == [
+        "icmp type 8 all codes from 0.0.0.0/0, ingress",
+        "icmpv6 all types from ::/0, ingress",
+        "tcp 8443 from 203.0.113.0/24, ingress",  # protocol "6", ports as text
+    ]
+
+
+def test_group_named_without_id_takes_the_id_from_the_rule_set() -> None:
+    change = parse_event(load_event("authorize_ingress_group_name_ruleset.json"))
+    assert (change.group_id, change.group_name) == ("sg-0b1c2d3e4f5a60789", "legacy-web")
+    assert change.actor.invoked_by == "cloudformation.amazonaws.com"
+    assert len(change.added) == 2
+
+
+def test_group_named_without_id_and_without_rule_set() -> None:
+    change = parse_event(load_event("authorize_ingress_group_name_legacy.json"))
+    assert (change.group_id, change.group_name) == (None, "legacy-web")
+    assert texts(change.added) == ["tcp 23 from 0.0.0.0/0, ingress"]
+
+
+def test_a_failed_call_is_read_as_failed_with_no_rules() -> None:
+    change = parse_event(load_event("authorize_ingress_failed.json"))
+    assert change.failed and change.error_code == "Client.InvalidPermission.Duplicate"
+    assert change.added == () and change.group_id == GROUP
+
+
+def test_a_failed_call_is_failed_even_when_its_request_is_garbage() -> None:
+    event = load_event("authorize_ingress_failed.json")
+    event["detail"]["requestParameters"]["ipPermissions"] = {"items": [{"ipProtocol": "bogus"}]}
+    assert parse_event(event).failed
+
+
+def test_modify_one_rule_logged_as_an_object() -> None:
+    change = parse_event(load_event("modify_rules_single.json"))
+    assert change.group_id == GROUP and change.added == ()
+    (update,) = change.updates
+    assert update.rule_id == "sgr-0000000000000000a"
+    assert str(update.as_rule(Direction.INGRESS)) == "tcp 22 from 0.0.0.0/0, ingress"
+    assert update.as_rule(Direction.INGRESS).rule_id == "sgr-0000000000000000a"
+    assert update.description == "widened"
+
+
+def test_modify_several_rules_logged_as_a_list() -> None:
+    change = parse_event(load_event("modify_rules_multiple.json"))
+    assert [str(update.as_rule(Direction.EGRESS)) for update in change.updates] == [
+        "all traffic to ::/0, egress",
+        "tcp 6379 to security group sg-0fedcba9876543210, egress",
+        "udp 500 to prefix list pl-0123456789abcdef0, egress",
+    ]
+
+
+def test_group_reference_in_the_rule_set() -> None:
+    (rule,) = parse_event(load_event("authorize_ingress_group_reference_ruleset.json")).added
+    assert str(rule) == "tcp 1521 from security group sg-0aaaabbbbccccdddd (account 444455556666), ingress"
+    assert rule.description == "reporting"
+
+
+def test_root_at_the_console() -> None:
+    actor = parse_event(load_event("authorize_ingress_root_console.json")).actor
+    assert (actor.identity_type, actor.arn, actor.console) == ("Root", "arn:aws:iam::111122223333:root", True)
+    assert actor.session_issuer_arn is None
+
+
+def test_records_missing_optional_fields_still_parse() -> None:
+    record = load_event("authorize_ingress_flat_ruleset.json")
+    for optional in ("userIdentity", "userAgent", "sourceIPAddress", "eventTime", "recipientAccountId"):
+        del record[optional]
+    change = parse_event(record)
+    assert change.actor.identity_type == "Unknown" and change.actor.name == "Unknown"
+    assert change.account is None and len(change.added) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["revoke_ingress.json"],
+)
+def test_other_ec2_calls_are_out_of_scope(name: str) -> None:
+    with pytest.raises(EventOutOfScope, match="RevokeSecurityGroupIngress"):
+        parse_event(load_event(name))
+
+
+def test_other_sources_and_detail_types_are_out_of_scope() -> None:
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    event["detail"]["eventSource"] = "s3.amazonaws.com"
+    with pytest.raises(EventOutOfScope):
+        parse_event(event)
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    event["detail-type"] = "Scheduled Event"
+    with pytest.raises(EventOutOfScope):
+        parse_event(event)
+
+
+def _break(event: dict, path: list[str], value: object) -> dict:  # type: ignore[type-arg]
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ["detail", "requestParameters", "ipPermissions"],
+            {"items": [{"ipProtocol": "tcp", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
+            "fromPort and toPort",
+        ),
+        (["detail", "requestParameters", "ipPermissions"], {"items": [{"ipProtocol": "tcp"}]}, "names no rule"),
+        (["detail", "responseElements", "securityGroupRuleSet", "items", 0, "cidrIpv4"], "999.0.0.0/0", "999"),
+        (["detail", "responseElements", "securityGroupRuleSet", "items"], "nope", "list of items"),
+        (["detail", "requestParameters"], ["not", "an", "object"], "JSON object"),
+        (["detail", "awsRegion"], None, "no awsRegion"),
+        (["detail", "requestParameters", "groupId"], None, None),
+    ],
+    ids=["no-ports", "no-sources", "bad-cidr", "items-not-list", "params-list", "no-region", "no-group"],
+)
+def test_unreadable_records_raise_event_not_understood(path: list, value: object, message: str | None) -> None:  # type: ignore[type-arg]
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    if path[-1] in ("ipPermissions", "groupId"):
+        del event["detail"]["responseElements"]["securityGroupRuleSet"]
+    if path[-1] == "awsRegion":
+        del event["region"]
+    with pytest.raises(EventNotUnderstood, match=message):
+        parse_event(_break(event, path, value))
+
+
+@pytest.mark.parametrize("raw", [None, [], "text", 42, {"detail": "x"}])
+def test_things_that_are_not_events_are_not_understood(raw: object) -> None:
+    with pytest.raises((EventNotUnderstood, EventOutOfScope)):
+        parse_event(raw)

@@ -1,0 +1,135 @@
+"""The report: what the email says, and that actor-controlled text cannot break it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.events import Actor, SecurityGroupChange, parse_event
+from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
+from chalicelib.report import SUBJECT_LIMIT, build_report, clean, subject_line
+from chalicelib.rules import Direction, Rule, Source, SourceKind
+from tests.conftest import load_event
+
+SSH = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), "temp", "sgr-0001")
+HTTPS = Rule.build(Direction.INGRESS, "tcp", 443, 443, Source(SourceKind.CIDR_IPV4, "10.0.0.0/8"))
+
+
+def handled(*rules: RuleOutcome, change: SecurityGroupChange | None = None, **fields: object) -> HandledChange:
+    change = change or parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    base = HandledChange(change, "sg-0a1b2c3d4e5f60718", "web-prod", "lockdown", False, rules)
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def test_the_email_says_what_who_when_and_what_was_done() -> None:
+    report = build_report(
+        handled(
+            RuleOutcome(SSH, Outcome.REVERTED, "lockdown mode: no rule may be added"),
+            RuleOutcome(HTTPS, Outcome.ALLOWED, "source 10.0.0.0/8 is internal"),
+        )
+    )
+    text = report.text
+    for expected in (
+        "Account      111122223333",
+        "Region       eu-central-1",
+        "Group        sg-0a1b2c3d4e5f60718 (web-prod)",
+        "When         2026-10-02T08:30:00Z",
+        "Principal    arn:aws:iam::111122223333:user/dana",
+        "Identity     IAMUser",
+        "Source IP    203.0.113.50",
+        "user agent aws-cli/2.22.0",
+        '1. tcp 22 from 0.0.0.0/0, ingress [sgr-0001] "temp"',
+        "REVERTED: lockdown mode",
+        "2. tcp 443 from 10.0.0.0/8, ingress",
+        "ALLOWED: source 10.0.0.0/8 is internal",
+        "CloudTrail event ID  evt-nested-ruleset",
+        "https://eu-central-1.console.aws.amazon.com/ec2/home?region=eu-central-1#SecurityGroup:groupId=sg-0a1b2c3d4e5f60718",
+    ):
+        assert expected in text
+    assert report.subject == "sg-sentry: reverted 1 rule on sg-0a1b2c3d4e5f60718 (web-prod)"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "dry_run", "subject"),
+    [
+        ([Outcome.FAILED, Outcome.REVERTED], False, "sg-sentry: FAILED to revert 1 rule on"),
+        ([Outcome.WOULD_REVERT, Outcome.WOULD_REVERT], True, "sg-sentry [dry run]: would revert 2 rules on"),
+        ([Outcome.ALLOWED], False, "sg-sentry: allowed 1 rule on"),
+        ([Outcome.ALREADY_GONE], False, "sg-sentry: reverted 1 rule on"),
+    ],
+)
+def test_the_subject_leads_with_the_outcome(outcomes: list[Outcome], dry_run: bool, subject: str) -> None:
+    rules = [
+        RuleOutcome(SSH, outcome, "why", "AccessDenied: no" if outcome is Outcome.FAILED else None)
+        for outcome in outcomes
+    ]
+    assert build_report(handled(*rules, dry_run=dry_run)).subject.startswith(subject)
+
+
+def test_failures_carry_the_aws_error() -> None:
+    report = build_report(handled(RuleOutcome(SSH, Outcome.FAILED, "why", "UnauthorizedOperation: denied")))
+    assert "FAILED TO REVERT: why (AWS error: UnauthorizedOperation: denied)" in report.text
+    assert report.document["summary"] == "failed"
+
+
+HOSTILE = "evil\r\nBcc: victim@example.com\x00\x1b[31m\u202eexe.txt\u2028next " + "ü" * 500
+
+
+def test_hostile_text_cannot_break_the_subject() -> None:
+    change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why"), change=change, group_name=HOSTILE))
+    subject = report.subject
+    assert len(subject) <= SUBJECT_LIMIT
+    assert all(32 <= ord(char) < 127 for char in subject)
+    assert subject.startswith("sg-sentry: reverted 1 rule on sg-0a1b2c3d4e5f60718 (evil Bcc:")
+
+
+def test_hostile_text_is_one_bounded_line_in_the_body() -> None:
+    change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    actor = Actor("IAMUser", arn="arn:aws:iam::1:user/x", user_agent=HOSTILE)
+    rule = replace(SSH, description=HOSTILE)
+    report = build_report(handled(RuleOutcome(rule, Outcome.REVERTED, "why"), change=replace(change, actor=actor)))
+    for line in report.text.splitlines():
+        assert "\r" not in line and "\x00" not in line and "\x1b" not in line and "\u202e" not in line
+        assert len(line) < 400
+    assert "Bcc: victim@example.com" in report.text  # kept, but inside one line
+    assert not any(line.startswith("Bcc:") for line in report.text.splitlines())
+
+
+def test_sns_message_gives_email_the_text_and_everyone_else_json() -> None:
+    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why")))
+    message = json.loads(report.sns_message())
+    assert message["email"] == report.text
+    document = json.loads(message["default"])
+    assert document == json.loads(message["email-json"]) == report.document
+    assert document["group"]["id"] == "sg-0a1b2c3d4e5f60718"
+    assert document["actor"]["arn"] == "arn:aws:iam::111122223333:user/dana"
+    assert (document["rules"][0]["rule"], document["rules"][0]["outcome"]) == (
+        "tcp 22 from 0.0.0.0/0, ingress",
+        "reverted",
+    )
+    assert document["text"] == report.text
+
+
+def test_a_modification_that_was_reverted_says_it_was_removed_not_restored() -> None:
+    change = parse_event(load_event("modify_rules_single.json"))
+    rule = change.updates[0].as_rule(Direction.INGRESS)
+    text = build_report(handled(RuleOutcome(rule, Outcome.REVERTED, "why"), change=change)).text
+    assert "redefined 1 rule on security group" in text
+    assert "removed, not put back" in text
+
+
+def test_very_many_rules_are_listed_up_to_a_limit() -> None:
+    rules = [RuleOutcome(SSH, Outcome.REVERTED, "why")] * 250
+    report = build_report(handled(*rules))
+    assert "... and 150 more rules" in report.text
+    assert len(report.document["rules"]) == 100 and report.document["rules_total"] == 250
+    assert len(report.sns_message().encode()) < 256 * 1024
+
+
+def test_clean() -> None:
+    assert clean("a\tb\nc") == "a b c"
+    assert clean("x" * 10, 5) == "xxxx…"
+    assert subject_line("é" * 200) == "?" * 96 + "..."
