@@ -14,6 +14,9 @@ class Outcome(StrEnum):
     # The rule was not there when the sentry came to revoke it: a duplicate
     # delivery, or someone was faster.
     ALREADY_GONE = "already gone"
+    # A modified rule that has been changed again since: the later change
+    # has its own event and is judged there.
+    SUPERSEDED = "changed again since"
     WOULD_REVERT = "would revert (dry run)"
     ALLOWED = "allowed"
     FAILED = "FAILED to revert"
@@ -54,4 +57,6 @@ class HandledChange:
             return "dry-run"
         if self.count(Outcome.REVERTED, Outcome.ALREADY_GONE):
             return "reverted"
-        return "allowed"
+        if self.count(Outcome.ALLOWED):
+            return "allowed"
+        return "superseded"

@@ -73,8 +73,10 @@ def _subject(handled: HandledChange) -> str:
         what = f"would revert {_rules(would)}"
     elif reverted:
         what = f"reverted {_rules(reverted)}"
+    elif handled.count(Outcome.ALLOWED):
+        what = f"allowed {_rules(handled.count(Outcome.ALLOWED))}"
     else:
-        what = f"allowed {_rules(len(handled.rules))}"
+        what = "nothing to revert, rules changed again since"
     return subject_line(f"{tag}: {what} on {_group_label(handled)}")
 
 

@@ -159,6 +159,11 @@ def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups) -> 
             if now is None:
                 reason = f"rule {update.rule_id} no longer exists; nothing to revert"
                 judged.append((update.as_rule(Direction.UNKNOWN), Outcome.ALREADY_GONE, reason))
+            elif now != update.as_rule(now.direction):
+                # Revoking by ID now would remove whatever the rule has
+                # become, which a later (perhaps exempt) change decided.
+                reason = f"rule {update.rule_id} is now {now}; that later change is judged on its own event"
+                judged.append((update.as_rule(now.direction), Outcome.SUPERSEDED, reason))
             else:
                 rules.append(update.as_rule(now.direction))
     for rule in rules:

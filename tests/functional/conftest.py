@@ -49,6 +49,18 @@ class World:
         )
         return {str(rule_from_security_group_rule(r)) for page in pages for r in page["SecurityGroupRules"]}
 
+    def only_rule_id(self, group_id: str, egress: bool = False) -> str:
+        """The ID of the group's one rule in that direction."""
+        rules = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
+        (rule_id,) = [r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if r["IsEgress"] is egress]
+        return str(rule_id)
+
+    def modify(self, group_id: str, rule_id: str, protocol: str, port: int, cidr: str) -> dict[str, Any]:
+        """Redefine one rule, and return the event AWS would deliver for it."""
+        spec = {"IpProtocol": protocol, "FromPort": port, "ToPort": port, "CidrIpv4": cidr}
+        rules = [{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": spec}]
+        return self.change("ModifySecurityGroupRules", GroupId=group_id, SecurityGroupRules=rules)
+
     def change(self, operation: str, record_options: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
         """Make a real call, then return the EventBridge event AWS would deliver for it."""
         if operation == "ModifySecurityGroupRules":

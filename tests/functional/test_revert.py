@@ -162,19 +162,7 @@ def test_a_failed_call_changes_nothing_even_when_the_same_rule_exists(world: Wor
 def test_a_modified_rule_does_not_stay_modified(world: World, sentry: Invoke) -> None:
     group = world.group()
     world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from("10.0.0.0/8")])
-    (rule_id,) = [
-        r["SecurityGroupRuleId"]
-        for r in world.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
-            "SecurityGroupRules"
-        ]
-        if not r["IsEgress"]
-    ]
-    widened = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"}
-    event = world.change(
-        "ModifySecurityGroupRules",
-        GroupId=group,
-        SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": widened}],
-    )
+    event = world.modify(group, world.only_rule_id(group), "tcp", 22, "0.0.0.0/0")
     assert SSH_WORLD in world.rules(group)
 
     sentry(event, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet")
@@ -185,19 +173,7 @@ def test_a_modified_rule_does_not_stay_modified(world: World, sentry: Invoke) ->
 def test_a_modification_the_policy_permits_stays(world: World, sentry: Invoke) -> None:
     group = world.group()
     world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from("10.0.0.0/8")])
-    (rule,) = [
-        r
-        for r in world.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
-            "SecurityGroupRules"
-        ]
-        if not r["IsEgress"]
-    ]
-    narrowed = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "10.1.0.0/16"}
-    event = world.change(
-        "ModifySecurityGroupRules",
-        GroupId=group,
-        SecurityGroupRules=[{"SecurityGroupRuleId": rule["SecurityGroupRuleId"], "SecurityGroupRule": narrowed}],
-    )
+    event = world.modify(group, world.only_rule_id(group), "tcp", 22, "10.1.0.0/16")
 
     sentry(event, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet")
 
@@ -206,20 +182,42 @@ def test_a_modification_the_policy_permits_stays(world: World, sentry: Invoke) -
 
 def test_a_modified_egress_rule_is_revoked_as_egress(world: World, sentry: Invoke) -> None:
     group = world.group()
-    (egress,) = world.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
-        "SecurityGroupRules"
-    ]
-    changed = {"IpProtocol": "tcp", "FromPort": 25, "ToPort": 25, "CidrIpv4": "0.0.0.0/0"}
-    event = world.change(
-        "ModifySecurityGroupRules",
-        GroupId=group,
-        SecurityGroupRules=[{"SecurityGroupRuleId": egress["SecurityGroupRuleId"], "SecurityGroupRule": changed}],
-    )
+    event = world.modify(group, world.only_rule_id(group, egress=True), "tcp", 25, "0.0.0.0/0")
     assert world.rules(group) == {"tcp 25 to 0.0.0.0/0, egress"}
 
     sentry(event, SENTRY_GROUP_IDS=group)
 
     assert world.rules(group) == set()
+
+
+def test_a_modification_changed_again_since_is_left_to_its_own_event(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from("10.0.0.0/8")])
+    rule_id = world.only_rule_id(group)
+    widened = world.modify(group, rule_id, "tcp", 22, "0.0.0.0/0")
+    world.modify(group, rule_id, "tcp", 22, "10.2.0.0/16")  # put right before the sentry saw the first event
+
+    sentry(widened, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet")
+
+    assert world.rules(group) == {"tcp 22 from 10.2.0.0/16, ingress", DEFAULT_EGRESS}
+    ((subject, document),) = world.messages()
+    assert document["rules"][0]["outcome"] == "changed again since"
+    assert "nothing to revert" in subject
+
+
+def test_a_modified_rule_that_is_gone_is_reported_not_guessed(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from("10.0.0.0/8")])
+    rule_id = world.only_rule_id(group)
+    event = world.modify(group, rule_id, "tcp", 22, "0.0.0.0/0")
+    world.ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
+
+    sentry(event, SENTRY_GROUP_IDS=group)
+
+    ((_, document),) = world.messages()
+    assert document["rules"][0]["outcome"] == "already gone"
+    assert document["rules"][0]["rule"] == "tcp 22 from 0.0.0.0/0, direction unknown"
+    assert world.rules(group) == {DEFAULT_EGRESS}
 
 
 def test_duplicate_delivery_is_harmless(world: World, sentry: Invoke) -> None:
