@@ -18,8 +18,9 @@ from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
 
 SUBJECT_LIMIT = 99
 FIELD_LIMIT = 256
-# Keeps one message far below SNS's 256 KB even with very many rules.
-LISTED_RULES_LIMIT = 100
+# SNS takes at most 256 KiB per message; the rest of the rules are counted, not listed.
+SNS_MESSAGE_LIMIT = 256 * 1024 - 4096
+LISTED_RULES_LIMITS = (100, 40, 15, 5)
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,9 @@ class Report:
     document: dict[str, Any]
 
     def sns_message(self) -> str:
-        """The body for ``Publish(MessageStructure="json")``: text for email, JSON for the rest."""
+        """The body for ``Publish(MessageStructure="json")``: text for email, JSON for every other protocol."""
         document = json.dumps(self.document, ensure_ascii=False)
-        return json.dumps({"default": document, "email": self.text, "email-json": document, "sms": self.subject})
+        return json.dumps({"default": document, "email": self.text, "sms": self.subject})
 
 
 def clean(value: object, limit: int = FIELD_LIMIT) -> str:
@@ -54,7 +55,13 @@ def console_link(region: str, group_id: str) -> str:
 
 
 def build_report(handled: HandledChange) -> Report:
-    return Report(subject=_subject(handled), text=_text(handled), document=_document(handled))
+    """The report, listing as many rules as fit in one SNS message."""
+    for listed in LISTED_RULES_LIMITS:
+        text = _text(handled, listed)
+        report = Report(subject=_subject(handled), text=text, document=_document(handled, text, listed))
+        if len(report.sns_message().encode()) <= SNS_MESSAGE_LIMIT:
+            break
+    return report
 
 
 def _group_label(handled: HandledChange) -> str:
@@ -95,7 +102,7 @@ def _headline(handled: HandledChange) -> str:
     )
 
 
-def _text(handled: HandledChange) -> str:
+def _text(handled: HandledChange, listed: int) -> str:
     change, actor = handled.change, handled.change.actor
     lines = [_headline(handled), ""]
     lines += [
@@ -117,9 +124,9 @@ def _text(handled: HandledChange) -> str:
     if actor.invoked_by:
         lines.append(f"  Invoked by   {clean(actor.invoked_by)}")
     lines += ["", "Rules"]
-    for number, item in enumerate(handled.rules[:LISTED_RULES_LIMIT], start=1):
+    for number, item in enumerate(handled.rules[:listed], start=1):
         lines += _rule_lines(number, item)
-    hidden = len(handled.rules) - LISTED_RULES_LIMIT
+    hidden = len(handled.rules) - listed
     if hidden > 0:
         lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
     if change.updates and handled.count(Outcome.REVERTED):
@@ -149,7 +156,7 @@ def _rule_lines(number: int, item: RuleOutcome) -> list[str]:
     return [head, detail]
 
 
-def _document(handled: HandledChange) -> dict[str, Any]:
+def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
     change, actor = handled.change, handled.change.actor
     return {
         "source": "sg-sentry",
@@ -178,9 +185,9 @@ def _document(handled: HandledChange) -> dict[str, Any]:
         },
         "mode": handled.mode,
         "dry_run": handled.dry_run,
-        "rules": [rule_document(item) for item in handled.rules[:LISTED_RULES_LIMIT]],
+        "rules": [rule_document(item) for item in handled.rules[:listed]],
         "rules_total": len(handled.rules),
-        "text": _text(handled),
+        "text": text,
     }
 
 

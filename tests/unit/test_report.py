@@ -103,7 +103,8 @@ def test_sns_message_gives_email_the_text_and_everyone_else_json() -> None:
     message = json.loads(report.sns_message())
     assert message["email"] == report.text
     document = json.loads(message["default"])
-    assert document == json.loads(message["email-json"]) == report.document
+    assert document == report.document
+    assert set(message) == {"default", "email", "sms"}  # email-json, sqs, lambda, https get "default"
     assert document["group"]["id"] == "sg-0a1b2c3d4e5f60718"
     assert document["actor"]["arn"] == "arn:aws:iam::111122223333:user/dana"
     assert (document["rules"][0]["rule"], document["rules"][0]["outcome"]) == (
@@ -127,6 +128,15 @@ def test_very_many_rules_are_listed_up_to_a_limit() -> None:
     assert "... and 150 more rules" in report.text
     assert len(report.document["rules"]) == 100 and report.document["rules_total"] == 250
     assert len(report.sns_message().encode()) < 256 * 1024
+
+
+def test_a_message_full_of_long_descriptions_still_fits_in_sns() -> None:
+    wordy = replace(SSH, description="é\u2028" * 2000)
+    rules = [RuleOutcome(wordy, Outcome.REVERTED, "r" * 1000, "e" * 1000)] * 300
+    report = build_report(handled(*rules))
+    assert len(report.sns_message().encode()) <= 256 * 1024
+    assert report.document["rules_total"] == 300 and 0 < len(report.document["rules"]) < 100
+    assert f"and {300 - len(report.document['rules'])} more rules" in report.text
 
 
 def test_clean() -> None:
