@@ -14,7 +14,7 @@ from typing import Any
 # Adaptive mode retries throttling (RequestLimitExceeded) and 5xx answers
 # with backoff and slows the client down; the cap keeps one invocation
 # well inside the Lambda timeout.
-RETRIES = {"mode": "adaptive", "max_attempts": 5}
+RETRIES = {"mode": "adaptive", "total_max_attempts": 5}
 
 
 @cache
@@ -22,7 +22,8 @@ def client(service: str, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(service, region_name=region, config=Config(retries=RETRIES))
+    # A copy: botocore rewrites the retries mapping it is given.
+    return boto3.session.Session().client(service, region_name=region, config=Config(retries=dict(RETRIES)))
 
 
 def reset() -> None:

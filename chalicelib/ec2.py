@@ -159,11 +159,15 @@ class SecurityGroups:
         except BotoCoreError as error:
             return [RevokeResult(rule, RevokeStatus.FAILED, describe_error(error)) for rule in rules]
         # Newer EC2 answers success and lists what it did not find.
-        unknown = {
-            rule
-            for permission in response.get("UnknownIpPermissions", [])
-            for rule in rules_from_ip_permission(permission, direction)
-        }
+        try:
+            unknown = {
+                rule
+                for permission in response.get("UnknownIpPermissions", [])
+                for rule in rules_from_ip_permission(permission, direction)
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            problem = f"EC2 listed unknown permissions it could not read ({error!r}): outcome not known"
+            return [RevokeResult(rule, RevokeStatus.FAILED, problem) for rule in rules]
         if response.get("Return") is False and not unknown:
             return [RevokeResult(rule, RevokeStatus.FAILED, "EC2 answered Return=false") for rule in rules]
         return [

@@ -20,8 +20,10 @@ ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from chalicelib.rules import Direction, Rule, Source, rule_from_security_group_rule, rules_from_ip_permission
@@ -102,6 +104,9 @@ class SecurityGroupChange:
     added: tuple[Rule, ...] = ()
     # Rules a ModifySecurityGroupRules call redefined.
     updates: tuple[RuleUpdate, ...] = ()
+    # Parts of the record that could not be read, said in words: the rest
+    # is still handled, and the report lists these.
+    unreadable: tuple[str, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
 
@@ -171,18 +176,30 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
         raise EventNotUnderstood("record names no security group (no groupId or groupName)")
     if ruleset:
         # What AWS actually created, rule by rule, with IDs: authoritative.
-        added = [rule_from_security_group_rule(_boto3_shape(item)) for item in ruleset]
+        parts: list[Part] = [("rule set item", item, partial(_rule_set_item, item, direction)) for item in ruleset]
     else:
-        added = _rules_from_request(params, direction)
+        parts = _request_parts(params, direction)
+    added: list[Rule] = []
+    unreadable: list[str] = []
+    for number, (what, part, read) in enumerate(parts, start=1):
+        # One unreadable permission must not hide the others from the sentry.
+        try:
+            added += read()
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            unreadable.append(f"{what} {number}: {_describe(error)}: {_excerpt(part)}")
     if not added:
-        raise EventNotUnderstood("record names no rule")
-    return replace(change, group_id=group_id, added=tuple(added))
+        raise EventNotUnderstood("; ".join(unreadable) or "record names no rule")
+    return replace(change, group_id=group_id, added=tuple(added), unreadable=tuple(unreadable))
 
 
-def _rules_from_request(params: Mapping[str, Any], direction: Direction) -> list[Rule]:
+# (what it is, the raw fragment, how to read it into rules)
+Part = tuple[str, Any, Callable[[], list[Rule]]]
+
+
+def _request_parts(params: Mapping[str, Any], direction: Direction) -> list[Part]:
     permissions = _boto3_shape(params.get("ipPermissions"))
     if permissions:
-        return [rule for permission in permissions for rule in rules_from_ip_permission(permission, direction)]
+        return [("permission", p, partial(rules_from_ip_permission, p, direction)) for p in permissions]
     if params.get("sourceSecurityGroupName"):
         raise EventNotUnderstood("flat request names a source group by name and the record has no securityGroupRuleSet")
     # The flat form: one CIDR with protocol and ports at the top of the request.
@@ -192,7 +209,20 @@ def _rules_from_request(params: Mapping[str, Any], direction: Direction) -> list
         "ToPort": params.get("toPort"),
         "IpRanges": [{"CidrIp": params["cidrIp"]}],
     }
-    return rules_from_ip_permission(flat, direction)
+    return [("flat request", flat, partial(rules_from_ip_permission, flat, direction))]
+
+
+def _rule_set_item(item: Any, direction: Direction) -> list[Rule]:
+    """One ``securityGroupRuleSet`` item; its direction must be the call's."""
+    shaped = _boto3_shape(item)
+    egress = shaped.get("IsEgress")
+    if isinstance(egress, str) and egress.lower() in ("true", "false"):
+        egress = egress.lower() == "true"
+    if egress is None:
+        egress = direction is Direction.EGRESS
+    if not isinstance(egress, bool) or egress != (direction is Direction.EGRESS):
+        raise ValueError(f"isEgress={egress!r} contradicts the call's direction ({direction})")
+    return [rule_from_security_group_rule(shaped | {"IsEgress": egress})]
 
 
 def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> SecurityGroupChange:
@@ -282,6 +312,23 @@ def _text(value: Any) -> str | None:
     if isinstance(value, (Mapping, list)):
         raise EventNotUnderstood(f"expected text, got {type(value).__name__}")
     return str(value)
+
+
+def _excerpt(fragment: Any, limit: int = 200) -> str:
+    text = json.dumps(fragment, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def peek_event_id(raw: object) -> str | None:
+    """The CloudTrail event ID of an event that could not be parsed, if it has one."""
+    if not isinstance(raw, Mapping):
+        return None
+    detail = raw.get("detail")
+    record = detail if isinstance(detail, Mapping) else raw
+    for value in (record.get("eventID"), raw.get("id")):
+        if isinstance(value, str) and value:
+            return value[:128]
+    return None
 
 
 def _describe(error: Exception) -> str:

@@ -51,12 +51,14 @@ class HandledChange:
     @property
     def summary(self) -> str:
         """The overall outcome, in one stable word for logs and subscribers."""
-        if self.failures:
-            return "failed"
-        if self.count(Outcome.WOULD_REVERT):
-            return "dry-run"
-        if self.count(Outcome.REVERTED, Outcome.ALREADY_GONE):
-            return "reverted"
-        if self.count(Outcome.ALLOWED):
-            return "allowed"
-        return "superseded"
+        for outcome, word in (
+            (Outcome.FAILED, "failed"),
+            (Outcome.WOULD_REVERT, "dry-run"),
+            (Outcome.REVERTED, "reverted"),
+            (Outcome.ALREADY_GONE, "already-gone"),
+        ):
+            if self.count(outcome):
+                return word
+        if self.change.unreadable:
+            return "incomplete"
+        return "allowed" if self.count(Outcome.ALLOWED) else "superseded"

@@ -7,10 +7,11 @@ and returns a `Decision`; it does no I/O, so every branch is a unit test.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fnmatch import fnmatchcase
+from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from chalicelib.events import Actor
@@ -90,7 +91,8 @@ class Policy:
     mode: Mode = Mode.LOCKDOWN
     open_ports: tuple[PortRange, ...] = DEFAULT_OPEN_PORTS
     trusted_networks: tuple[Network, ...] = ()
-    # fnmatch patterns over principal ARNs, e.g. arn:aws:iam::*:role/terraform-*
+    # Glob patterns over principal ARNs, e.g. arn:aws:iam::*:role/terraform-*;
+    # see arn_matches for why * stops at ':' and '/'.
     exempt_principals: tuple[str, ...] = ()
 
 
@@ -124,9 +126,32 @@ def decide(rule: Rule, actor: Actor, policy: Policy) -> Decision:
 def exempt_pattern(actor: Actor, patterns: Iterable[str]) -> str | None:
     """The first exemption pattern matching the actor or its session issuer, if any."""
     for pattern in patterns:
-        if any(fnmatchcase(arn, pattern) for arn in actor.principal_arns):
+        if any(arn_matches(pattern, arn) for arn in actor.principal_arns):
             return pattern
     return None
+
+
+def arn_matches(pattern: str, arn: str) -> bool:
+    """Glob match in which ``*`` and ``?`` never cross ``:`` or ``/``.
+
+    Plain fnmatch would let ``*`` span separators, and IAM paths may hold
+    almost any character: a user created at path ``/:role/terraform-/``
+    would then match ``arn:aws:iam::*:role/terraform-*`` and exempt itself.
+    """
+    return _glob_regex(pattern).fullmatch(arn) is not None
+
+
+@cache
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append("[^:/]*")
+        elif char == "?":
+            parts.append("[^:/]")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts))
 
 
 def is_internet_source(rule: Rule, trusted: Iterable[Network] = ()) -> bool:

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.events import Actor, SecurityGroupChange
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
 
 SUBJECT_LIMIT = 99
@@ -71,24 +72,26 @@ def _group_label(handled: HandledChange) -> str:
 
 def _subject(handled: HandledChange) -> str:
     tag = "sg-sentry [dry run]" if handled.dry_run else "sg-sentry"
-    failed = len(handled.failures)
-    reverted = handled.count(Outcome.REVERTED, Outcome.ALREADY_GONE)
-    would = handled.count(Outcome.WOULD_REVERT)
-    if failed:
-        what = f"FAILED to revert {_rules(failed)}"
-    elif would:
-        what = f"would revert {_rules(would)}"
-    elif reverted:
-        what = f"reverted {_rules(reverted)}"
-    elif handled.count(Outcome.ALLOWED):
-        what = f"allowed {_rules(handled.count(Outcome.ALLOWED))}"
-    else:
-        what = "nothing to revert, rules changed again since"
+    counts = [
+        (Outcome.FAILED, "FAILED to revert {}"),
+        (Outcome.WOULD_REVERT, "would revert {}"),
+        (Outcome.REVERTED, "reverted {}"),
+        (Outcome.ALREADY_GONE, "{} already gone"),
+        (Outcome.ALLOWED, "allowed {}"),
+    ]
+    said = [template.format(_rules(n)) for outcome, template in counts if (n := handled.count(outcome))]
+    what = ", ".join(said[:2]) or "nothing to revert, rules changed again since"
+    if handled.change.unreadable:
+        what = f"could not read {_parts(len(handled.change.unreadable))}, {what}"
     return subject_line(f"{tag}: {what} on {_group_label(handled)}")
 
 
 def _rules(count: int) -> str:
     return f"{count} rule" + ("" if count == 1 else "s")
+
+
+def _parts(count: int) -> str:
+    return f"{count} part" + ("" if count == 1 else "s")
 
 
 def _headline(handled: HandledChange) -> str:
@@ -118,17 +121,18 @@ def _text(handled: HandledChange, listed: int) -> str:
         f"  Identity     {clean(actor.identity_type)}"
         + (f" (role {clean(actor.session_issuer_arn)})" if actor.session_issuer_arn else ""),
         f"  Source IP    {clean(actor.source_ip or 'unknown')}",
-        f"  Through      {'the AWS console' if actor.console else 'the API'}; "
-        f"user agent {clean(actor.user_agent or 'unknown')}",
+        f"  Through      {_channel(actor)}; user agent {clean(actor.user_agent or 'unknown')}",
+        "",
+        "Rules",
     ]
-    if actor.invoked_by:
-        lines.append(f"  Invoked by   {clean(actor.invoked_by)}")
-    lines += ["", "Rules"]
     for number, item in enumerate(handled.rules[:listed], start=1):
         lines += _rule_lines(number, item)
     hidden = len(handled.rules) - listed
     if hidden > 0:
         lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
+    if change.unreadable:
+        lines += ["", "Could not read (check the group by hand; nothing was done about these)"]
+        lines += [f"  COULD NOT READ: {clean(problem, 300)}" for problem in change.unreadable]
     if change.updates and handled.count(Outcome.REVERTED):
         lines += [
             "",
@@ -183,12 +187,53 @@ def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
             "invoked_by": clean(actor.invoked_by) if actor.invoked_by else None,
             "console": actor.console,
         },
+        "unreadable": [clean(problem, 300) for problem in handled.change.unreadable],
         "mode": handled.mode,
         "dry_run": handled.dry_run,
         "rules": [rule_document(item) for item in handled.rules[:listed]],
         "rules_total": len(handled.rules),
         "text": text,
     }
+
+
+def _channel(actor: Actor) -> str:
+    """How the call was made: a service on someone's behalf, the console, or the API."""
+    if actor.invoked_by:
+        return f"{clean(actor.invoked_by)}, on the principal's behalf"
+    return "the AWS console" if actor.console else "the API"
+
+
+def problem_report(
+    problem: str, region: str, event_id: str | None, change: SecurityGroupChange | None = None
+) -> Report:
+    """A report for an event the sentry could not evaluate: nothing was reverted, a person must look."""
+    what = change.event_name if change else "a security-group change"
+    group = (change.group_id or change.group_name) if change else None
+    where = f" on {group}" if group else ""
+    lines = [
+        f"sg-sentry could not evaluate {what}{where}, so it reverted nothing. Check the group by hand.",
+        "",
+        f"  Problem      {clean(problem, 1000)}",
+        f"  Region       {clean(region, 32)}",
+        f"  Event ID     {clean(event_id or 'unknown')}",
+    ]
+    if change is not None:
+        lines += [
+            f"  Principal    {clean(change.actor.arn or change.actor.identity_type)}",
+            f"  When         {clean(change.event_time)}",
+        ]
+    if change is not None and change.group_id:
+        lines.append(f"  Console      {console_link(clean(region, 32), change.group_id)}")
+    text = "\n".join(lines) + "\n"
+    document = {
+        "source": "sg-sentry",
+        "summary": "not-evaluated",
+        "problem": clean(problem, 1000),
+        "event": {"id": clean(event_id or ""), "name": what, "region": clean(region, 32)},
+        "group": {"id": change.group_id if change else None},
+        "text": text,
+    }
+    return Report(subject=subject_line(f"sg-sentry: could not evaluate {what}{where}"), text=text, document=document)
 
 
 def rule_document(item: RuleOutcome) -> dict[str, Any]:

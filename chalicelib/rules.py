@@ -101,22 +101,29 @@ class Source:
     """Where a rule lets traffic come from (ingress) or go to (egress)."""
 
     kind: SourceKind
-    value: str
+    # As AWS was given it: revoking by permission sends it back verbatim.
+    value: str = field(compare=False)
     # Account that owns a referenced security group, when AWS tells us.
     owner: str | None = field(default=None, compare=False)
+    # What equality compares: CIDRs as networks (2001:DB8::/32 is 2001:db8::/32).
+    key: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, str) or not self.value:
             raise ValueError(f"{self.kind} source must be non-empty text, got {self.value!r}")
+        key = self.value
         if self.kind in (SourceKind.CIDR_IPV4, SourceKind.CIDR_IPV6):
+            version = 4 if self.kind is SourceKind.CIDR_IPV4 else 6
             # strict=False: AWS accepts host bits (198.51.100.7/0) and so must we.
             network = ip_network(self.value, strict=False)
-            if network.version != (4 if self.kind is SourceKind.CIDR_IPV4 else 6):
-                raise ValueError(f"{self.value!r} is not an IPv{4 if self.kind is SourceKind.CIDR_IPV4 else 6} CIDR")
+            if network.version != version:
+                raise ValueError(f"{self.value!r} is not an IPv{version} CIDR")
+            key = str(network)
         elif self.kind is SourceKind.PREFIX_LIST and not self.value.startswith("pl-"):
             raise ValueError(f"{self.value!r} is not a prefix list ID")
         elif self.kind is SourceKind.SECURITY_GROUP and not self.value.startswith("sg-"):
             raise ValueError(f"{self.value!r} is not a security group ID")
+        object.__setattr__(self, "key", key)
 
     @property
     def network(self) -> IPv4Network | IPv6Network:

@@ -17,12 +17,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import aws
 from chalicelib.config import ConfigError, Settings
 from chalicelib.ec2 import GroupInfo, RevokeResult, RevokeStatus, SecurityGroups, describe_error
-from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event
+from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event, peek_event_id
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import NotificationFailed, SnsNotifier
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
 from chalicelib.policy import GroupScope, Policy, decide
-from chalicelib.report import Report, build_report, rule_document
+from chalicelib.report import Report, build_report, problem_report, rule_document
 from chalicelib.rules import Direction, Rule
 
 
@@ -75,7 +75,12 @@ def handle_event(
         log.write("INFO", f"ignored, not a change this sentry handles: {error}", "out-of-scope")
         return None
     except EventNotUnderstood as error:
-        log.write("ERROR", f"ignored an event it cannot read: {error}", "not-understood")
+        # Retrying cannot help, so no raise; but a change nobody evaluated
+        # must not pass in silence.
+        event_id = peek_event_id(raw)
+        log.write("ERROR", f"ignored an event it cannot read: {error}", "not-understood", event_id=event_id)
+        region = env.get("AWS_REGION", "unknown")
+        _publish(problem_report(str(error), region, event_id), settings, services, log, {"event_id": event_id})
         return None
 
     context = {
@@ -99,7 +104,9 @@ def handle_event(
             return None
         judged = _judge(change, settings.policy, ec2)
     except (ClientError, BotoCoreError) as error:
-        log.write("ERROR", f"could not look up the group or rules: {describe_error(error)}", "failed", **context)
+        problem = f"could not look up the group or its rules: {describe_error(error)}"
+        log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
+        _publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
         raise
 
     outcomes = _revert(judged, group_id, ec2, settings.dry_run)
@@ -112,11 +119,14 @@ def handle_event(
         dry_run=settings.dry_run,
         rules=tuple(outcomes),
     )
-    level = "ERROR" if handled.failures else "INFO"
+    level = "ERROR" if handled.failures or change.unreadable else "INFO"
     rules = [rule_document(item) for item in handled.rules]
     report = build_report(handled)
     log.write(level, report.subject, handled.summary, group_id=group_id, rules=rules, **context)
-    _notify(handled, report, settings, services, log, context)
+    failure = _publish(report, settings, services, log, context | {"group_id": group_id})
+    if failure is not None and not handled.failures:
+        # The revert is idempotent: Lambda's retry reports the rules as already gone.
+        raise failure
     if handled.failures:
         errors = "; ".join(f"{item.rule}: {item.error}" for item in handled.failures)
         raise RevertFailed(f"could not revert {len(handled.failures)} rule(s) on {group_id}: {errors}")
@@ -209,29 +219,16 @@ def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:
         return None
 
 
-def _notify(
-    handled: HandledChange,
-    report: Report,
-    settings: Settings,
-    services: Aws,
-    log: DecisionLog,
-    context: dict[str, Any],
-) -> None:
-    """Publish the report. A failed publish is logged and raised (Lambda retries; the
-    revert is idempotent), unless a failed revert is about to be raised anyway."""
+def _publish(
+    report: Report, settings: Settings, services: Aws, log: DecisionLog, context: dict[str, Any]
+) -> NotificationFailed | None:
+    """Publish to the topic, if one is set; log either way and return the failure, if any."""
     if settings.topic_arn is None:
-        return
+        return None
     try:
         message_id = services.notifier(settings.topic_arn).publish(report)
     except NotificationFailed as error:
-        log.write("ERROR", str(error), "notification-failed", group_id=handled.group_id, **context)
-        if not handled.failures:
-            raise
-        return
-    log.write(
-        "INFO",
-        f"notified {settings.topic_arn} (message {message_id})",
-        "notified",
-        group_id=handled.group_id,
-        **context,
-    )
+        log.write("ERROR", str(error), "notification-failed", **context)
+        return error
+    log.write("INFO", f"notified {settings.topic_arn} (message {message_id})", "notified", **context)
+    return None

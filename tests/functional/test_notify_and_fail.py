@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.responses.security_groups import SecurityGroups
 
 from chalicelib import aws
+from chalicelib.aws import RETRIES
 from chalicelib.notify import NotificationFailed
 from chalicelib.sentry import RevertFailed
 from localaws import cloudtrail
@@ -64,7 +68,7 @@ def test_the_email_says_what_changed_who_did_it_from_where_and_what_was_reverted
     ):
         assert expected in email
     ((subject, document),) = world.messages()
-    assert subject == f"sg-sentry: reverted 1 rule on {group} (web-prod)"
+    assert subject == f"sg-sentry: reverted 1 rule, allowed 1 rule on {group} (web-prod)"
     assert document["summary"] == "reverted" and document["text"] == email
     assert document["group"] == {"id": group, "name": "web-prod", "console_url": document["group"]["console_url"]}
     assert [(r["rule"], r["outcome"]) for r in document["rules"]] == [
@@ -109,15 +113,61 @@ def test_a_failed_revert_is_reported_and_raised(
     assert decision["level"] == "ERROR" and decision["group_id"] == group
 
 
-def test_throttling_that_outlasts_the_retries_is_a_failure_too(world: World, sentry: Invoke) -> None:
+def throttle(operation: str, times: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make moto answer the first `times` calls of `operation` with RequestLimitExceeded.
+
+    The fault is raised inside moto, so every attempt of botocore's retry
+    loop reaches it and is counted, and nothing changes while it refuses.
+    Backoff waits are skipped; the attempts are not.
+    """
+    attempts: list[str] = []
+    handler = getattr(SecurityGroups, _snake(operation))
+
+    def refusing(self: SecurityGroups) -> Any:
+        attempts.append(operation)
+        if len(attempts) <= times:
+            raise EC2ClientError("RequestLimitExceeded", "Request limit exceeded.")
+        return handler(self)
+
+    monkeypatch.setattr(SecurityGroups, _snake(operation), refusing)
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("botocore.retries.bucket.TokenBucket._sleep_amount", lambda self, amount: 0)
+    return attempts
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + char.lower() if char.isupper() else char for char in name).lstrip("_")
+
+
+def test_throttling_is_retried_and_the_revert_goes_through(
+    world: World, sentry: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
     group = world.group()
     event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
-    refuse("ec2", "RevokeSecurityGroupIngress", "RequestLimitExceeded", status=503)
+    attempts = throttle("RevokeSecurityGroupIngress", 2, monkeypatch)
+
+    sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert len(attempts) == 3
+    assert world.rules(group) == {DEFAULT_EGRESS}
+    ((_, document),) = world.messages()
+    assert document["rules"][0]["outcome"] == "reverted"
+
+
+def test_throttling_that_outlasts_the_retries_is_a_failure(
+    world: World, sentry: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    attempts = throttle("RevokeSecurityGroupIngress", 99, monkeypatch)
 
     with pytest.raises(RevertFailed, match="RequestLimitExceeded"):
         sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert len(attempts) == RETRIES["total_max_attempts"]  # bounded: the first try and 4 retries
+    assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(group)
     ((subject, _),) = world.messages()
-    assert "FAILED" in subject
+    assert subject.startswith("sg-sentry: FAILED to revert 1 rule")
 
 
 def test_a_failed_notification_never_prevents_the_revert(
@@ -147,3 +197,49 @@ def test_without_a_topic_the_report_goes_to_the_log_only(
     assert world.messages() == []
     (line,) = log_lines(capsys.readouterr().out)
     assert line["outcome"] == "reverted"
+
+
+def test_a_failed_egress_revert_is_reported_and_raised(world: World, sentry: Invoke) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupEgress", GroupId=group, IpPermissions=[ssh_from("::/0", 25)])
+    refuse("ec2", "RevokeSecurityGroupEgress", "UnauthorizedOperation")
+
+    with pytest.raises(RevertFailed, match="tcp 25 to ::/0, egress"):
+        sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert "tcp 25 to ::/0, egress" in world.rules(group)
+    ((subject, document),) = world.messages()
+    assert subject.startswith("sg-sentry: FAILED to revert 1 rule")
+    assert document["rules"][0]["direction"] == "egress"
+
+
+def test_when_revert_and_notification_both_fail_the_revert_failure_is_raised(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    refuse("ec2", "RevokeSecurityGroupIngress", "UnauthorizedOperation")
+    refuse("sns", "Publish", "AuthorizationError")
+
+    with pytest.raises(RevertFailed):
+        sentry(event, SENTRY_GROUP_IDS=group)
+
+    outcomes = [line["outcome"] for line in log_lines(capsys.readouterr().out)]
+    assert outcomes == ["failed", "notification-failed"]
+
+
+def test_a_failed_lookup_is_reported_and_raised(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group(tags={"guard": "yes"})
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+    refuse("ec2", "DescribeSecurityGroups", "UnauthorizedOperation")
+
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        sentry(event, SENTRY_GROUP_TAG="guard")
+
+    assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(group)
+    ((subject, document),) = world.messages()
+    assert subject == f"sg-sentry: could not evaluate AuthorizeSecurityGroupIngress on {group}"
+    assert "could not look up the group or its rules: UnauthorizedOperation" in document["text"]
+    assert [line["outcome"] for line in log_lines(capsys.readouterr().out)] == ["failed", "notified"]

@@ -101,39 +101,31 @@ def test_a_bad_setting_fails_closed_naming_the_variable(
     assert (line["level"], line["outcome"]) == ("ERROR", "config-error")
 
 
-@pytest.mark.parametrize(
-    ("event", "outcome"),
-    [
-        (load_event("revoke_ingress.json"), "out-of-scope"),
-        (
-            {
-                "version": "0",
-                "id": "1",
-                "detail-type": "AWS API Call via CloudTrail",
-                "source": "aws.ec2",
-                "account": "1",
-                "time": "t",
-                "region": REGION,
-                "resources": [],
-                "detail": {
-                    "eventSource": "ec2.amazonaws.com",
-                    "eventName": "AuthorizeSecurityGroupIngress",
-                    "awsRegion": REGION,
-                    "requestParameters": {"groupId": 7},
-                },
-            },
-            "not-understood",
-        ),
-    ],
-    ids=["revoke", "garbage"],
-)
-def test_events_it_cannot_use_are_logged_and_ignored_without_raising(
-    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str], event: dict[str, Any], outcome: str
+def test_events_outside_its_scope_are_logged_and_ignored(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert sentry(event, SENTRY_GROUP_IDS="*") is None
+    assert sentry(load_event("revoke_ingress.json"), SENTRY_GROUP_IDS="*") is None
     (line,) = log_lines(capsys.readouterr().out)
-    assert line["outcome"] == outcome
+    assert line["outcome"] == "out-of-scope" and "RevokeSecurityGroupIngress" in line["message"]
     assert world.messages() == []
+
+
+def test_an_event_it_cannot_read_is_logged_and_reported_without_raising(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    event["detail"]["responseElements"]["securityGroupRuleSet"] = {"items": "garbage"}
+
+    assert sentry(event, SENTRY_GROUP_IDS="*") is None
+
+    lines = log_lines(capsys.readouterr().out)
+    assert [(line["outcome"], line["event_id"]) for line in lines] == [
+        ("not-understood", "evt-nested-ruleset"),
+        ("notified", "evt-nested-ruleset"),
+    ]
+    ((subject, document),) = world.messages()
+    assert subject == "sg-sentry: could not evaluate a security-group change"
+    assert "expected a list of items" in document["text"] and "evt-nested-ruleset" in document["text"]
 
 
 def test_every_decision_is_one_json_line_with_stable_keys(

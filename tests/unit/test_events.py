@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.events import EventNotUnderstood, EventOutOfScope, parse_event
+from chalicelib.events import EventNotUnderstood, EventOutOfScope, parse_event, peek_event_id
 from chalicelib.rules import Direction
 from tests.conftest import load_event
 
@@ -38,7 +38,10 @@ def test_nested_permissions_with_rule_set_and_eventbridge_envelope() -> None:
 
 def test_a_bare_cloudtrail_record_reads_like_the_envelope() -> None:
     wrapped = load_event("authorize_ingress_nested_ruleset.json")
-    assert parse_event(wrapped["detail"]) == parse_event(wrapped)
+    bare, enveloped = parse_event(wrapped["detail"]), parse_event(wrapped)
+    assert bare == enveloped
+    # Rule equality ignores IDs and descriptions; they must survive too.
+    assert [(r.rule_id, r.description) for r in bare.added] == [(r.rule_id, r.description) for r in enveloped.added]
 
 
 def test_flat_form_with_rule_set() -> None:
@@ -192,13 +195,12 @@ def _break(event: dict, path: list[str], value: object) -> dict:  # type: ignore
             "fromPort and toPort",
         ),
         (["detail", "requestParameters", "ipPermissions"], {"items": [{"ipProtocol": "tcp"}]}, "names no rule"),
-        (["detail", "responseElements", "securityGroupRuleSet", "items", 0, "cidrIpv4"], "999.0.0.0/0", "999"),
         (["detail", "responseElements", "securityGroupRuleSet", "items"], "nope", "list of items"),
         (["detail", "requestParameters"], ["not", "an", "object"], "JSON object"),
         (["detail", "awsRegion"], None, "no awsRegion"),
-        (["detail", "requestParameters", "groupId"], None, None),
+        (["detail", "requestParameters", "groupId"], None, "names no security group"),
     ],
-    ids=["no-ports", "no-sources", "bad-cidr", "items-not-list", "params-list", "no-region", "no-group"],
+    ids=["no-ports", "no-sources", "items-not-list", "params-list", "no-region", "no-group"],
 )
 def test_unreadable_records_raise_event_not_understood(path: list, value: object, message: str | None) -> None:  # type: ignore[type-arg]
     event = load_event("authorize_ingress_nested_ruleset.json")
@@ -208,6 +210,73 @@ def test_unreadable_records_raise_event_not_understood(path: list, value: object
         del event["region"]
     with pytest.raises(EventNotUnderstood, match=message):
         parse_event(_break(event, path, value))
+
+
+def test_an_unreadable_part_is_set_aside_and_the_rest_still_read() -> None:
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    event["detail"]["responseElements"]["securityGroupRuleSet"]["items"][1]["cidrIpv6"] = "999::/0::"
+    change = parse_event(event)
+    assert texts(change.added) == ["tcp 22 from 0.0.0.0/0, ingress", "tcp 5432 from 10.1.0.0/16, ingress"]
+    (problem,) = change.unreadable
+    assert problem.startswith("rule set item 2: ") and "999::/0::" in problem
+
+
+def test_one_permission_naming_a_group_without_its_id_does_not_hide_the_others() -> None:
+    event = load_event("authorize_ingress_every_source_legacy.json")
+    permissions = event["detail"]["requestParameters"]["ipPermissions"]["items"]
+    permissions[3]["groups"] = {"items": [{"groupName": "app-tier"}]}
+    change = parse_event(event)
+    assert len(change.added) == 4
+    assert change.unreadable == (
+        'permission 4: missing field \'GroupId\': {"IpProtocol": "tcp", "FromPort": 9000, "ToPort": 9000, '
+        '"UserIdGroupPairs": [{"GroupName": "app-tier"}], "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": []}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("is_egress", "event_name", "readable"),
+    [
+        (None, "AuthorizeSecurityGroupEgress", True),  # missing: the call's direction
+        ("true", "AuthorizeSecurityGroupEgress", True),
+        (True, "AuthorizeSecurityGroupIngress", False),  # contradiction: never revoke through the wrong API
+        ("yes", "AuthorizeSecurityGroupEgress", False),
+    ],
+)
+def test_direction_comes_from_the_call(is_egress: object, event_name: str, readable: bool) -> None:
+    record = load_event("authorize_ingress_flat_ruleset.json")
+    record["eventName"] = event_name
+    item = record["responseElements"]["securityGroupRuleSet"]["items"][0]
+    if is_egress is None:
+        del item["isEgress"]
+    else:
+        item["isEgress"] = is_egress
+    if readable:
+        (rule,) = parse_event(record).added
+        assert rule.direction is Direction.EGRESS
+    else:
+        with pytest.raises(EventNotUnderstood, match="contradicts the call's direction"):
+            parse_event(record)
+
+
+def test_all_traffic_logged_with_ports_0_to_65535() -> None:
+    record = load_event("authorize_ingress_flat_legacy.json")
+    record["requestParameters"].update(ipProtocol="-1", fromPort=0, toPort=65535)
+    (rule,) = parse_event(record).added
+    assert str(rule) == "all traffic from 0.0.0.0/0, ingress"
+
+
+def test_a_failed_modification_is_failed() -> None:
+    event = load_event("modify_rules_single.json")
+    event["detail"].update(errorCode="Client.UnauthorizedOperation", errorMessage="You are not authorized")
+    event["detail"]["responseElements"] = None
+    change = parse_event(event)
+    assert change.failed and change.updates == () and change.group_id == GROUP
+
+
+def test_the_event_id_of_an_unreadable_event_can_still_be_logged() -> None:
+    assert peek_event_id(load_event("authorize_ingress_nested_ruleset.json")) == "evt-nested-ruleset"
+    assert peek_event_id({"id": "eb-1", "detail": "garbage"}) == "eb-1"
+    assert peek_event_id([1]) is None
 
 
 @pytest.mark.parametrize("raw", [None, [], "text", 42, {"detail": "x"}])

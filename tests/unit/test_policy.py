@@ -7,7 +7,7 @@ from ipaddress import ip_network
 import pytest
 
 from chalicelib.events import Actor
-from chalicelib.policy import GroupScope, Mode, Policy, PortRange, covers, decide, is_internet_source
+from chalicelib.policy import GroupScope, Mode, Policy, PortRange, arn_matches, covers, decide, is_internet_source
 from chalicelib.rules import Direction, Rule, Source, SourceKind
 
 PERSON = Actor("IAMUser", arn="arn:aws:iam::111122223333:user/dana")
@@ -143,6 +143,28 @@ def test_exempt_principal_by_own_arn_and_case_matters() -> None:
     assert not decide(ingress("tcp", 22, 22, "0.0.0.0/0"), PERSON, policy).revert
     shouty = Policy(exempt_principals=("arn:aws:iam::111122223333:user/DANA",))
     assert decide(ingress("tcp", 22, 22, "0.0.0.0/0"), PERSON, shouty).revert
+
+
+@pytest.mark.parametrize(
+    ("arn", "matches"),
+    [
+        ("arn:aws:iam::111122223333:role/terraform-ci", True),
+        ("arn:aws:iam::111122223333:role/terraform-", True),
+        ("arn:aws:iam::111122223333:role/ops/terraform-ci", False),  # a path is another segment
+        ("arn:aws:iam::111122223333:user/:role/terraform-/mallory", False),  # forged with an IAM path
+        ("arn:aws:iam::111122223333:user/x:role/terraform-ci", False),
+        ("arn:aws:iam::1:2:role/terraform-ci", False),
+        ("arn:aws:sts::111122223333:assumed-role/terraform-ci/s", False),
+    ],
+)
+def test_exemption_globs_never_cross_separators(arn: str, matches: bool) -> None:
+    assert arn_matches("arn:aws:iam::*:role/terraform-*", arn) is matches
+
+
+def test_a_forged_path_cannot_exempt_a_user() -> None:
+    policy = Policy(exempt_principals=("arn:aws:iam::*:role/terraform-*",))
+    mallory = Actor("IAMUser", arn="arn:aws:iam::111122223333:user/:role/terraform-/mallory")
+    assert decide(ingress("tcp", 22, 22, "0.0.0.0/0"), mallory, policy).revert
 
 
 def test_an_actor_without_arn_is_never_exempt() -> None:

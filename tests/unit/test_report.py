@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.events import Actor, SecurityGroupChange, parse_event
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
-from chalicelib.report import SUBJECT_LIMIT, build_report, clean, subject_line
+from chalicelib.report import SUBJECT_LIMIT, build_report, clean, problem_report, subject_line
 from chalicelib.rules import Direction, Rule, Source, SourceKind
 from tests.conftest import load_event
 
@@ -48,16 +48,17 @@ def test_the_email_says_what_who_when_and_what_was_done() -> None:
         "https://eu-central-1.console.aws.amazon.com/ec2/home?region=eu-central-1#SecurityGroup:groupId=sg-0a1b2c3d4e5f60718",
     ):
         assert expected in text
-    assert report.subject == "sg-sentry: reverted 1 rule on sg-0a1b2c3d4e5f60718 (web-prod)"
+    assert report.subject == "sg-sentry: reverted 1 rule, allowed 1 rule on sg-0a1b2c3d4e5f60718 (web-prod)"
 
 
 @pytest.mark.parametrize(
     ("outcomes", "dry_run", "subject"),
     [
-        ([Outcome.FAILED, Outcome.REVERTED], False, "sg-sentry: FAILED to revert 1 rule on"),
+        ([Outcome.FAILED, Outcome.REVERTED], False, "sg-sentry: FAILED to revert 1 rule, reverted 1 rule on"),
         ([Outcome.WOULD_REVERT, Outcome.WOULD_REVERT], True, "sg-sentry [dry run]: would revert 2 rules on"),
         ([Outcome.ALLOWED], False, "sg-sentry: allowed 1 rule on"),
-        ([Outcome.ALREADY_GONE], False, "sg-sentry: reverted 1 rule on"),
+        ([Outcome.ALREADY_GONE], False, "sg-sentry: 1 rule already gone on"),
+        ([Outcome.SUPERSEDED], False, "sg-sentry: nothing to revert, rules changed again since on"),
     ],
 )
 def test_the_subject_leads_with_the_outcome(outcomes: list[Outcome], dry_run: bool, subject: str) -> None:
@@ -66,6 +67,32 @@ def test_the_subject_leads_with_the_outcome(outcomes: list[Outcome], dry_run: bo
         for outcome in outcomes
     ]
     assert build_report(handled(*rules, dry_run=dry_run)).subject.startswith(subject)
+
+
+def test_unreadable_parts_are_reported() -> None:
+    change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    change = replace(change, unreadable=("permission 2: missing field 'GroupId': {...}",))
+    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why"), change=change))
+    assert report.subject.startswith("sg-sentry: could not read 1 part, reverted 1 rule on")
+    assert "COULD NOT READ: permission 2: missing field 'GroupId'" in report.text
+    assert report.document["unreadable"] == ["permission 2: missing field 'GroupId': {...}"]
+
+
+def test_a_change_made_by_a_service_says_so() -> None:
+    change = parse_event(load_event("authorize_ingress_group_name_ruleset.json"))
+    text = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why"), change=change)).text
+    assert "Through      cloudformation.amazonaws.com, on the principal's behalf" in text
+
+
+def test_the_problem_report_says_nothing_was_reverted() -> None:
+    change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
+    report = problem_report("DescribeSecurityGroups: AccessDenied", "eu-central-1", change.event_id, change)
+    assert report.subject == "sg-sentry: could not evaluate AuthorizeSecurityGroupIngress on sg-0a1b2c3d4e5f60718"
+    assert "so it reverted nothing. Check the group by hand." in report.text
+    assert "Problem      DescribeSecurityGroups: AccessDenied" in report.text
+    assert report.document["summary"] == "not-evaluated"
+    unparsed = problem_report("eventName is odd", "eu-central-1", None)
+    assert unparsed.subject == "sg-sentry: could not evaluate a security-group change"
 
 
 def test_failures_carry_the_aws_error() -> None:

@@ -86,6 +86,13 @@ def test_sources_validate_themselves(kind: SourceKind, value: str) -> None:
         Source(kind, value)
 
 
+def test_cidrs_are_equal_as_networks_but_kept_verbatim() -> None:
+    upper, lower = Source(SourceKind.CIDR_IPV6, "2001:DB8::/32"), Source(SourceKind.CIDR_IPV6, "2001:db8::/32")
+    assert upper == lower and hash(upper) == hash(lower)
+    assert upper.value == "2001:DB8::/32"  # what AWS was given, for revoking by permission
+    assert Source(SourceKind.CIDR_IPV4, "10.0.0.0/8") != Source(SourceKind.CIDR_IPV4, "10.0.0.0/16")
+
+
 def test_host_bits_are_accepted_as_aws_does() -> None:
     assert str(Source(SourceKind.CIDR_IPV4, "198.51.100.7/0").network) == "0.0.0.0/0"
 

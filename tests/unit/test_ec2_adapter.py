@@ -1,0 +1,99 @@
+"""The EC2 adapter against answers moto does not give: botocore's Stubber plays real EC2."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from chalicelib.ec2 import GroupCache, RevokeStatus, SecurityGroups
+from chalicelib.rules import Direction, Rule, Source, SourceKind
+
+GROUP = "sg-0a1b2c3d4e5f60718"
+V4 = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"))
+V6 = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV6, "::/0"))
+
+
+@pytest.fixture
+def stubbed() -> tuple[SecurityGroups, Stubber]:
+    client = boto3.client("ec2", region_name="eu-west-1")
+    return SecurityGroups(client, GroupCache()), Stubber(client)
+
+
+def test_unknown_permissions_in_a_successful_answer_are_already_gone(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    # Current EC2 answers a revoke of a missing rule with success and lists it, instead of an error.
+    groups, stub = stubbed
+    permissions = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+        }
+    ]
+    unknown = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+    stub.add_response(
+        "revoke_security_group_ingress",
+        {"Return": True, "UnknownIpPermissions": unknown},
+        {"GroupId": GROUP, "IpPermissions": permissions},
+    )
+    with stub:
+        results = groups.revoke(GROUP, Direction.INGRESS, [V4, V6])
+    assert [(str(r.rule.source), r.status) for r in results] == [
+        ("0.0.0.0/0", RevokeStatus.REVOKED),
+        ("::/0", RevokeStatus.ALREADY_GONE),
+    ]
+    stub.assert_no_pending_responses()
+
+
+def test_unreadable_unknown_permissions_are_failures_not_successes(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    stub.add_response(
+        "revoke_security_group_ingress",
+        {
+            "Return": True,
+            "UnknownIpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "not-a-cidr"}]}
+            ],
+        },
+    )
+    with stub:
+        (result,) = groups.revoke(GROUP, Direction.INGRESS, [V4])
+    assert result.status is RevokeStatus.FAILED and "could not read" in (result.error or "")
+
+
+def test_return_false_is_a_failure(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    stub.add_response("revoke_security_group_egress", {"Return": False})
+    egress = Rule.build(Direction.EGRESS, "-1", None, None, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-1")
+    with stub:
+        (result,) = groups.revoke(GROUP, Direction.EGRESS, [egress])
+    assert (result.status, result.error) == (RevokeStatus.FAILED, "EC2 answered Return=false")
+
+
+def test_a_batch_by_rule_id_with_one_id_gone_falls_back_to_one_call_per_rule(
+    stubbed: tuple[SecurityGroups, Stubber],
+) -> None:
+    groups, stub = stubbed
+    first = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-1")
+    second = Rule.build(Direction.INGRESS, "tcp", 23, 23, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-2")
+    stub.add_client_error(
+        "revoke_security_group_ingress",
+        "InvalidSecurityGroupRuleId.NotFound",
+        "sgr-2 not found",
+        expected_params={"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-1", "sgr-2"]},
+    )
+    stub.add_response(
+        "revoke_security_group_ingress", {"Return": True}, {"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-1"]}
+    )
+    stub.add_client_error(
+        "revoke_security_group_ingress",
+        "InvalidSecurityGroupRuleId.NotFound",
+        "gone",
+        expected_params={"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-2"]},
+    )
+    with stub:
+        results = groups.revoke(GROUP, Direction.INGRESS, [first, second])
+    assert [r.status for r in results] == [RevokeStatus.REVOKED, RevokeStatus.ALREADY_GONE]
+    stub.assert_no_pending_responses()
