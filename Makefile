@@ -1,4 +1,5 @@
 # make test: lint, type-check and run the test suite.   make demo: the sentry against a local AWS.
+# make rehearse: the real chalice deploy / delete against moto's server on 127.0.0.1.
 # Both build .venv from the pinned requirements-dev.txt on first use.
 
 PYTHON ?= $(shell scripts/find-python)
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: test demo lint unit clean
+.PHONY: test demo rehearse lint unit clean
 
 test: lint
 	$(BIN)/python -m pytest
@@ -17,17 +18,22 @@ unit: $(READY)
 demo: $(READY)
 	$(BIN)/python -m localaws.demo
 
+rehearse: $(READY)
+	$(BIN)/python -m localaws.rehearse
+
 lint: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-$(READY): requirements-dev.txt constraints-dev.txt requirements.txt
+$(READY): requirements-dev.txt constraints-dev.txt requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.12+ found; set PYTHON=/path/to/python3.12+" >&2; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# The `sentry` command, from this checkout (no dependencies: they are pinned above).
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(READY)
 
 clean:

@@ -4,10 +4,12 @@ The handler only hands the event over; reading, judging, reverting and
 reporting live in chalicelib (see chalicelib/sentry.py for the order).
 """
 
+from typing import Any
+
 from chalice.app import Chalice, CloudWatchEvent
 
 from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE, HANDLED_EVENT_NAMES
-from chalicelib.sentry import handle_event
+from chalicelib.sentry import handle
 
 app = Chalice(app_name="sg-sentry")
 
@@ -23,5 +25,5 @@ SECURITY_GROUP_CHANGES = {
 
 
 @app.on_cw_event(SECURITY_GROUP_CHANGES, name="on_security_group_change")
-def on_security_group_change(event: CloudWatchEvent) -> None:
-    handle_event(event.to_dict())
+def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
+    return handle(event.to_dict())

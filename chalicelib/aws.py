@@ -8,24 +8,29 @@ demo and the rehearsals point the sentry at a local moto server.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 # Adaptive mode retries throttling (RequestLimitExceeded) and 5xx answers
-# with backoff and slows the client down; the cap keeps one invocation
-# well inside the Lambda timeout.
+# with backoff and slows the client down; five attempts in all keep one
+# invocation well inside the Lambda timeout.
 RETRIES = {"mode": "adaptive", "total_max_attempts": 5}
 
+_clients: dict[tuple[str, str], Any] = {}
 
-@cache
+
 def client(service: str, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
+    """The client for a service and region, created once per container."""
+    key = (service, region)
+    if key not in _clients:
+        import boto3
+        from botocore.config import Config
 
-    # A copy: botocore rewrites the retries mapping it is given.
-    return boto3.session.Session().client(service, region_name=region, config=Config(retries=dict(RETRIES)))
+        # A copy: botocore rewrites the retries mapping it is given.
+        config = Config(retries=dict(RETRIES))
+        _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
+    return _clients[key]
 
 
 def reset() -> None:
     """Forget every client (tests start each AWS mock with fresh clients)."""
-    client.cache_clear()
+    _clients.clear()

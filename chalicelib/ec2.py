@@ -81,6 +81,17 @@ GROUP_CACHE = GroupCache()
 
 
 class SecurityGroups:
+    # Every EC2 action this adapter calls: the shipped IAM policy must grant
+    # exactly these, and the test suite checks the calls it sees against them.
+    PERMISSIONS = frozenset(
+        {
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSecurityGroupRules",
+        }
+    )
+
     def __init__(self, client: Any, cache: GroupCache = GROUP_CACHE) -> None:
         self._client = client
         self._cache = cache

@@ -21,6 +21,7 @@ ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -114,6 +115,24 @@ class SecurityGroupChange:
     def failed(self) -> bool:
         """A failed call changed nothing, so there is nothing to revert."""
         return self.error_code is not None
+
+
+def envelope(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A bare CloudTrail record wrapped the way EventBridge delivers it (for replays)."""
+    if "detail" in record:
+        return dict(record)
+    source = str(record.get("eventSource", "")).removesuffix(".amazonaws.com")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": f"aws.{source}",
+        "account": record.get("recipientAccountId") or "",
+        "time": record.get("eventTime") or "",
+        "region": record.get("awsRegion") or "",
+        "resources": [],
+        "detail": dict(record),
+    }
 
 
 def parse_event(raw: object) -> SecurityGroupChange:

@@ -15,6 +15,8 @@ class NotificationFailed(RuntimeError):
 
 
 class SnsNotifier:
+    PERMISSIONS = frozenset({"sns:Publish"})
+
     def __init__(self, client: Any, topic_arn: str) -> None:
         self._client = client
         self.topic_arn = topic_arn

@@ -25,6 +25,11 @@ from chalicelib.policy import GroupScope, Policy, decide
 from chalicelib.report import Report, build_report, problem_report, rule_document
 from chalicelib.rules import Direction, Rule
 
+# What Lambda itself needs to write the function's logs.
+LAMBDA_LOGGING = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
+# Every IAM action the deployed function needs: .chalice/policy-<stage>.json grants exactly these.
+REQUIRED_PERMISSIONS = SecurityGroups.PERMISSIONS | SnsNotifier.PERMISSIONS | LAMBDA_LOGGING
+
 
 class RevertFailed(RuntimeError):
     """At least one forbidden rule could not be revoked; raised so Lambda retries and alarms."""
@@ -45,6 +50,19 @@ class BotoAws:
     def notifier(self, topic_arn: str) -> SnsNotifier:
         region = topic_arn.split(":")[3]
         return SnsNotifier(aws.client("sns", region), topic_arn)
+
+
+def handle(raw: Any) -> dict[str, Any]:
+    """The Lambda entry point's work: handle the event, answer with a short JSON summary."""
+    handled = handle_event(raw)
+    if handled is None:
+        return {"outcome": "ignored"}
+    return {
+        "outcome": handled.summary,
+        "event_id": handled.change.event_id,
+        "group_id": handled.group_id,
+        "rules": {outcome.value: handled.count(outcome) for outcome in Outcome if handled.count(outcome)},
+    }
 
 
 def handle_event(

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.events import envelope
+
 ACCOUNT = "123456789012"
 
 IAM_USER = {
@@ -117,17 +119,7 @@ def record(
 
 def eventbridge(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Wrap a CloudTrail record the way EventBridge delivers it to the function."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.ec2",
-        "account": entry.get("recipientAccountId", ACCOUNT),
-        "time": entry.get("eventTime"),
-        "region": entry.get("awsRegion"),
-        "resources": [],
-        "detail": dict(entry),
-    }
+    return envelope(entry)
 
 
 def _request(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:

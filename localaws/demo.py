@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from chalice.test import Client
 
 from localaws import cloudtrail
 from localaws.server import REGION, local_aws
+from sentrycli.project import Project
+from sentrycli.replay import replay_local
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -59,12 +60,12 @@ def main() -> int:
         event = cloudtrail.eventbridge(record)
         print(_indent(json.dumps(event["detail"]["responseElements"], indent=2), "   "))
 
-        print("\n3. The sentry's handler runs (chalice.test.Client, dev stage of .chalice/config.json); its log:")
+        print("\n3. The handler runs as `sentry replay --local` runs it (dev stage settings); its log:")
         sys.stdout.flush()
         # Deployed, SENTRY_TOPIC_ARN sits in the stage's environment (sentry setup writes it).
         os.environ["SENTRY_TOPIC_ARN"] = topic_arn
-        with Client(_app(), stage_name="dev", project_dir=str(PROJECT)) as client:
-            client.lambda_.invoke("on_security_group_change", event)
+        answer = replay_local(Project(PROJECT), "dev", event)
+        print(f"   the handler answered {json.dumps(answer)}")
 
         _print_rules(ec2, group_id, "\n4. Rules after")
 
@@ -83,13 +84,6 @@ def main() -> int:
             return 1
         print("SSH to 0.0.0.0/0 is gone; the internal HTTPS rule is untouched.")
     return 0
-
-
-def _app() -> Any:
-    sys.path.insert(0, str(PROJECT))
-    import app
-
-    return app.app
 
 
 def _rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:

@@ -29,6 +29,36 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(_load(name))
 
 
+# Every AWS operation the sentry's own clients made during this test session,
+# as IAM actions ("ec2:RevokeSecurityGroupIngress"): checked against the
+# shipped policy by tests/deploy/test_policy.py, after everything else.
+RECORDED_ACTIONS: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run tests marked after_suite last: they judge what the rest of the suite did."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+
+
+@pytest.fixture(autouse=True)
+def record_aws_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = aws.client
+
+    def recording(service: str, region: str) -> Any:
+        made = original(service, region)
+        if not getattr(made, "_sg_sentry_recorded", False):
+            prefix = made.meta.service_model.signing_name
+
+            def record(model: Any, **_: Any) -> None:
+                RECORDED_ACTIONS.add(f"{prefix}:{model.name}")
+
+            made.meta.events.register("before-call", record)
+            made._sg_sentry_recorded = True
+        return made
+
+    monkeypatch.setattr(aws, "client", recording)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's AWS settings, SENTRY_* variables, clients or caches."""

@@ -31,6 +31,17 @@ class World:
     topic_arn: str
     queue_url: str
 
+    @classmethod
+    def build(cls, ec2: Any, sns: Any, sqs: Any) -> World:
+        """A VPC, a topic, and an SQS queue and an email address subscribed to it."""
+        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        topic_arn = sns.create_topic(Name="sg-sentry-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="secops@example.com")
+        return cls(ec2, sns, sqs, vpc_id, topic_arn, queue_url)
+
     def group(self, name: str = "web-prod", tags: dict[str, str] | None = None, vpc_id: str | None = None) -> str:
         spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
         return str(
@@ -92,30 +103,27 @@ class World:
 @pytest.fixture
 def world() -> Iterator[World]:
     with mock_aws():
-        ec2, sns, sqs = (boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs"))
-        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        topic_arn = sns.create_topic(Name="sg-sentry-alerts")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="secops@example.com")
-        yield World(ec2, sns, sqs, vpc_id, topic_arn, queue_url)
+        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
 
 
 Invoke = Callable[..., Any]
 
 
+def invoke_handler(event: dict[str, Any], project_dir: Path, **env: str) -> Any:
+    """Invoke the handler as Lambda would, with `env` as the stage's environment variables."""
+    config = {"version": "2.0", "app_name": "sg-sentry", "stages": {"test": {"environment_variables": env}}}
+    (project_dir / ".chalice").mkdir(exist_ok=True)
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config))
+    with Client(app, stage_name="test", project_dir=str(project_dir)) as client:
+        return client.lambda_.invoke(FUNCTION, event).payload
+
+
 @pytest.fixture
 def sentry(world: World, tmp_path: Path) -> Invoke:
-    """Deliver an event to the handler, with the given SENTRY_* variables as the stage's environment."""
+    """Deliver an event to the handler, with the given SENTRY_* variables (and the world's topic)."""
 
     def invoke(event: dict[str, Any], **env: str) -> Any:
-        env = {"SENTRY_TOPIC_ARN": world.topic_arn} | env
-        config = {"version": "2.0", "app_name": "sg-sentry", "stages": {"test": {"environment_variables": env}}}
-        (tmp_path / ".chalice").mkdir(exist_ok=True)
-        (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
-        with Client(app, stage_name="test", project_dir=str(tmp_path)) as client:
-            return client.lambda_.invoke(FUNCTION, event).payload
+        return invoke_handler(event, tmp_path, **({"SENTRY_TOPIC_ARN": world.topic_arn} | env))
 
     return invoke
 

@@ -17,9 +17,15 @@ def test_ssh_opened_to_the_world_is_reverted_and_nothing_else_is_touched(world: 
     event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
     assert SSH_WORLD in world.rules(group)
 
-    sentry(event, SENTRY_GROUP_IDS=group)
+    answer = sentry(event, SENTRY_GROUP_IDS=group)
 
     assert world.rules(group) == {"tcp 443 from 10.0.0.0/16, ingress", DEFAULT_EGRESS}
+    assert answer == {
+        "outcome": "reverted",
+        "event_id": event["detail"]["eventID"],
+        "group_id": group,
+        "rules": {"reverted": 1},
+    }
 
 
 def test_only_the_offending_sources_of_one_call_are_reverted(world: World, sentry: Invoke) -> None:

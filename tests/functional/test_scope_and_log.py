@@ -104,7 +104,7 @@ def test_a_bad_setting_fails_closed_naming_the_variable(
 def test_events_outside_its_scope_are_logged_and_ignored(
     world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert sentry(load_event("revoke_ingress.json"), SENTRY_GROUP_IDS="*") is None
+    assert sentry(load_event("revoke_ingress.json"), SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
     (line,) = log_lines(capsys.readouterr().out)
     assert line["outcome"] == "out-of-scope" and "RevokeSecurityGroupIngress" in line["message"]
     assert world.messages() == []
@@ -116,7 +116,7 @@ def test_an_event_it_cannot_read_is_logged_and_reported_without_raising(
     event = load_event("authorize_ingress_nested_ruleset.json")
     event["detail"]["responseElements"]["securityGroupRuleSet"] = {"items": "garbage"}
 
-    assert sentry(event, SENTRY_GROUP_IDS="*") is None
+    assert sentry(event, SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
 
     lines = log_lines(capsys.readouterr().out)
     assert [(line["outcome"], line["event_id"]) for line in lines] == [

@@ -1,0 +1,3 @@
+from sentrycli.main import cli
+
+cli(prog_name="sentry")

@@ -1,0 +1,102 @@
+"""The Chalice project on disk: stages, their environment, their policy, and what Chalice names things.
+
+Edits keep every key they do not touch, in order, so `sentry setup` can be
+run on a config.json a person maintains.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "sg-sentry"
+HANDLER = "on_security_group_change"
+POLICY_TEMPLATE_STAGE = "dev"
+PUBLISH_SID = "PublishReports"
+
+
+class ProjectError(RuntimeError):
+    """The project directory is not an sg-sentry Chalice project, or a file in it is malformed."""
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / ".chalice" / "config.json"
+
+    def config(self) -> dict[str, Any]:
+        return _read_json(self.config_path)
+
+    def stage(self, stage: str) -> dict[str, Any]:
+        stages = self.config().get("stages", {})
+        if stage not in stages:
+            raise ProjectError(f"stage {stage!r} is not in {self.config_path} (stages: {', '.join(stages) or 'none'})")
+        return dict(stages[stage])
+
+    def environment(self, stage: str) -> dict[str, str]:
+        """The stage's environment variables, over the project-wide ones (as Chalice merges them)."""
+        return {**self.config().get("environment_variables", {}), **self.stage(stage).get("environment_variables", {})}
+
+    def policy_path(self, stage: str) -> Path:
+        name = str(self.stage(stage).get("iam_policy_file", f"policy-{stage}.json"))
+        return self.root / ".chalice" / name
+
+    def policy(self, stage: str) -> dict[str, Any]:
+        return _read_json(self.policy_path(stage))
+
+    def function_name(self, stage: str) -> str:
+        """What `chalice deploy` names the function: app, stage and handler."""
+        return f"{APP_NAME}-{stage}-{HANDLER}"
+
+    def rule_name(self, stage: str) -> str:
+        return f"{self.function_name(stage)}-event"
+
+    def set_topic(self, stage: str, topic_arn: str) -> list[Path]:
+        """Write the topic into the stage's environment and scope its policy's sns:Publish to it.
+
+        A stage without a policy file gets one, copied from the dev stage's.
+        Returns the files written.
+        """
+        config, policy_path, policy = self.topic_edit(stage, topic_arn)
+        _write_json(self.config_path, config)
+        _write_json(policy_path, policy)
+        return [self.config_path, policy_path]
+
+    def topic_edit(self, stage: str, topic_arn: str) -> tuple[dict[str, Any], Path, dict[str, Any]]:
+        """What `set_topic` would write, computed without writing: it raises on anything malformed."""
+        config = self.config()
+        entry = config.setdefault("stages", {}).setdefault(stage, {})
+        entry.setdefault("environment_variables", {})["SENTRY_TOPIC_ARN"] = topic_arn
+        entry.setdefault("iam_policy_file", f"policy-{stage}.json")
+        policy_path = self.root / ".chalice" / entry["iam_policy_file"]
+        template = policy_path if policy_path.exists() else self.policy_path(POLICY_TEMPLATE_STAGE)
+        policy = _read_json(template)
+        statements = [s for s in policy.get("Statement", []) if s.get("Sid") == PUBLISH_SID]
+        if len(statements) != 1:
+            raise ProjectError(f"{template} needs exactly one statement with Sid {PUBLISH_SID!r} to scope to the topic")
+        statements[0]["Resource"] = topic_arn
+        return config, policy_path, policy
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProjectError(f"{path} does not exist: is this an sg-sentry project directory?") from None
+    except json.JSONDecodeError as error:
+        raise ProjectError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ProjectError(f"{path} should hold a JSON object")
+    return value
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    # Written whole to a temporary file first, so an interrupted write leaves the old file.
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)

@@ -1,0 +1,288 @@
+"""The `sentry` command: setup, doctor and replay, against moto in this process."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from app import SECURITY_GROUP_CHANGES
+from localaws import cloudtrail
+from localaws.rehearse import project_copy
+from sentrycli.main import cli
+from sentrycli.project import Project
+from sentrycli.replay import replay_deployed
+from tests.functional.conftest import REGION, World, ssh_from
+
+CHECKS = ("configuration", "CloudTrail", "SNS topic", "guarded groups", "function and role", "EventBridge rule")
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    with project_copy() as path:
+        yield path
+
+
+def sentry(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--project-dir", str(project), "--region", REGION, *args])
+
+
+def marks(result: Result) -> dict[str, str]:
+    """Check title -> ✓ or ✗, from doctor's output."""
+    found = {}
+    for line in result.output.splitlines():
+        for title in CHECKS:
+            if line[2:].startswith(title + ":"):
+                found[title] = line[0]
+    return found
+
+
+# --- setup ------------------------------------------------------------------
+
+
+def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> None:
+    config_before = json.loads((project / ".chalice" / "config.json").read_text())
+    policy_before = json.loads((project / ".chalice" / "policy-dev.json").read_text())
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com")
+        again = sentry(project, "setup", "--email", "SecOps@example.com")
+        sns = boto3.client("sns", region_name=REGION)
+        (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+        subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+
+    assert result.exit_code == 0 and again.exit_code == 0, result.output + again.output
+    assert topic.endswith(":sg-sentry-dev")
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "secops@example.com")]
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config_before["stages"]["dev"]["environment_variables"]["SENTRY_TOPIC_ARN"] = topic
+    assert config == config_before  # nothing else touched
+    policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
+    for statement in policy_before["Statement"]:
+        if statement["Sid"] == "PublishReports":
+            statement["Resource"] = topic  # scoped to exactly this topic
+    assert policy == policy_before
+    assert f"✓ topic {topic}" in result.output
+
+
+def test_setup_for_a_new_stage_gives_it_a_policy_of_its_own(project: Path) -> None:
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com", "--stage", "prod")
+    assert result.exit_code == 0, result.output
+    stage = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["prod"]
+    assert stage["iam_policy_file"] == "policy-prod.json"
+    assert stage["environment_variables"]["SENTRY_TOPIC_ARN"].endswith(":sg-sentry-prod")
+    policy = json.loads((project / ".chalice" / "policy-prod.json").read_text())
+    assert {s["Sid"] for s in policy["Statement"]} >= {"RevokeRules", "PublishReports"}
+
+
+def test_setup_with_a_bad_address_says_so_and_changes_nothing(project: Path) -> None:
+    before = (project / ".chalice" / "config.json").read_bytes()
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "not-an-address")
+        topics = boto3.client("sns", region_name=REGION).list_topics()["Topics"]
+    assert result.exit_code != 0
+    assert "'not-an-address' is not an email address" in result.output
+    assert topics == [] and (project / ".chalice" / "config.json").read_bytes() == before
+
+
+def test_setup_outside_a_project_says_where_it_looked(tmp_path: Path) -> None:
+    with mock_aws():
+        result = sentry(tmp_path, "setup", "--email", "secops@example.com")
+    assert result.exit_code != 0 and "config.json does not exist" in result.output
+
+
+# --- doctor -----------------------------------------------------------------
+
+
+def deploy_like_chalice(project: Path, stage: str = "dev") -> dict[str, Any]:
+    """Everything doctor looks for, made directly in moto (chalice deploy itself is rehearsed in e2e)."""
+    names = Project(project)
+    s3, trail, ec2, iam, lam, events = (
+        boto3.client(name, region_name=REGION) for name in ("s3", "cloudtrail", "ec2", "iam", "lambda", "events")
+    )
+    s3.create_bucket(Bucket="trail-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    trail.create_trail(Name="management", S3BucketName="trail-logs", IsMultiRegionTrail=True)
+    trail.start_logging(Name="management")
+    assert sentry(project, "setup", "--email", "secops@example.com", "--stage", stage).exit_code == 0
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(
+        GroupName="web",
+        Description="web",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "sg-sentry", "Value": "guard"}]}],
+    )["GroupId"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName=names.function_name(stage), AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="sentry", PolicyDocument=json.dumps(names.policy(stage)))
+    function = lam.create_function(
+        FunctionName=names.function_name(stage),
+        Runtime="python3.13",
+        Role=role["Arn"],
+        Handler="app.on_security_group_change",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    events.put_rule(Name=names.rule_name(stage), EventPattern=json.dumps(SECURITY_GROUP_CHANGES), State="ENABLED")
+    events.put_targets(Rule=names.rule_name(stage), Targets=[{"Id": "1", "Arn": function["FunctionArn"]}])
+    return {"group": group, "role": role["RoleName"]}
+
+
+def test_doctor_on_an_empty_account_says_what_is_missing(project: Path) -> None:
+    with mock_aws():
+        result = sentry(project, "doctor")
+    assert result.exit_code == 1
+    assert marks(result) == {"configuration": "✓"} | {title: "✗" for title in CHECKS[1:]}
+    for hint in (
+        "no trail covers eu-west-1",
+        "SENTRY_TOPIC_ARN is not set: run `sentry setup --email ADDRESS`",
+        "not found: any group tagged sg-sentry=guard",
+        "is not deployed: run `chalice deploy --stage dev`",
+        "no rule targets sg-sentry-dev-on_security_group_change",
+    ):
+        assert hint in result.output
+    assert "5 of 6 checks failed" in result.output
+
+
+def test_doctor_passes_when_everything_is_in_place(project: Path) -> None:
+    with mock_aws():
+        deploy_like_chalice(project)
+        result = sentry(project, "doctor")
+    assert result.exit_code == 0, result.output
+    assert set(marks(result).values()) == {"✓"} and len(marks(result)) == len(CHECKS)
+
+
+def _stop_trail(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("cloudtrail", region_name=REGION).stop_logging(Name="management")
+
+
+def _readonly_trail(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("cloudtrail", region_name=REGION).put_event_selectors(
+        TrailName="management", EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]
+    )
+
+
+def _unsubscribe(project: Path, made: dict[str, Any]) -> None:
+    sns = boto3.client("sns", region_name=REGION)
+    for subscription in sns.list_subscriptions()["Subscriptions"]:
+        sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+
+
+def _untag(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("ec2", region_name=REGION).delete_tags(Resources=[made["group"]], Tags=[{"Key": "sg-sentry"}])
+
+
+def _weaken_role(project: Path, made: dict[str, Any]) -> None:
+    policy = Project(project).policy("dev")
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "RevokeRules"]
+    boto3.client("iam").put_role_policy(RoleName=made["role"], PolicyName="sentry", PolicyDocument=json.dumps(policy))
+
+
+def _disable_rule(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("events", region_name=REGION).disable_rule(Name=Project(project).rule_name("dev"))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "title", "hint"),
+    [
+        (_stop_trail, "CloudTrail", "management is not logging"),
+        (_readonly_trail, "CloudTrail", "does not log management write events"),
+        (_unsubscribe, "SNS topic", "has no confirmed subscription"),
+        (_untag, "guarded groups", "not found: any group tagged sg-sentry=guard"),
+        (
+            _weaken_role,
+            "function and role",
+            "does not allow ec2:RevokeSecurityGroupEgress, ec2:RevokeSecurityGroupIngress",
+        ),
+        (_disable_rule, "EventBridge rule", "is DISABLED"),
+    ],
+    ids=["trail-stopped", "trail-read-only", "no-subscription", "no-tagged-group", "role-too-weak", "rule-disabled"],
+)
+def test_doctor_fails_exactly_the_broken_check(project: Path, breakage: Any, title: str, hint: str) -> None:
+    with mock_aws():
+        made = deploy_like_chalice(project)
+        breakage(project, made)
+        result = sentry(project, "doctor")
+    assert result.exit_code == 1
+    assert {name for name, mark in marks(result).items() if mark == "✗"} == {title}
+    assert hint in result.output
+
+
+def test_doctor_reports_a_bad_setting_before_calling_aws(project: Path) -> None:
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["SENTRY_MODE"] = "paranoid"
+    config_path.write_text(json.dumps(config))
+    result = sentry(project, "doctor")
+    assert result.exit_code == 1 and "✗ configuration: invalid sg-sentry configuration: SENTRY_MODE" in result.output
+
+
+# --- replay -----------------------------------------------------------------
+
+
+def test_replay_local_runs_the_handler_with_the_stage_settings(project: Path, tmp_path: Path) -> None:
+    with mock_aws():
+        world = World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
+        group = world.group()
+        config_path = project / ".chalice" / "config.json"
+        config = json.loads(config_path.read_text())
+        config["stages"]["dev"]["environment_variables"].update(
+            SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN=world.topic_arn
+        )
+        config_path.write_text(json.dumps(config))
+        _, created = cloudtrail.apply(
+            world.ec2, "AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()]
+        )
+        record = cloudtrail.record(
+            "AuthorizeSecurityGroupIngress", {"GroupId": group, "IpPermissions": [ssh_from()]}, created, region=REGION
+        )
+        trail_file = tmp_path / "trail.json"
+        trail_file.write_text(json.dumps({"Records": [record]}))  # as CloudTrail writes its log files
+
+        result = sentry(project, "replay", str(trail_file), "--local")
+
+        assert result.exit_code == 0, result.output
+        assert world.rules(group) == {"all traffic to 0.0.0.0/0, egress"}
+        assert f"✓ {record['eventID']}: " in result.output and '"outcome": "reverted"' in result.output
+
+
+def test_replay_of_a_file_that_is_not_an_event_says_so(project: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text("[1, 2]")
+    result = sentry(project, "replay", str(junk))
+    assert result.exit_code != 0 and "holds no CloudTrail record or EventBridge event" in result.output
+
+
+def test_replay_to_the_deployed_function_reports_its_answer_and_log(project: Path) -> None:
+    client = boto3.client("lambda", region_name=REGION)
+    event = {"id": "e-1", "detail": {"eventID": "e-1"}}
+    with Stubber(client) as stub:
+        payload = json.dumps({"errorMessage": "RevertFailed"}).encode()
+        stub.add_response(
+            "invoke",
+            {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "LogResult": "bG9nIGxpbmUK",
+                "Payload": StreamingBody(io.BytesIO(payload), len(payload)),
+            },
+            {
+                "FunctionName": "sg-sentry-prod-on_security_group_change",
+                "Payload": json.dumps(event).encode(),
+                "LogType": "Tail",
+            },
+        )
+        ok, answer, log = replay_deployed(client, Project(project), "prod", event)
+    assert (ok, answer, log) == (False, {"errorMessage": "RevertFailed"}, "log line\n")

@@ -1,0 +1,117 @@
+"""The shipped policy, enforced: moto checks every call the sentry makes against it.
+
+moto judges each call's action but treats EC2 and SNS resources as "*", so
+the policy used here keeps the shipped action list and widens Resource to
+"*"; resource scoping is judged by parliament in test_policy.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.authorization import enable_iam_authentication
+
+from chalicelib import aws
+from chalicelib.ec2 import GROUP_CACHE
+from sentrycli.iampolicy import statements
+from tests.functional.conftest import REGION, World, invoke_handler, ssh_from
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def actions_only(policy: dict[str, Any]) -> dict[str, Any]:
+    return dict(policy, Statement=[dict(s, Resource="*") for s in statements(policy)])
+
+
+@dataclass
+class Principal:
+    key_id: str
+    secret: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, region_name=REGION, aws_access_key_id=self.key_id, aws_secret_access_key=self.secret
+        )
+
+
+def principal(name: str, policy: dict[str, Any], iam: Any) -> Principal:
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Principal(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture
+def enforced() -> Iterator[Any]:
+    """moto with IAM enforced from the first call on; yields a factory of worlds for a given policy."""
+    with mock_aws():
+        admin = principal("admin", EVERYTHING, boto3.client("iam", region_name=REGION))
+
+        def world_for(policy: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> World:
+            sentry = principal("sentry", policy, admin.client("iam"))
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", sentry.key_id)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sentry.secret)
+            aws.reset()
+            GROUP_CACHE.clear()
+            return World.build(*(admin.client(name) for name in ("ec2", "sns", "sqs")))
+
+        with enable_iam_authentication():
+            yield world_for
+
+
+def run_every_flow(world: World, tmp_path: Path) -> list[str]:
+    """Drive every kind of AWS call the sentry makes; return what went wrong, in words."""
+    problems: list[str] = []
+    tagged = world.group("tagged", tags={"guard": "yes"})
+    by_id = world.group("by-id")
+    world.ec2.authorize_security_group_ingress(GroupId=by_id, IpPermissions=[ssh_from("10.0.0.0/8")])
+    events = [
+        # DescribeSecurityGroups (tag), RevokeSecurityGroupIngress, Publish
+        (world.change("AuthorizeSecurityGroupIngress", GroupId=tagged, IpPermissions=[ssh_from()]), tagged),
+        # RevokeSecurityGroupEgress
+        (world.change("AuthorizeSecurityGroupEgress", GroupId=tagged, IpPermissions=[ssh_from("::/0", 25)]), tagged),
+        # DescribeSecurityGroupRules, then a revoke by rule ID
+        (world.modify(by_id, world.only_rule_id(by_id), "tcp", 22, "0.0.0.0/0"), by_id),
+    ]
+    for event, group in events:
+        try:
+            invoke_handler(
+                event, tmp_path, SENTRY_GROUP_IDS=by_id, SENTRY_GROUP_TAG="guard", SENTRY_TOPIC_ARN=world.topic_arn
+            )
+        except Exception as error:  # every failure is a finding here
+            problems.append(f"{event['detail']['eventName']} on {group}: {error}")
+    for group in (tagged, by_id):
+        left = world.rules(group) - {"all traffic to 0.0.0.0/0, egress"}
+        if left:
+            problems.append(f"{group} still has {sorted(left)}")
+    delivered = len(world.messages())
+    if delivered != len(events):
+        problems.append(f"{delivered} of {len(events)} notifications delivered")
+    return problems
+
+
+def test_the_shipped_actions_are_enough_under_iam_enforcement(
+    enforced: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world = enforced(actions_only(SHIPPED), monkeypatch)
+    assert run_every_flow(world, tmp_path) == []
+
+
+@pytest.mark.parametrize("sid", [s["Sid"] for s in statements(SHIPPED) if not s["Sid"].startswith("WriteOwnLogs")])
+def test_without_any_one_statement_the_sentry_fails_under_enforcement(
+    enforced: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sid: str
+) -> None:
+    # The control: enforcement is real, and every statement the flows need is needed.
+    reduced = dict(SHIPPED, Statement=[s for s in statements(SHIPPED) if s["Sid"] != sid])
+    world = enforced(actions_only(reduced), monkeypatch)
+    problems = run_every_flow(world, tmp_path)
+    assert any("AccessDenied" in problem for problem in problems), f"the sentry still works without {sid}"

@@ -1,0 +1,96 @@
+"""`chalice package`: a CloudFormation template cfn-lint accepts, with the merge template's additions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import SECURITY_GROUP_CHANGES
+from localaws.rehearse import project_copy
+
+CHALICE = str(Path(sys.executable).parent / "chalice")
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
+
+
+def package(project: Path, out: Path, *args: str) -> None:
+    env = dict(os.environ, AWS_DEFAULT_REGION="eu-west-1")
+    command = [CHALICE, "--project-dir", str(project), "package", *args, str(out)]
+    subprocess.run(command, check=True, capture_output=True, env=env, timeout=300)
+
+
+def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CFN_LINT, str(template)], capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Iterator[tuple[Path, dict[str, Any]]]:
+    with project_copy() as project:
+        out = project / "out"
+        package(project, out, "--merge-template", str(project / ".chalice" / "merge-template.json"))
+        yield out, json.loads((out / "sam.json").read_text())
+
+
+def test_cfn_lint_accepts_the_packaged_template(packaged: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = packaged
+    result = cfn_lint(out / "sam.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_would_reject_a_broken_template(packaged: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    # The control: proof that cfn-lint reads this template, so the test above can fail.
+    _, template = packaged
+    broken = json.loads(json.dumps(template))
+    broken["Resources"]["OnSecurityGroupChangeInvokeConfig"]["Properties"]["MaximumRetryAttempts"] = 7
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    result = cfn_lint(tmp_path / "broken.json")
+    assert result.returncode != 0 and "greater than the maximum of 2" in result.stdout
+
+
+def test_the_merge_template_adds_bounded_retries_a_failure_queue_and_the_topic(
+    packaged: tuple[Path, dict[str, Any]],
+) -> None:
+    _, template = packaged
+    resources = template["Resources"]
+    invoke = resources["OnSecurityGroupChangeInvokeConfig"]["Properties"]
+    assert invoke["FunctionName"] == {"Ref": "OnSecurityGroupChange"}
+    assert invoke["MaximumRetryAttempts"] <= 2
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    assert resources["AlertsEmailSubscription"]["Properties"]["Endpoint"] == {"Ref": "AlertEmail"}
+    variables = resources["OnSecurityGroupChange"]["Properties"]["Environment"]["Variables"]
+    assert variables["SENTRY_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+    assert variables["SENTRY_GROUP_TAG"] == "sg-sentry=guard"  # the stage's own settings survive the merge
+    extra = resources["OnSecurityGroupChangeDeliveryPolicy"]["Properties"]
+    assert extra["Roles"] == [{"Ref": "OnSecurityGroupChangeRole"}]
+    granted = {(s["Action"], json.dumps(s["Resource"])) for s in extra["PolicyDocument"]["Statement"]}
+    assert granted == {
+        ("sns:Publish", json.dumps({"Ref": "AlertsTopic"})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})),
+    }
+    event = resources["OnSecurityGroupChange"]["Properties"]["Events"]["OnSecurityGroupChangeEvent"]
+    assert event["Properties"]["Pattern"] == SECURITY_GROUP_CHANGES
+
+
+def test_the_deployment_package_holds_no_dependencies(packaged: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = packaged
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = archive.namelist()
+    assert {name.split("/")[0] for name in names} == {"app.py", "chalicelib", "chalice"}
+    assert (out / "deployment.zip").stat().st_size < 50_000
+
+
+def test_terraform_format_and_its_known_limit(tmp_path: Path) -> None:
+    with project_copy() as project:
+        package(project, tmp_path / "tf", "--pkg-format", "terraform")
+    config = json.loads((tmp_path / "tf" / "chalice.tf.json").read_text())
+    (rule,) = config["resource"]["aws_cloudwatch_event_rule"].values()
+    assert json.loads(rule["event_pattern"]) == SECURITY_GROUP_CHANGES
+    # Chalice names the rule without the app or stage (see README): two stages in one region collide.
+    assert rule["name"] == "on_security_group_change-event"
