@@ -98,9 +98,11 @@ def verify_deleted(project: Path, stage: str, region: str) -> list[Check]:
     lam = boto3.client("lambda", region_name=region)
     functions = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     rules = [r["Name"] for r in boto3.client("events", region_name=region).list_rules()["Rules"]]
+    roles = [r["RoleName"] for r in boto3.client("iam", region_name=region).list_roles()["Roles"]]
     return [
         Check(names.function_name(stage) not in functions, "chalice delete removed the function"),
         Check(names.rule_name(stage) not in rules, "chalice delete removed the rule"),
+        Check(names.function_name(stage) not in roles, "chalice delete removed the role"),
     ]
 
 

@@ -1,16 +1,32 @@
-"""Reading IAM policy documents: which actions they allow. Pure; no AWS calls.
+"""Reading IAM policy documents: does a set of policies allow an action on a resource? Pure; no AWS calls.
 
-Only actions are judged (Allow/Deny, Action/NotAction, IAM's case-insensitive
-``*`` and ``?`` wildcards); resources and conditions are not, which is what
-`sentry doctor` and the policy tests need: "is every call the sentry makes
-granted at all?". Resource scoping is checked by parliament in the tests.
+What is judged: Allow and Deny, Action and NotAction, Resource and
+NotResource, with IAM's wildcards (``*`` and ``?``; actions case-insensitive).
+An Allow that carries a Condition is not counted as granting, since whether
+it applies cannot be known here; the answer says so. Service control
+policies and permission boundaries are not visible in a role's own policies
+and are not judged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
+
+ANY_RESOURCE = None
+
+
+@dataclass(frozen=True)
+class Need:
+    """One action on one resource (None: any resource will do)."""
+
+    action: str
+    resource: str | None = "*"
+
+    def __str__(self) -> str:
+        return self.action if self.resource in (None, "*") else f"{self.action} on {self.resource}"
 
 
 def statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -18,34 +34,48 @@ def statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [found] if isinstance(found, Mapping) else list(found)
 
 
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
-
-
-def _matches(action: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
-
-
-def _covers(statement: Mapping[str, Any], action: str) -> bool:
-    if "NotAction" in statement:
-        return not _matches(action, _listed(statement["NotAction"]))
-    return _matches(action, _listed(statement.get("Action")))
-
-
-def is_allowed(documents: Iterable[Mapping[str, Any]], action: str) -> bool:
-    """True when some statement allows `action` and none denies it."""
+def decision(documents: Iterable[Mapping[str, Any]], need: Need) -> str:
+    """'allowed', 'denied', 'conditional' (only a conditional Allow matches) or 'not granted'."""
     every = [statement for document in documents for statement in statements(document)]
-    if any(s.get("Effect") == "Deny" and _covers(s, action) for s in every):
-        return False
-    return any(s.get("Effect") == "Allow" and _covers(s, action) for s in every)
+    matching = [s for s in every if _covers_action(s, need.action) and _covers_resource(s, need.resource)]
+    if any(s.get("Effect") == "Deny" and not s.get("Condition") for s in matching):
+        return "denied"
+    allows = [s for s in matching if s.get("Effect") == "Allow"]
+    if any(not s.get("Condition") for s in allows):
+        return "allowed"
+    return "conditional" if allows else "not granted"
 
 
-def missing(documents: Iterable[Mapping[str, Any]], actions: Iterable[str]) -> list[str]:
-    """The actions that `documents` do not allow, sorted."""
+def missing(documents: Iterable[Mapping[str, Any]], needs: Iterable[Need | str]) -> list[str]:
+    """What `documents` do not allow, in words, sorted. A bare action string means: on any resource."""
     documents = list(documents)
-    return sorted(action for action in actions if not is_allowed(documents, action))
+    lacking = []
+    for need in needs:
+        need = Need(need, ANY_RESOURCE) if isinstance(need, str) else need
+        verdict = decision(documents, need)
+        if verdict != "allowed":
+            lacking.append(str(need) + ("" if verdict == "not granted" else f" ({verdict})"))
+    return sorted(lacking)
 
 
 def granted_actions(document: Mapping[str, Any]) -> set[str]:
     """Every action named by an Allow statement, as written."""
     return {action for s in statements(document) if s.get("Effect") == "Allow" for action in _listed(s.get("Action"))}
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _covers_action(statement: Mapping[str, Any], action: str) -> bool:
+    if "NotAction" in statement:
+        return not any(fnmatchcase(action.lower(), p.lower()) for p in _listed(statement["NotAction"]))
+    return any(fnmatchcase(action.lower(), p.lower()) for p in _listed(statement.get("Action")))
+
+
+def _covers_resource(statement: Mapping[str, Any], resource: str | None) -> bool:
+    if resource is None:
+        return True
+    if "NotResource" in statement:
+        return not any(fnmatchcase(resource, p) for p in _listed(statement["NotResource"]))
+    return any(fnmatchcase(resource, p) for p in _listed(statement.get("Resource")))

@@ -4,46 +4,56 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sentrycli.project import Project, ProjectError
 
-STAGE_HELP = "Chalice stage in .chalice/config.json (one stage per region)."
+STAGE_HELP = "Chalice stage in .chalice/config.json; one stage per region."
 
 
 class Context:
-    def __init__(self, project_dir: str, region: str | None) -> None:
+    def __init__(self, project_dir: str) -> None:
         self.project = Project(Path(project_dir).resolve())
-        self._region = region
+        self.region: str | None = None
 
-    @property
-    def region(self) -> str:
+    def use_region(self, region: str | None) -> str:
         import boto3
 
-        region = self._region or boto3.session.Session().region_name
-        if not region:
-            raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
-        return str(region)
+        # The same lookup as Chalice's: --region, else AWS_DEFAULT_REGION or the AWS config file.
+        self.region = region or boto3.session.Session().region_name
+        if not self.region:
+            raise click.UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION (as for chalice deploy)")
+        return self.region
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=self.region)
+        return boto3.client(service, region_name=region or self.region)
+
+
+def region_option[F: Callable[..., Any]](command: F) -> F:
+    return click.option(
+        "--region",
+        help="AWS region of the stage (default: AWS_DEFAULT_REGION or your AWS config, as chalice deploy uses).",
+    )(command)
 
 
 @click.group(
     help="""Set up, check and exercise sg-sentry, the security-group guard.
 
 \b
-Typical first run, in the project directory with AWS credentials for the account:
+A first deployment, run in the project folder with credentials for the account:
   sentry setup --email secops@example.com   # SNS topic + email, written into the dev stage
   chalice deploy --stage dev                # the function and its EventBridge rule
   sentry doctor                             # is everything it depends on in place?
-  sentry replay event.json --local          # feed it a recorded CloudTrail record
-""",
+  sentry replay record.json                 # feed it a recorded CloudTrail record
+
+Each command takes --region; it defaults to AWS_DEFAULT_REGION, as chalice deploy does.""",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option(
@@ -53,31 +63,44 @@ Typical first run, in the project directory with AWS credentials for the account
     type=click.Path(file_okay=False, exists=True),
     help="The sg-sentry project (the folder holding .chalice/).",
 )
-@click.option("--region", envvar="AWS_REGION", help="AWS region (default: AWS_REGION or your AWS config).")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: str, region: str | None) -> None:
-    ctx.obj = Context(project_dir, region)
+def cli(ctx: click.Context, project_dir: str) -> None:
+    ctx.obj = Context(project_dir)
 
 
 @cli.command(
     help="""Create the SNS topic for reports and subscribe an email address to it.
 
-Writes the topic's ARN into the stage's environment in .chalice/config.json
-(leaving the rest of the file as it was) and scopes the stage's IAM policy
-(sns:Publish) to that topic. Safe to run again. The address must confirm the
-subscription from the email AWS sends before reports arrive."""
+The topic (sg-sentry-STAGE unless --topic-name) is created in the stage's
+region. Its ARN is written into the stage's environment in
+.chalice/config.json, leaving the rest of the file as it was, and the
+stage's IAM policy is scoped to publish to that topic only. Safe to run
+again. The address must confirm the subscription from the email AWS sends
+before reports arrive. A stage that does not exist yet is created only with
+--create-stage (it gets its own policy-STAGE.json, copied from dev's)."""
 )
 @click.option("--email", required=True, help="Where reports go.")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--topic-name", help="Topic name (default: sg-sentry-STAGE).")
+@click.option("--create-stage", is_flag=True, help="Add the stage to config.json if it is not there.")
+@region_option
 @click.pass_obj
-def setup(context: Context, email: str, stage: str, topic_name: str | None) -> None:
+def setup(
+    context: Context, email: str, stage: str, topic_name: str | None, create_stage: bool, region: str | None
+) -> None:
     from sentrycli.setup_topic import setup_topic
 
     try:
+        if not create_stage and not context.project.has_stage(stage):
+            raise ProjectError(
+                f"stage {stage!r} is not in {context.project.config_path}; pass --create-stage to add it"
+            )
+        context.use_region(region)
         result = setup_topic(context.client("sns"), context.project, stage, email, topic_name)
     except (ValueError, ProjectError) as error:
         raise click.ClickException(str(error)) from None
+    except (ClientError, BotoCoreError) as error:
+        raise click.ClickException(f"AWS refused: {error}") from None
     click.echo(f"✓ topic {result.topic_arn}")
     pending = not result.subscription.startswith("arn:")
     click.echo(f"✓ {email} subscribed" + (" (pending: confirm from the email AWS sent)" if pending else ""))
@@ -87,22 +110,30 @@ def setup(context: Context, email: str, stage: str, topic_name: str | None) -> N
 
 
 @cli.command(
-    help="""Check everything the sentry depends on, one line each, and exit 1 if anything is missing.
+    help="""Check everything the sentry depends on, one line each; exit 1 if anything is missing.
 
 \b
-  CloudTrail  a trail logs management write events in this region
-  SNS topic   the stage's topic exists and has a confirmed subscription
-  groups      every configured group exists (or some group carries the tag)
-  function    the deployed function exists and its role allows every call
-  rule        an enabled EventBridge rule sends security-group changes to it"""
+  configuration  the settings the deployed function runs with (else config.json)
+  CloudTrail     a trail logs management write events in this region
+  SNS topic      the topic exists and has a confirmed subscription
+  guarded groups every configured group exists (or some group carries the tag)
+  function       it is deployed and healthy, and its role allows every call on
+                 the resources it will touch
+  EventBridge    an enabled rule sends security-group changes to the function
+                 and may invoke it"""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@click.option(
+    "--function-name", help="The deployed function, if not Chalice's name (CloudFormation or Terraform deployments)."
+)
+@region_option
 @click.pass_obj
-def doctor(context: Context, stage: str) -> None:
-    from sentrycli.doctor import run_checks
+def doctor(context: Context, stage: str, function_name: str | None, region: str | None) -> None:
+    from sentrycli.doctor import Doctor
 
     try:
-        checks = run_checks(context.project, stage, context.region, context.client)
+        context.project.stage(stage)
+        checks = Doctor(context.project, stage, context.use_region(region), context.client, function_name).run()
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     for check in checks:
@@ -114,40 +145,44 @@ def doctor(context: Context, stage: str) -> None:
 
 
 @cli.command(
-    help="""Send a recorded CloudTrail record (or EventBridge event) to the sentry and print the outcome.
+    help="""Send recorded CloudTrail records to the sentry and print each outcome.
 
-FILE holds one record or event, a list of them, or a trail log file
-({"Records": [...]}). With --local (the default) the handler runs in this
-process with the stage's environment, against the AWS your credentials (or
-AWS_ENDPOINT_URL) point at; with --stage alone it invokes the deployed
-function. Careful: the sentry acts on what it is given, so a replayed change
-to a guarded group is reverted for real."""
+FILE holds one CloudTrail record (as shown by CloudTrail's Event history,
+"View event"), an EventBridge event, a list of them, or a trail log file
+({"Records": [...]}). By default the handler runs in this process with the
+stage's settings, against the AWS your credentials (or AWS_ENDPOINT_URL)
+point at; with --deployed the stage's deployed function is invoked instead.
+Careful: the sentry acts on what it is given, so a replayed change to a
+guarded group is reverted for real (set SENTRY_DRY_RUN=true to only look)."""
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--local", "local", is_flag=True, help="Run the handler here (default unless --stage is given).")
-@click.option("--stage", default=None, help=STAGE_HELP + " Without --local: the deployed function of that stage.")
+@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@click.option("--local", "where", flag_value="local", default=True, help="Run the handler here (the default).")
+@click.option("--deployed", "where", flag_value="deployed", help="Invoke the stage's deployed function.")
+@region_option
 @click.pass_obj
-def replay(context: Context, file: Path, local: bool, stage: str | None) -> None:
-    from sentrycli.replay import load_events, replay_deployed, replay_local
+def replay(context: Context, file: Path, stage: str, where: str, region: str | None) -> None:
+    from sentrycli.replay import invoking_client, load_events, replay_deployed, replay_local
 
     try:
+        context.project.stage(stage)
         events = load_events(file)
-    except ValueError as error:
+        context.use_region(region)
+    except (ValueError, ProjectError) as error:
         raise click.ClickException(str(error)) from None
     failures = 0
     for event in events:
-        event_id = event.get("detail", {}).get("eventID", event.get("id"))
         try:
-            if local or stage is None:
-                answer = replay_local(context.project, stage or "dev", event)
-                ok = True
+            if where == "local":
+                ok, answer = True, replay_local(context.project, stage, event)
             else:
-                ok, answer, log = replay_deployed(context.client("lambda"), context.project, stage, event)
+                client = invoking_client(context.region, context.project, stage)
+                ok, answer, log = replay_deployed(client, context.project, stage, event)
                 click.echo(log, nl=False)
         except Exception as error:  # the handler's own failure is the outcome to report
             ok, answer = False, f"{type(error).__name__}: {error}"
         failures += not ok
-        click.echo(f"{'✓' if ok else '✗'} {event_id}: {json.dumps(answer)}")
+        click.echo(f"{'✓' if ok else '✗'} {event['detail'].get('eventID', event['id'])}: {json.dumps(answer)}")
     if failures:
         sys.exit(1)
 

@@ -7,6 +7,7 @@ run on a config.json a person maintains.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ APP_NAME = "sg-sentry"
 HANDLER = "on_security_group_change"
 POLICY_TEMPLATE_STAGE = "dev"
 PUBLISH_SID = "PublishReports"
+# Chalice stage names end up in function, role and file names.
+STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
 class ProjectError(RuntimeError):
@@ -31,6 +34,9 @@ class Project:
 
     def config(self) -> dict[str, Any]:
         return _read_json(self.config_path)
+
+    def has_stage(self, stage: str) -> bool:
+        return stage in self.config().get("stages", {})
 
     def stage(self, stage: str) -> dict[str, Any]:
         stages = self.config().get("stages", {})
@@ -63,12 +69,13 @@ class Project:
         Returns the files written.
         """
         config, policy_path, policy = self.topic_edit(stage, topic_arn)
-        _write_json(self.config_path, config)
-        _write_json(policy_path, policy)
+        _write_json({self.config_path: config, policy_path: policy})
         return [self.config_path, policy_path]
 
     def topic_edit(self, stage: str, topic_arn: str) -> tuple[dict[str, Any], Path, dict[str, Any]]:
         """What `set_topic` would write, computed without writing: it raises on anything malformed."""
+        if not STAGE_NAME.match(stage):
+            raise ProjectError(f"{stage!r} is not a stage name (letters, digits, '-' and '_', at most 40)")
         config = self.config()
         entry = config.setdefault("stages", {}).setdefault(stage, {})
         entry.setdefault("environment_variables", {})["SENTRY_TOPIC_ARN"] = topic_arn
@@ -95,8 +102,17 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    # Written whole to a temporary file first, so an interrupted write leaves the old file.
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n")
-    temporary.replace(path)
+def _write_json(files: dict[Path, dict[str, Any]]) -> None:
+    """Write every file or none: all are written to temporary files first, then renamed."""
+    temporaries = {}
+    try:
+        for path, value in files.items():
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+            temporaries[path] = temporary
+    except OSError:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        raise
+    for path, temporary in temporaries.items():
+        temporary.replace(path)

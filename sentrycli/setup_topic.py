@@ -10,6 +10,8 @@ from typing import Any
 from sentrycli.project import Project
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# SNS topic names: letters, digits, '-' and '_', 1 to 256 characters.
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,10 @@ def setup_topic(sns: Any, project: Project, stage: str, email: str, topic_name: 
     if not EMAIL.match(email):
         raise ValueError(f"{email!r} is not an email address")
     project.topic_edit(stage, "arn:aws:sns:region:000000000000:placeholder")
-    topic_arn = str(sns.create_topic(Name=topic_name or f"sg-sentry-{stage}")["TopicArn"])
+    topic_name = topic_name or f"sg-sentry-{stage}"
+    if not TOPIC_NAME.match(topic_name):
+        raise ValueError(f"{topic_name!r} is not a topic name (letters, digits, '-' and '_')")
+    topic_arn = str(sns.create_topic(Name=topic_name)["TopicArn"])
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     existing = [s for s in subscriptions if s["Protocol"] == "email" and s["Endpoint"].lower() == email.lower()]
     if existing:

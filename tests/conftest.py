@@ -5,17 +5,21 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore.client
 import pytest
 
 from chalicelib import aws
 from chalicelib.ec2 import GROUP_CACHE
 
 EVENTS = Path(__file__).parent / "events"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @cache
@@ -40,23 +44,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
 
 
-@pytest.fixture(autouse=True)
-def record_aws_actions(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = aws.client
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """Nothing in the suite may reach past this machine: a name other than loopback fails at once."""
+    resolve = socket.getaddrinfo
 
-    def recording(service: str, region: str) -> Any:
-        made = original(service, region)
-        if not getattr(made, "_sg_sentry_recorded", False):
-            prefix = made.meta.service_model.signing_name
+    def loopback(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host) not in ("localhost", "::1") and not str(host).startswith("127."):
+            raise OSError(f"the test suite tried to reach {host}: only 127.0.0.1 is allowed")
+        return resolve(host, *args, **kwargs)
 
-            def record(model: Any, **_: Any) -> None:
-                RECORDED_ACTIONS.add(f"{prefix}:{model.name}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", loopback)
+        yield
 
-            made.meta.events.register("before-call", record)
-            made._sg_sentry_recorded = True
-        return made
 
-    monkeypatch.setattr(aws, "client", recording)
+@pytest.fixture(autouse=True, scope="session")
+def record_aws_actions() -> Iterator[None]:
+    """Record every API call whose caller is the deployed code (app.py or chalicelib/), whatever client made it."""
+    deployed = (str(ROOT / "chalicelib") + os.sep, str(ROOT / "app.py"))
+    send = botocore.client.BaseClient._make_api_call
+
+    def recording(client: Any, operation_name: str, api_params: Any) -> Any:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.startswith(deployed):
+                RECORDED_ACTIONS.add(f"{client.meta.service_model.signing_name}:{operation_name}")
+                break
+            frame = frame.f_back
+        return send(client, operation_name, api_params)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,11 @@ from moto import mock_aws
 from app import SECURITY_GROUP_CHANGES
 from localaws import cloudtrail
 from localaws.rehearse import project_copy
+from sentrycli.doctor import Doctor, logs_management_writes
 from sentrycli.main import cli
 from sentrycli.project import Project
 from sentrycli.replay import replay_deployed
+from tests.conftest import load_event
 from tests.functional.conftest import REGION, World, ssh_from
 
 CHECKS = ("configuration", "CloudTrail", "SNS topic", "guarded groups", "function and role", "EventBridge rule")
@@ -33,7 +35,7 @@ def project() -> Iterator[Path]:
 
 
 def sentry(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--project-dir", str(project), "--region", REGION, *args])
+    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
 
 
 def marks(result: Result) -> dict[str, str]:
@@ -75,7 +77,9 @@ def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> 
 
 def test_setup_for_a_new_stage_gives_it_a_policy_of_its_own(project: Path) -> None:
     with mock_aws():
-        result = sentry(project, "setup", "--email", "secops@example.com", "--stage", "prod")
+        refused = sentry(project, "setup", "--email", "secops@example.com", "--stage", "prod")
+        result = sentry(project, "setup", "--email", "secops@example.com", "--stage", "prod", "--create-stage")
+    assert refused.exit_code != 0 and "pass --create-stage to add it" in refused.output
     assert result.exit_code == 0, result.output
     stage = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["prod"]
     assert stage["iam_policy_file"] == "policy-prod.json"
@@ -92,6 +96,24 @@ def test_setup_with_a_bad_address_says_so_and_changes_nothing(project: Path) -> 
     assert result.exit_code != 0
     assert "'not-an-address' is not an email address" in result.output
     assert topics == [] and (project / ".chalice" / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--stage", "../x", "--create-stage"), "'../x' is not a stage name"),
+        (("--topic-name", "alerts.fifo.bad name"), "is not a topic name"),
+    ],
+    ids=["stage-path", "topic-name"],
+)
+def test_setup_refuses_bad_names_before_touching_aws(project: Path, args: tuple[str, ...], message: str) -> None:
+    files = {path: path.read_bytes() for path in (project / ".chalice").iterdir()}
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com", *args)
+        topics = boto3.client("sns", region_name=REGION).list_topics()["Topics"]
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+    assert topics == []
+    assert {path: path.read_bytes() for path in (project / ".chalice").iterdir()} == files
 
 
 def test_setup_outside_a_project_says_where_it_looked(tmp_path: Path) -> None:
@@ -133,11 +155,20 @@ def deploy_like_chalice(project: Path, stage: str = "dev") -> dict[str, Any]:
         Runtime="python3.13",
         Role=role["Arn"],
         Handler="app.on_security_group_change",
+        Environment={"Variables": names.environment(stage)},
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
     )
     events.put_rule(Name=names.rule_name(stage), EventPattern=json.dumps(SECURITY_GROUP_CHANGES), State="ENABLED")
+    rule_arn = events.describe_rule(Name=names.rule_name(stage))["Arn"]
     events.put_targets(Rule=names.rule_name(stage), Targets=[{"Id": "1", "Arn": function["FunctionArn"]}])
-    return {"group": group, "role": role["RoleName"]}
+    lam.add_permission(
+        FunctionName=function["FunctionName"],
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    return {"group": group, "role": role["RoleName"], "function": function}
 
 
 def test_doctor_on_an_empty_account_says_what_is_missing(project: Path) -> None:
@@ -194,6 +225,27 @@ def _disable_rule(project: Path, made: dict[str, Any]) -> None:
     boto3.client("events", region_name=REGION).disable_rule(Name=Project(project).rule_name("dev"))
 
 
+def _publish_elsewhere(project: Path, made: dict[str, Any]) -> None:
+    policy = Project(project).policy("dev")
+    for statement in policy["Statement"]:
+        if statement["Sid"] == "PublishReports":
+            statement["Resource"] = "arn:aws:sns:eu-west-1:123456789012:some-other-topic"
+    boto3.client("iam").put_role_policy(RoleName=made["role"], PolicyName="sentry", PolicyDocument=json.dumps(policy))
+
+
+def _no_invoke_permission(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("lambda", region_name=REGION).remove_permission(
+        FunctionName=made["function"]["FunctionName"], StatementId="events"
+    )
+
+
+def _rewrite_the_event(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("events", region_name=REGION).put_targets(
+        Rule=Project(project).rule_name("dev"),
+        Targets=[{"Id": "1", "Arn": made["function"]["FunctionArn"], "Input": "{}"}],
+    )
+
+
 @pytest.mark.parametrize(
     ("breakage", "title", "hint"),
     [
@@ -204,11 +256,24 @@ def _disable_rule(project: Path, made: dict[str, Any]) -> None:
         (
             _weaken_role,
             "function and role",
-            "does not allow ec2:RevokeSecurityGroupEgress, ec2:RevokeSecurityGroupIngress",
+            "does not allow ec2:RevokeSecurityGroupEgress on arn:aws:ec2:eu-west-1:",
         ),
+        (_publish_elsewhere, "function and role", "does not allow sns:Publish on arn:aws:sns:eu-west-1:"),
         (_disable_rule, "EventBridge rule", "is DISABLED"),
+        (_no_invoke_permission, "EventBridge rule", "may not invoke the function"),
+        (_rewrite_the_event, "EventBridge rule", "rewrites the event"),
     ],
-    ids=["trail-stopped", "trail-read-only", "no-subscription", "no-tagged-group", "role-too-weak", "rule-disabled"],
+    ids=[
+        "trail-stopped",
+        "trail-read-only",
+        "no-subscription",
+        "no-tagged-group",
+        "role-too-weak",
+        "publish-elsewhere",
+        "rule-disabled",
+        "no-invoke-permission",
+        "event-rewritten",
+    ],
 )
 def test_doctor_fails_exactly_the_broken_check(project: Path, breakage: Any, title: str, hint: str) -> None:
     with mock_aws():
@@ -220,13 +285,114 @@ def test_doctor_fails_exactly_the_broken_check(project: Path, breakage: Any, tit
     assert hint in result.output
 
 
-def test_doctor_reports_a_bad_setting_before_calling_aws(project: Path) -> None:
+def test_doctor_fails_a_function_that_cannot_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto reports neither a failed state nor a reserved concurrency of 0: add them to what it answers.
+    answered = Doctor.deployed.func
+
+    def broken(doctor: Doctor) -> Any:
+        return answered(doctor) | {
+            "State": "Failed",
+            "StateReason": "bad zip",
+            "Concurrency": {"ReservedConcurrentExecutions": 0},
+        }
+
+    monkeypatch.setattr(Doctor, "deployed", property(broken))
+    with mock_aws():
+        deploy_like_chalice(project)
+        result = sentry(project, "doctor")
+    assert result.exit_code == 1
+    assert "it is in a failed state (bad zip); its reserved concurrency is 0, so it never runs" in result.output
+
+
+def test_doctor_judges_the_deployed_settings_and_says_when_config_json_differs(project: Path) -> None:
+    with mock_aws():
+        deploy_like_chalice(project)
+        config_path = project / ".chalice" / "config.json"
+        config = json.loads(config_path.read_text())
+        config["stages"]["dev"]["environment_variables"]["SENTRY_MODE"] = "internet"  # not deployed
+        config_path.write_text(json.dumps(config))
+        result = sentry(project, "doctor")
+    assert result.exit_code == 0, result.output
+    assert "mode lockdown" in result.output and "config.json differs in SENTRY_MODE: redeploy" in result.output
+
+
+def test_doctor_reports_a_bad_setting(project: Path) -> None:
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     config["stages"]["dev"]["environment_variables"]["SENTRY_MODE"] = "paranoid"
     config_path.write_text(json.dumps(config))
-    result = sentry(project, "doctor")
+    with mock_aws():
+        result = sentry(project, "doctor")
     assert result.exit_code == 1 and "✗ configuration: invalid sg-sentry configuration: SENTRY_MODE" in result.output
+
+
+@pytest.mark.parametrize(
+    ("selectors", "writes"),
+    [
+        ({}, True),
+        ({"EventSelectors": [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]}, True),
+        ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": False}]}, False),
+        (
+            {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]},
+            True,
+        ),
+        (
+            {
+                "AdvancedEventSelectors": [
+                    {
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Management"]},
+                            {"Field": "readOnly", "NotEquals": ["false"]},
+                        ]
+                    }
+                ]
+            },
+            False,
+        ),
+        (
+            {
+                "AdvancedEventSelectors": [
+                    {
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Management"]},
+                            {"Field": "readOnly", "Equals": ["false"]},
+                        ]
+                    }
+                ]
+            },
+            True,
+        ),
+        ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}]}]}, False),
+    ],
+    ids=["default", "write-only", "no-management", "advanced", "advanced-read-only", "advanced-writes", "data-only"],
+)
+def test_which_trails_log_management_writes(selectors: dict[str, Any], writes: bool) -> None:
+    assert logs_management_writes(selectors) is writes
+
+
+def test_a_subscription_awaiting_confirmation_is_not_enough() -> None:
+    sns = boto3.client("sns", region_name=REGION)
+    topic = "arn:aws:sns:eu-west-1:123456789012:sg-sentry-dev"
+    with Stubber(sns) as stub:
+        stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": topic}})
+        stub.add_response(
+            "list_subscriptions_by_topic",
+            {
+                "Subscriptions": [
+                    {
+                        "SubscriptionArn": "PendingConfirmation",
+                        "Protocol": "email",
+                        "Endpoint": "a@example.com",
+                        "TopicArn": topic,
+                        "Owner": "123456789012",
+                    }
+                ]
+            },
+        )
+        doctor = Doctor(Project(Path(".")), "dev", REGION, lambda *_, **__: sns)
+        doctor.__dict__["environment"] = {"SENTRY_TOPIC_ARN": topic, "SENTRY_GROUP_IDS": "*"}
+        ok, detail = doctor.topic()
+    assert not ok and detail == f"{topic} has no confirmed subscription (1 pending: confirm from the email)"
 
 
 # --- replay -----------------------------------------------------------------
@@ -258,11 +424,20 @@ def test_replay_local_runs_the_handler_with_the_stage_settings(project: Path, tm
         assert f"✓ {record['eventID']}: " in result.output and '"outcome": "reverted"' in result.output
 
 
-def test_replay_of_a_file_that_is_not_an_event_says_so(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", ["[1, 2]", '{"detail": "x"}', '{"id": "1", "detail": {}}', "[]", "{"])
+def test_replay_of_a_file_that_is_not_an_event_says_so(project: Path, tmp_path: Path, content: str) -> None:
     junk = tmp_path / "junk.json"
-    junk.write_text("[1, 2]")
+    junk.write_text(content)
     result = sentry(project, "replay", str(junk))
-    assert result.exit_code != 0 and "holds no CloudTrail record or EventBridge event" in result.output
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "holds no CloudTrail record or EventBridge event" in result.output or "is not JSON" in result.output
+
+
+def test_replay_with_an_unknown_stage_says_so(project: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(load_event("authorize_ingress_flat_ruleset.json")))
+    result = sentry(project, "replay", str(record), "--stage", "nope")
+    assert result.exit_code != 0 and "stage 'nope' is not in" in result.output
 
 
 def test_replay_to_the_deployed_function_reports_its_answer_and_log(project: Path) -> None:

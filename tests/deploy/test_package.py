@@ -59,6 +59,8 @@ def test_the_merge_template_adds_bounded_retries_a_failure_queue_and_the_topic(
 ) -> None:
     _, template = packaged
     resources = template["Resources"]
+    # Lambda checks the destination permission when the config is created: the policy must exist first.
+    assert resources["OnSecurityGroupChangeInvokeConfig"]["DependsOn"] == "OnSecurityGroupChangeDeliveryPolicy"
     invoke = resources["OnSecurityGroupChangeInvokeConfig"]["Properties"]
     assert invoke["FunctionName"] == {"Ref": "OnSecurityGroupChange"}
     assert invoke["MaximumRetryAttempts"] <= 2

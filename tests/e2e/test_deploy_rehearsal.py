@@ -21,13 +21,13 @@ def deployable() -> Iterator[Path]:
 
 
 def sentry(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--project-dir", str(project), "--region", REGION, *args])
+    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
 
 
 def test_chalice_deploy_and_delete_leave_what_aws_should_hold(deployable: Path) -> None:
     checks = rehearse(deployable, "dev", REGION)
     assert [str(check) for check in checks if not check.ok] == []
-    assert len(checks) == 10
+    assert len(checks) == 11
 
 
 def test_doctor_goes_from_red_to_green_with_setup_deploy_and_a_trail(deployable: Path) -> None:
