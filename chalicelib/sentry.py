@@ -18,6 +18,7 @@ from chalicelib import aws
 from chalicelib.config import ConfigError, Settings
 from chalicelib.ec2 import GroupInfo, RevokeResult, RevokeStatus, SecurityGroups, describe_error
 from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event, peek_event_id
+from chalicelib.identity import OwnIdentity
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import NotificationFailed, SnsNotifier
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
@@ -40,6 +41,8 @@ class Aws(Protocol):
 
     def notifier(self, topic_arn: str) -> SnsNotifier: ...
 
+    def own_identity(self, region: str, env: Mapping[str, str]) -> OwnIdentity: ...
+
 
 class BotoAws:
     """The real adapters, over cached boto3 clients."""
@@ -50,6 +53,9 @@ class BotoAws:
     def notifier(self, topic_arn: str) -> SnsNotifier:
         region = topic_arn.split(":")[3]
         return SnsNotifier(aws.client("sns", region), topic_arn)
+
+    def own_identity(self, region: str, env: Mapping[str, str]) -> OwnIdentity:
+        return OwnIdentity(lambda: aws.client("sts", region), env.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def handle(raw: Any) -> dict[str, Any]:
@@ -110,6 +116,12 @@ def handle_event(
     if change.failed:
         message = f"ignored: the call failed ({change.error_code}), so it changed nothing"
         log.write("INFO", message, "ignored", group_id=change.group_id, **context)
+        return None
+    if services.own_identity(change.region, env).made(change.actor):
+        # Its own restores and reverts must never start another round.
+        log.write(
+            "INFO", "ignored: the sentry made this change itself", "own-change", group_id=change.group_id, **context
+        )
         return None
 
     ec2 = services.security_groups(change.region)
@@ -230,10 +242,10 @@ def _outcome(rule: Rule, reason: str, result: RevokeResult | None) -> RuleOutcom
 
 
 def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:
-    """The group's name is only for the email: failing to get it must not stop the report."""
+    """The group's name is only for the email: failing to get it, however, must not stop the report."""
     try:
         return ec2.describe_group(group_id)
-    except (ClientError, BotoCoreError):
+    except Exception:  # an error, a malformed answer: the report goes out without the name
         return None
 
 

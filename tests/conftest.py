@@ -15,7 +15,7 @@ from typing import Any
 import botocore.client
 import pytest
 
-from chalicelib import aws
+from chalicelib import aws, identity
 from chalicelib.ec2 import GROUP_CACHE
 
 EVENTS = Path(__file__).parent / "events"
@@ -93,6 +93,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     aws.reset()
     GROUP_CACHE.clear()
+    identity.forget()
     yield
     aws.reset()
     GROUP_CACHE.clear()
+    identity.forget()

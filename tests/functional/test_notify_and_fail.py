@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from botocore.exceptions import ClientError
-from moto.ec2.exceptions import EC2ClientError
-from moto.ec2.responses.security_groups import SecurityGroups
 
-from chalicelib import aws
 from chalicelib.aws import RETRIES
 from chalicelib.notify import NotificationFailed
 from chalicelib.sentry import RevertFailed
 from localaws import cloudtrail
-from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+from tests.faults import refuse, throttle
+from tests.functional.conftest import Invoke, World, log_lines, ssh_from
 
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
-
-
-class _Refusal:
-    """What a botocore ``before-call`` hook returns to make a call fail as AWS would."""
-
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict[str, str] = {}
-        self.content = b""
-
-
-def refuse(service: str, operation: str, code: str, status: int = 403) -> None:
-    """Make the sentry's own client fail `operation` with `code`, every attempt (retries included)."""
-
-    def hook(**_: Any) -> tuple[_Refusal, dict[str, Any]]:
-        return _Refusal(status), {"Error": {"Code": code, "Message": f"{code} injected by the test"}}
-
-    aws.client(service, REGION).meta.events.register(f"before-call.{service}.{operation}", hook)
 
 
 def test_the_email_says_what_changed_who_did_it_from_where_and_what_was_reverted(world: World, sentry: Invoke) -> None:
@@ -111,32 +89,6 @@ def test_a_failed_revert_is_reported_and_raised(
     assert "UnauthorizedOperation: UnauthorizedOperation injected by the test" in document["text"]
     decision = next(line for line in log_lines(capsys.readouterr().out) if line["outcome"] == "failed")
     assert decision["level"] == "ERROR" and decision["group_id"] == group
-
-
-def throttle(operation: str, times: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Make moto answer the first `times` calls of `operation` with RequestLimitExceeded.
-
-    The fault is raised inside moto, so every attempt of botocore's retry
-    loop reaches it and is counted, and nothing changes while it refuses.
-    Backoff waits are skipped; the attempts are not.
-    """
-    attempts: list[str] = []
-    handler = getattr(SecurityGroups, _snake(operation))
-
-    def refusing(self: SecurityGroups) -> Any:
-        attempts.append(operation)
-        if len(attempts) <= times:
-            raise EC2ClientError("RequestLimitExceeded", "Request limit exceeded.")
-        return handler(self)
-
-    monkeypatch.setattr(SecurityGroups, _snake(operation), refusing)
-    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)
-    monkeypatch.setattr("botocore.retries.bucket.TokenBucket._sleep_amount", lambda self, amount: 0)
-    return attempts
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + char.lower() if char.isupper() else char for char in name).lstrip("_")
 
 
 def test_throttling_is_retried_and_the_revert_goes_through(
