@@ -144,7 +144,34 @@ class SecurityGroups:
             results += self._revoke(group_id, direction, by_id)
         if by_permission:
             results += self._revoke(group_id, direction, by_permission)
-        return results
+        return self._verified(group_id, results)
+
+    def _verified(self, group_id: str, results: list[RevokeResult]) -> list[RevokeResult]:
+        """Look again: a rule EC2 said it revoked but that is still there is a failure, not a success."""
+        if not any(result.status is RevokeStatus.REVOKED for result in results):
+            return results
+        try:
+            present = self.group_rules(group_id)
+        except (ClientError, BotoCoreError) as error:
+            note = f"revoked, but the check afterwards failed: {describe_error(error)}"
+            return [
+                RevokeResult(r.rule, r.status, note if r.status is RevokeStatus.REVOKED else r.error) for r in results
+            ]
+        ids = {rule.rule_id for rule in present}
+        still = [
+            result
+            for result in results
+            if result.status is RevokeStatus.REVOKED
+            and (result.rule.rule_id in ids if result.rule.rule_id else result.rule in present)
+        ]
+        problem = "EC2 answered that it revoked the rule, but the rule is still there"
+        return [RevokeResult(r.rule, RevokeStatus.FAILED, problem) if r in still else r for r in results]
+
+    def group_rules(self, group_id: str) -> list[Rule]:
+        """Every rule of one group, both directions."""
+        paginator = self._client.get_paginator("describe_security_group_rules")
+        pages = paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}])
+        return [rule_from_security_group_rule(item) for page in pages for item in page["SecurityGroupRules"]]
 
     def _revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:
         call = (
@@ -167,7 +194,7 @@ class SecurityGroups:
             if code in ALREADY_GONE_CODES:
                 return [RevokeResult(rules[0], RevokeStatus.ALREADY_GONE)]
             return [RevokeResult(rule, RevokeStatus.FAILED, describe_error(error)) for rule in rules]
-        except BotoCoreError as error:
+        except Exception as error:  # connection, parsing, anything: the rule is reported, never lost
             return [RevokeResult(rule, RevokeStatus.FAILED, describe_error(error)) for rule in rules]
         # Newer EC2 answers success and lists what it did not find.
         try:

@@ -21,6 +21,7 @@ ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ AUTHORIZE_EGRESS = "AuthorizeSecurityGroupEgress"
 MODIFY_RULES = "ModifySecurityGroupRules"
 HANDLED_EVENT_NAMES = (AUTHORIZE_INGRESS, AUTHORIZE_EGRESS, MODIFY_RULES)
 DETAIL_TYPE = "AWS API Call via CloudTrail"
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 EVENT_SOURCE = "ec2.amazonaws.com"
 
 
@@ -166,6 +168,8 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     region = _text(record.get("awsRegion")) or _text(envelope.get("region"))
     if not region:
         raise EventNotUnderstood("record has no awsRegion")
+    if not REGION.match(region):
+        raise EventNotUnderstood(f"awsRegion {region[:40]!r} is not an AWS region")
     params = _mapping(record.get("requestParameters"))
     response = _mapping(record.get("responseElements"))
     change = SecurityGroupChange(

@@ -256,5 +256,8 @@ def rule_document(item: RuleOutcome) -> dict[str, Any]:
 
 def _is_control(char: str) -> bool:
     # Cc: C0/C1 controls (newlines, tabs, escapes); Cf: format characters such
-    # as bidi overrides that disguise text; Zl/Zp: Unicode line separators.
-    return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
+    # as bidi overrides that disguise text; Zl/Zp: Unicode line separators;
+    # Zs: odd spaces; Cs: lone surrogates, which cannot even be encoded to
+    # send; Co/Cn: private-use and unassigned code points.
+    category = unicodedata.category(char)
+    return category in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"} or (category == "Zs" and char != " ")

@@ -98,3 +98,15 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     aws.reset()
     GROUP_CACHE.clear()
     identity.forget()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The resilience figures the README quotes: inputs generated, faults injected."""
+    from tests.faults import INJECTED
+    from tests.fuzz.strategies import GENERATED
+
+    for name, count in sorted(GENERATED.items()):
+        terminalreporter.write_line(f"sg-sentry fuzz: {count} inputs, {name}")
+    if INJECTED:
+        kinds = ", ".join(f"{kind} x{count}" for kind, count in sorted(INJECTED.items()))
+        terminalreporter.write_line(f"sg-sentry faults: {sum(INJECTED.values())} injected ({kinds})")

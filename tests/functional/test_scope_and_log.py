@@ -58,7 +58,8 @@ def test_with_ids_and_rule_ids_the_first_aws_call_is_the_revoke(world: World, se
     sentry(event, SENTRY_GROUP_IDS=group)
 
     assert calls[0] == "RevokeSecurityGroupIngress"
-    assert calls == ["RevokeSecurityGroupIngress", "DescribeSecurityGroups"]  # the name, for the email
+    # Then a look to confirm the rule is gone, and the group's name for the email.
+    assert calls == ["RevokeSecurityGroupIngress", "DescribeSecurityGroupRules", "DescribeSecurityGroups"]
 
 
 def test_tag_lookups_are_cached(world: World, sentry: Invoke) -> None:
@@ -70,7 +71,8 @@ def test_tag_lookups_are_cached(world: World, sentry: Invoke) -> None:
     sentry(first, SENTRY_GROUP_TAG="team")
     sentry(second, SENTRY_GROUP_TAG="team")
 
-    assert calls == ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress"]
+    revoke_and_confirm = ["RevokeSecurityGroupIngress", "DescribeSecurityGroupRules"]
+    assert calls == ["DescribeSecurityGroups", *revoke_and_confirm, *revoke_and_confirm]  # one tag lookup
     assert world.rules(group) == {DEFAULT_EGRESS}
 
 

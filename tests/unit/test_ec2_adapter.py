@@ -97,3 +97,47 @@ def test_a_batch_by_rule_id_with_one_id_gone_falls_back_to_one_call_per_rule(
         results = groups.revoke(GROUP, Direction.INGRESS, [first, second])
     assert [r.status for r in results] == [RevokeStatus.REVOKED, RevokeStatus.ALREADY_GONE]
     stub.assert_no_pending_responses()
+
+
+def test_a_rule_still_there_after_a_successful_revoke_is_a_failure(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    stub.add_response("revoke_security_group_ingress", {"Return": True})
+    stub.add_response(
+        "describe_security_group_rules",
+        {
+            "SecurityGroupRules": [
+                {
+                    "SecurityGroupRuleId": "sgr-9",
+                    "GroupId": GROUP,
+                    "IsEgress": False,
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "CidrIpv6": "::/0",
+                }
+            ]
+        },
+    )
+    with stub:
+        results = groups.revoke(GROUP, Direction.INGRESS, [V4, V6])
+    assert [(str(r.rule.source), r.status) for r in results] == [
+        ("0.0.0.0/0", RevokeStatus.REVOKED),
+        ("::/0", RevokeStatus.FAILED),
+    ]
+    assert results[1].error == "EC2 answered that it revoked the rule, but the rule is still there"
+
+
+class _Crashing:
+    """A client whose revoke fails in a way botocore does not wrap (moto did so for protocol 0)."""
+
+    class meta:  # mimics botocore's client.meta
+        region_name = "eu-west-1"
+
+    def revoke_security_group_ingress(self, **_: object) -> None:
+        raise TypeError("int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")
+
+
+def test_found_by_fuzzing_any_failure_of_the_revoke_call_is_reported_per_rule() -> None:
+    hopopt = Rule.build(Direction.INGRESS, "0", None, None, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"))
+    (result,) = SecurityGroups(_Crashing(), GroupCache()).revoke(GROUP, Direction.INGRESS, [hopopt])
+    assert result.status is RevokeStatus.FAILED and result.error is not None and result.error.startswith("TypeError")

@@ -283,3 +283,12 @@ def test_the_event_id_of_an_unreadable_event_can_still_be_logged() -> None:
 def test_things_that_are_not_events_are_not_understood(raw: object) -> None:
     with pytest.raises((EventNotUnderstood, EventOutOfScope)):
         parse_event(raw)
+
+
+@pytest.mark.parametrize("region", [False, 0, "0", "eu-west", "EU-WEST-1", "eu-west-1; rm -rf /"])
+def test_found_by_fuzzing_a_region_that_is_not_one_is_not_understood(region: object) -> None:
+    # It used to reach boto3 as a region name and fail there (InvalidRegionError, or moto's KeyError).
+    record = load_event("authorize_ingress_flat_ruleset.json")
+    record["awsRegion"] = region
+    with pytest.raises(EventNotUnderstood, match=r"awsRegion|no awsRegion"):
+        parse_event(record)

@@ -170,3 +170,13 @@ def test_clean() -> None:
     assert clean("a\tb\nc") == "a b c"
     assert clean("x" * 10, 5) == "xxxx…"
     assert subject_line("é" * 200) == "?" * 96 + "..."
+
+
+def test_found_by_fuzzing_odd_spaces_surrogates_and_unassigned_code_points_never_reach_sns() -> None:
+    # A lone surrogate cannot be encoded as UTF-8: left in, publishing would fail outright.
+    odd = "no\u00a0break\u2003em\ud800lone\ue000private\U000e0001tag\u0378unassigned"
+    rule = replace(SSH, description=odd)
+    report = build_report(handled(RuleOutcome(rule, Outcome.REVERTED, odd)))
+    assert all(line.isprintable() for line in report.text.splitlines())
+    report.sns_message().encode("utf-8")  # would raise UnicodeEncodeError
+    assert "no break em lone private tag unassigned" in report.text
