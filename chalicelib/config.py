@@ -20,6 +20,18 @@ T = TypeVar("T")
 
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
+KNOWN = frozenset(
+    {
+        "SENTRY_GROUP_IDS",
+        "SENTRY_GROUP_TAG",
+        "SENTRY_MODE",
+        "SENTRY_OPEN_PORTS",
+        "SENTRY_TRUSTED_CIDRS",
+        "SENTRY_EXEMPT_PRINCIPALS",
+        "SENTRY_DRY_RUN",
+        "SENTRY_TOPIC_ARN",
+    }
+)
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off", ""}
 
@@ -60,6 +72,12 @@ class Settings:
         )
         dry_run = read("SENTRY_DRY_RUN", _boolean, False)
         topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
+        # A misspelt name (SENTRY_GROUP_ID) would otherwise leave groups unguarded without a word.
+        errors += [
+            f"{name}: not a setting of sg-sentry (a typo?)"
+            for name in sorted(env)
+            if name.startswith("SENTRY_") and name not in KNOWN
+        ]
         if errors:
             raise ConfigError("invalid sg-sentry configuration: " + "; ".join(errors))
         scope = GroupScope(
@@ -121,9 +139,12 @@ def _networks(raw: str) -> tuple[Network, ...]:
     networks = []
     for part in _split(raw):
         try:
-            networks.append(ip_network(part))
+            network = ip_network(part)
         except ValueError as error:
             raise ValueError(f"{part!r} is not a CIDR network ({error})") from None
+        if network.prefixlen == 0:
+            raise ValueError(f"{part!r} is the whole internet: trusting it would make internet mode guard nothing")
+        networks.append(network)
     return tuple(networks)
 
 

@@ -35,7 +35,9 @@ AUTHORIZE_EGRESS = "AuthorizeSecurityGroupEgress"
 MODIFY_RULES = "ModifySecurityGroupRules"
 HANDLED_EVENT_NAMES = (AUTHORIZE_INGRESS, AUTHORIZE_EGRESS, MODIFY_RULES)
 DETAIL_TYPE = "AWS API Call via CloudTrail"
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+# Security group IDs are AWS's to choose; anything else in the field is forged or broken.
+GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
 EVENT_SOURCE = "ec2.amazonaws.com"
 
 
@@ -168,7 +170,7 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     region = _text(record.get("awsRegion")) or _text(envelope.get("region"))
     if not region:
         raise EventNotUnderstood("record has no awsRegion")
-    if not REGION.match(region):
+    if not REGION.fullmatch(region):
         raise EventNotUnderstood(f"awsRegion {region[:40]!r} is not an AWS region")
     params = _mapping(record.get("requestParameters"))
     response = _mapping(record.get("responseElements"))
@@ -194,7 +196,8 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     if change.failed:
         # The request may be malformed (that can be why it failed); who and
         # which group is all the report needs.
-        return replace(change, group_id=group_id)
+        return replace(change, group_id=group_id if group_id and GROUP_ID.fullmatch(group_id) else None)
+    _check_group_id(group_id)
     if not group_id and not change.group_name:
         raise EventNotUnderstood("record names no security group (no groupId or groupName)")
     if ruleset:
@@ -251,9 +254,10 @@ def _rule_set_item(item: Any, direction: Direction) -> list[Rule]:
 def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> SecurityGroupChange:
     group_id = _text(request.get("GroupId"))
     if change.failed:
-        return replace(change, group_id=group_id)
+        return replace(change, group_id=group_id if group_id and GROUP_ID.fullmatch(group_id) else None)
     if not group_id:
         raise EventNotUnderstood("ModifySecurityGroupRulesRequest has no GroupId")
+    _check_group_id(group_id)
     entries = request["SecurityGroupRule"]
     # One rule is logged as an object, several as a list (each with a "tag").
     entries = [entries] if isinstance(entries, Mapping) else list(entries)
@@ -335,6 +339,11 @@ def _text(value: Any) -> str | None:
     if isinstance(value, (Mapping, list)):
         raise EventNotUnderstood(f"expected text, got {type(value).__name__}")
     return str(value)
+
+
+def _check_group_id(group_id: str | None) -> None:
+    if group_id is not None and not GROUP_ID.fullmatch(group_id):
+        raise EventNotUnderstood(f"{group_id[:40]!r} is not a security group ID")
 
 
 def _excerpt(fragment: Any, limit: int = 200) -> str:

@@ -30,6 +30,7 @@ class DecisionLog:
             outcome=outcome,
         )
         stream = self._stream or sys.stdout
-        stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        # ASCII only: U+2028 and friends would split the line for any reader that splits on them.
+        stream.write(json.dumps(line, default=str) + "\n")
         stream.flush()
         return line

@@ -67,7 +67,7 @@ def build_report(handled: HandledChange) -> Report:
 
 def _group_label(handled: HandledChange) -> str:
     name = f" ({clean(handled.group_name, 64)})" if handled.group_name else ""
-    return f"{handled.group_id}{name}"
+    return f"{clean(handled.group_id, 32)}{name}"
 
 
 def _subject(handled: HandledChange) -> str:
@@ -132,7 +132,9 @@ def _text(handled: HandledChange, listed: int) -> str:
         lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
     if change.unreadable:
         lines += ["", "Could not read (check the group by hand; nothing was done about these)"]
-        lines += [f"  COULD NOT READ: {clean(problem, 300)}" for problem in change.unreadable]
+        lines += [f"  COULD NOT READ: {clean(problem, 300)}" for problem in change.unreadable[:listed]]
+        if len(change.unreadable) > listed:
+            lines.append(f"  ... and {len(change.unreadable) - listed} more unreadable parts.")
     if change.updates and handled.count(Outcome.REVERTED):
         lines += [
             "",
@@ -151,7 +153,7 @@ def _rule_lines(number: int, item: RuleOutcome) -> list[str]:
     rule = item.rule
     head = f"  {number}. {clean(rule, 200)}"
     if rule.rule_id:
-        head += f" [{clean(rule.rule_id, 32)}]"
+        head += f" [{clean(rule.rule_id, 64)}]"
     if rule.description:
         head += f' "{clean(rule.description, 120)}"'
     detail = f"     {item.outcome.value.upper()}: {clean(item.reason)}"
@@ -187,7 +189,7 @@ def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
             "invoked_by": clean(actor.invoked_by) if actor.invoked_by else None,
             "console": actor.console,
         },
-        "unreadable": [clean(problem, 300) for problem in handled.change.unreadable],
+        "unreadable": [clean(problem, 300) for problem in handled.change.unreadable[:listed]],
         "mode": handled.mode,
         "dry_run": handled.dry_run,
         "rules": [rule_document(item) for item in handled.rules[:listed]],
@@ -209,7 +211,7 @@ def problem_report(
     """A report for an event the sentry could not evaluate: nothing was reverted, a person must look."""
     what = change.event_name if change else "a security-group change"
     group = (change.group_id or change.group_name) if change else None
-    where = f" on {group}" if group else ""
+    where = f" on {clean(group, 64)}" if group else ""
     lines = [
         f"sg-sentry could not evaluate {what}{where}, so it reverted nothing. Check the group by hand.",
         "",
@@ -240,7 +242,7 @@ def rule_document(item: RuleOutcome) -> dict[str, Any]:
     rule = item.rule
     return {
         "rule": clean(rule, 200),
-        "rule_id": rule.rule_id,
+        "rule_id": clean(rule.rule_id, 64) if rule.rule_id else None,
         "direction": rule.direction.value,
         "protocol": rule.protocol,
         "from_port": rule.from_port,

@@ -104,7 +104,11 @@ def handle_event(
         event_id = peek_event_id(raw)
         log.write("ERROR", f"ignored an event it cannot read: {error}", "not-understood", event_id=event_id)
         region = env.get("AWS_REGION", "unknown")
-        _publish(problem_report(str(error), region, event_id), settings, services, log, {"event_id": event_id})
+        failure = _publish(
+            problem_report(str(error), region, event_id), settings, services, log, {"event_id": event_id}
+        )
+        if failure is not None:
+            raise failure from error  # neither evaluated nor reported: Lambda must retry
         return None
 
     context = {
@@ -118,14 +122,13 @@ def handle_event(
         log.write("INFO", message, "ignored", group_id=change.group_id, **context)
         return None
     if services.own_identity(change.region, env).made(change.actor):
-        # Its own restores and reverts must never start another round.
-        log.write(
-            "INFO", "ignored: the sentry made this change itself", "own-change", group_id=change.group_id, **context
-        )
+        # What the sentry itself changes (restores, when it makes them) must never start another round.
+        message = "ignored: the sentry made this change itself"
+        log.write("WARNING", message, "own-change", group_id=change.group_id, **context)
         return None
 
-    ec2 = services.security_groups(change.region)
     try:
+        ec2 = services.security_groups(change.region)
         group_id, group = _guarded_group(change, settings.scope, ec2)
         if group_id is None:
             target = change.group_id or f"group named {change.group_name!r}"
@@ -133,7 +136,7 @@ def handle_event(
             log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
             return None
         judged = _judge(change, settings.policy, ec2)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, ValueError) as error:
         problem = f"could not look up the group or its rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
         _publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)

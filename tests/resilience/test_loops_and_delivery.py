@@ -13,7 +13,8 @@ import pytest
 from chalicelib.logs import DecisionLog
 from chalicelib.sentry import handle_event
 from localaws import cloudtrail
-from tests.faults import INJECTED, throttle
+from tests.conftest import load_event
+from tests.faults import INJECTED, refuse, throttle
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 
 FUNCTION = "sg-sentry-prod-on_security_group_change"
@@ -182,3 +183,27 @@ def test_the_json_payload_is_valid_json_whatever_the_text(world: World, sentry: 
     assert "injected" not in document and document["actor"]["user_agent"].startswith('"},{"injected"')
     assert json.loads(json.dumps(document)) == document
     assert subject.isascii() and subject.isprintable() and len(subject) < 100
+
+
+def test_an_unreadable_event_whose_report_also_fails_is_raised(world: World, sentry: Invoke) -> None:
+    event = load_event("authorize_ingress_nested_ruleset.json")
+    event["detail"]["responseElements"]["securityGroupRuleSet"] = {"items": "garbage"}
+    world.sns.delete_topic(TopicArn=world.topic_arn)
+
+    with pytest.raises(RuntimeError, match="could not publish"):  # neither evaluated nor reported: retry
+        sentry(event, SENTRY_GROUP_IDS="*")
+
+
+def test_if_sts_fails_a_look_alike_change_is_judged_like_any_other(
+    world: World, sentry: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = world.group()
+    look_alike = cloudtrail.assumed_role(FUNCTION, FUNCTION)
+    event = world.change(
+        "AuthorizeSecurityGroupIngress", {"identity": look_alike}, GroupId=group, IpPermissions=[ssh_from()]
+    )
+    refuse("sts", "GetCallerIdentity", "ServiceUnavailable", status=503)
+
+    sentry(event, SENTRY_GROUP_IDS=group, AWS_LAMBDA_FUNCTION_NAME=FUNCTION)
+
+    assert world.rules(group) == {DEFAULT_EGRESS}  # fail closed: reverted

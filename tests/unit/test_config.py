@@ -82,3 +82,13 @@ def test_every_bad_variable_is_named_at_once() -> None:
         Settings.from_env({"SENTRY_MODE": "x", "SENTRY_DRY_RUN": "y", "SENTRY_GROUP_IDS": "sg-0abc1234"})
     assert "SENTRY_MODE" in str(caught.value) and "SENTRY_DRY_RUN" in str(caught.value)
     assert "SENTRY_GROUP_IDS" not in str(caught.value)
+
+
+def test_a_misspelt_setting_is_an_error_not_silence() -> None:
+    with pytest.raises(ConfigError, match="SENTRY_GROUP_ID: not a setting of sg-sentry"):
+        Settings.from_env({"SENTRY_GROUP_ID": "sg-0abc1234"})
+
+
+def test_trusting_the_whole_internet_is_refused() -> None:
+    with pytest.raises(ConfigError, match="whole internet"):
+        Settings.from_env({"SENTRY_TRUSTED_CIDRS": "10.0.0.0/8,::/0"})

@@ -292,3 +292,14 @@ def test_found_by_fuzzing_a_region_that_is_not_one_is_not_understood(region: obj
     record["awsRegion"] = region
     with pytest.raises(EventNotUnderstood, match=r"awsRegion|no awsRegion"):
         parse_event(record)
+
+
+@pytest.mark.parametrize(
+    "group_id", ["sg-1\x1b[31m\nFORGED LINE: all good", "sg-ZZZZZZZZ", "web-prod", "sg-0a1b2c3d\n"]
+)
+def test_a_group_id_that_is_not_one_is_not_understood(group_id: str) -> None:
+    # With SENTRY_GROUP_IDS=* any string would count as guarded, and would reach the email.
+    record = load_event("authorize_ingress_flat_legacy.json")
+    record["requestParameters"]["groupId"] = group_id
+    with pytest.raises(EventNotUnderstood, match="is not a security group ID"):
+        parse_event(record)
