@@ -130,9 +130,7 @@ class SecurityGroups:
     def describe_rules(self, rule_ids: Sequence[str]) -> dict[str, Rule]:
         """The current definition of each rule that still exists, by rule ID."""
         # A filter, not SecurityGroupRuleIds: the latter fails whole when one ID is gone.
-        paginator = self._client.get_paginator("describe_security_group_rules")
-        pages = paginator.paginate(Filters=[{"Name": "security-group-rule-id", "Values": list(rule_ids)}])
-        found = [rule_from_security_group_rule(item) for page in pages for item in page["SecurityGroupRules"]]
+        found = self._rules_where("security-group-rule-id", list(rule_ids))
         return {rule.rule_id: rule for rule in found if rule.rule_id}
 
     def revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:
@@ -169,8 +167,11 @@ class SecurityGroups:
 
     def group_rules(self, group_id: str) -> list[Rule]:
         """Every rule of one group, both directions."""
+        return self._rules_where("group-id", [group_id])
+
+    def _rules_where(self, name: str, values: list[str]) -> list[Rule]:
         paginator = self._client.get_paginator("describe_security_group_rules")
-        pages = paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}])
+        pages = paginator.paginate(Filters=[{"Name": name, "Values": values}])
         return [rule_from_security_group_rule(item) for page in pages for item in page["SecurityGroupRules"]]
 
     def _revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:

@@ -196,7 +196,7 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     if change.failed:
         # The request may be malformed (that can be why it failed); who and
         # which group is all the report needs.
-        return replace(change, group_id=group_id if group_id and GROUP_ID.fullmatch(group_id) else None)
+        return replace(change, group_id=_valid_group_id(group_id))
     _check_group_id(group_id)
     if not group_id and not change.group_name:
         raise EventNotUnderstood("record names no security group (no groupId or groupName)")
@@ -254,7 +254,7 @@ def _rule_set_item(item: Any, direction: Direction) -> list[Rule]:
 def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> SecurityGroupChange:
     group_id = _text(request.get("GroupId"))
     if change.failed:
-        return replace(change, group_id=group_id if group_id and GROUP_ID.fullmatch(group_id) else None)
+        return replace(change, group_id=_valid_group_id(group_id))
     if not group_id:
         raise EventNotUnderstood("ModifySecurityGroupRulesRequest has no GroupId")
     _check_group_id(group_id)
@@ -341,8 +341,13 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _valid_group_id(group_id: str | None) -> str | None:
+    """The ID if it is one, else None (a failed call's request may hold anything)."""
+    return group_id if group_id and GROUP_ID.fullmatch(group_id) else None
+
+
 def _check_group_id(group_id: str | None) -> None:
-    if group_id is not None and not GROUP_ID.fullmatch(group_id):
+    if group_id is not None and _valid_group_id(group_id) is None:
         raise EventNotUnderstood(f"{group_id[:40]!r} is not a security group ID")
 
 
