@@ -1,5 +1,6 @@
 # make test: lint, type-check and run the test suite.   make demo: the sentry against a local AWS.
 # make rehearse: the real chalice deploy / delete against moto's server on 127.0.0.1.
+# make bench: the benchmarks of BENCHMARKS.md, against moto's server on 127.0.0.1.
 # Both build .venv from the pinned requirements-dev.txt on first use.
 
 PYTHON ?= $(shell scripts/find-python)
@@ -7,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: test demo rehearse lint unit clean
+.PHONY: test demo rehearse bench lint unit clean
 
 test: lint
 	$(BIN)/python -m pytest
@@ -20,6 +21,9 @@ demo: $(READY)
 
 rehearse: $(READY)
 	$(BIN)/python -m localaws.rehearse
+
+bench: $(READY)
+	$(BIN)/python -m bench.sweep
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -1,15 +1,19 @@
 """sg-sentry: reverts forbidden security-group changes reported by CloudTrail and emails what happened.
 
-The handler only hands the event over; reading, judging, reverting and
-reporting live in chalicelib (see chalicelib/sentry.py for the order).
+The handlers only hand over; reading, judging, reverting and reporting live
+in chalicelib (see chalicelib/sentry.py for an event, chalicelib/sweep.py
+for the scheduled sweep).
 """
 
+import os
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate
 
+from chalicelib.config import sweep_minutes
 from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE, HANDLED_EVENT_NAMES
 from chalicelib.sentry import handle
+from chalicelib.sweep import sweep
 
 app = Chalice(app_name="sg-sentry")
 
@@ -22,8 +26,16 @@ SECURITY_GROUP_CHANGES = {
         "eventName": list(HANDLED_EVENT_NAMES),
     },
 }
+# Read at import because Chalice deploys the schedule from it, with the
+# stage's environment variables set: SENTRY_SWEEP_MINUTES in config.json.
+SWEEP_RATE = Rate(sweep_minutes(os.environ), unit=Rate.MINUTES)
 
 
 @app.on_cw_event(SECURITY_GROUP_CHANGES, name="on_security_group_change")
 def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
     return handle(event.to_dict())
+
+
+@app.schedule(SWEEP_RATE, name="sweep")
+def scheduled_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    return sweep().as_dict()

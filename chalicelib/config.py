@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_network
+from pathlib import Path
 from typing import TypeVar
 
+from chalicelib import baseline
 from chalicelib.policy import DEFAULT_OPEN_PORTS, GroupScope, Mode, Network, Policy, PortRange
 
 T = TypeVar("T")
@@ -30,8 +32,13 @@ KNOWN = frozenset(
         "SENTRY_EXEMPT_PRINCIPALS",
         "SENTRY_DRY_RUN",
         "SENTRY_TOPIC_ARN",
+        "SENTRY_SWEEP_MINUTES",
+        "SENTRY_BASELINE_FILE",
     }
 )
+DEFAULT_SWEEP_MINUTES = 15
+# Relative baseline paths are read from the app's root, which is /var/task in Lambda.
+APP_ROOT = Path(__file__).resolve().parents[1]
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off", ""}
 
@@ -46,6 +53,8 @@ class Settings:
     policy: Policy
     dry_run: bool = False
     topic_arn: str | None = None
+    sweep_minutes: int = DEFAULT_SWEEP_MINUTES
+    baseline_path: Path = field(default=baseline.DEFAULT_PATH)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -72,6 +81,8 @@ class Settings:
         )
         dry_run = read("SENTRY_DRY_RUN", _boolean, False)
         topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
+        sweep_minutes = read("SENTRY_SWEEP_MINUTES", _minutes, DEFAULT_SWEEP_MINUTES)
+        baseline_path = read("SENTRY_BASELINE_FILE", _path, baseline.DEFAULT_PATH)
         # A misspelt name (SENTRY_GROUP_ID) would otherwise leave groups unguarded without a word.
         errors += [
             f"{name}: not a setting of sg-sentry (a typo?)"
@@ -86,7 +97,25 @@ class Settings:
             tag_key=tag[0],
             tag_value=tag[1],
         )
-        return cls(scope=scope, policy=policy, dry_run=dry_run, topic_arn=topic_arn)
+        return cls(
+            scope=scope,
+            policy=policy,
+            dry_run=dry_run,
+            topic_arn=topic_arn,
+            sweep_minutes=sweep_minutes,
+            baseline_path=baseline_path,
+        )
+
+
+def sweep_minutes(env: Mapping[str, str]) -> int:
+    """SENTRY_SWEEP_MINUTES alone: app.py needs it at import, when Chalice deploys the schedule."""
+    raw = env.get("SENTRY_SWEEP_MINUTES", "").strip()
+    if not raw:
+        return DEFAULT_SWEEP_MINUTES
+    try:
+        return _minutes(raw)
+    except ValueError as error:
+        raise ConfigError(f"invalid sg-sentry configuration: SENTRY_SWEEP_MINUTES={raw!r}: {error}") from None
 
 
 def _split(raw: str) -> list[str]:
@@ -163,6 +192,17 @@ def _boolean(raw: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise ValueError("expected true or false")
+
+
+def _minutes(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 1440:
+        raise ValueError("expected a whole number of minutes from 1 to 1440 (a day)")
+    return int(raw)
+
+
+def _path(raw: str) -> Path:
+    path = Path(raw)
+    return path if path.is_absolute() else APP_ROOT / path
 
 
 def _topic_arn(raw: str) -> str:

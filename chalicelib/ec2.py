@@ -1,10 +1,11 @@
 """The EC2 adapter: the only place that calls EC2. It takes a client and returns plain values.
 
-Revocation is batched (one call per group and direction) and falls back to
-one call per rule only when AWS says part of the batch is already gone, so
-a duplicate delivery of an event is harmless. Errors never escape as
-exceptions from `revoke`: each rule comes back with its own result, so the
-report can say exactly what was and was not reverted.
+Revocation and restoration are batched (one call per group and direction)
+and fall back to one call per rule only when AWS says part of the batch is
+already done, so a duplicate delivery of an event is harmless. Errors never
+escape as exceptions from `revoke`, `authorize` or `redefine`: each rule
+comes back with its own result, so the report can say exactly what was and
+was not done.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.rules import Direction, Rule, rule_from_security_group_rule, rules_from_ip_permission, to_ip_permissions
+from chalicelib.policy import GroupScope
+from chalicelib.rules import (
+    Direction,
+    Rule,
+    rule_from_security_group_rule,
+    rules_from_ip_permission,
+    to_ip_permissions,
+    to_rule_request,
+)
 
 # "The rule is not there": revoking it again is a success, not a failure.
 ALREADY_GONE_CODES = frozenset(
@@ -28,6 +37,11 @@ ALREADY_GONE_CODES = frozenset(
         "InvalidGroupId.NotFound",
     }
 )
+# "The rule is there already": restoring it again is a success.
+ALREADY_PRESENT_CODES = frozenset({"InvalidPermission.Duplicate"})
+# EC2 takes at most 200 values in one filter, and returns at most 1,000 items a page.
+FILTER_VALUES_LIMIT = 200
+PAGE_SIZE = 1000
 # Tag lookups are cached per warm container; a tag added to a group takes
 # effect within this many seconds.
 GROUP_CACHE_SECONDS = 300.0
@@ -45,6 +59,22 @@ class RevokeResult:
     status: RevokeStatus
     # "Code: message" from AWS when status is FAILED.
     error: str | None = None
+
+
+class RestoreStatus(StrEnum):
+    RESTORED = "restored"
+    ALREADY_PRESENT = "already present"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    # The approved rule put back; for a redefinition, the rule as it was found.
+    rule: Rule
+    status: RestoreStatus
+    error: str | None = None
+    # For a redefinition: the approved definition it was given back.
+    approved: Rule | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,10 @@ class SecurityGroups:
         {
             "ec2:RevokeSecurityGroupIngress",
             "ec2:RevokeSecurityGroupEgress",
+            # Restoring approved rules (a baseline): put back, or redefined in place.
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:ModifySecurityGroupRules",
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeSecurityGroupRules",
         }
@@ -133,8 +167,47 @@ class SecurityGroups:
         found = self._rules_where("security-group-rule-id", list(rule_ids))
         return {rule.rule_id: rule for rule in found if rule.rule_id}
 
+    def guarded_groups(self, scope: GroupScope) -> list[GroupInfo]:
+        """Every existing group in this region that `scope` guards, a page of 1,000 at a time."""
+        queries: list[list[dict[str, Any]]] = []
+        if scope.all_groups:
+            queries.append([])
+        else:
+            ids = sorted(scope.group_ids)
+            queries += [[{"Name": "group-id", "Values": chunk}] for chunk in _chunks(ids, FILTER_VALUES_LIMIT)]
+            if scope.tag_key is not None and scope.tag_value is not None:
+                queries.append([{"Name": f"tag:{scope.tag_key}", "Values": [scope.tag_value]}])
+            elif scope.tag_key is not None:
+                queries.append([{"Name": "tag-key", "Values": [scope.tag_key]}])
+        found: dict[str, GroupInfo] = {}
+        paginator = self._client.get_paginator("describe_security_groups")
+        for filters in queries:
+            options: dict[str, Any] = {"Filters": filters} if filters else {}
+            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
+                for group in page["SecurityGroups"]:
+                    info = _group_info(group)
+                    found[info.group_id] = info
+                    self._cache.put((self._region, info.group_id), info)
+        return list(found.values())
+
+    def rules_by_group(self, group_ids: Sequence[str] | None) -> dict[str, list[Rule]]:
+        """The rules of each group (None: every group in the region), in as few pages as EC2 allows."""
+        rules: dict[str, list[Rule]] = {group_id: [] for group_id in group_ids or ()}
+        queries = [[]] if group_ids is None else [[{"Name": "group-id", "Values": c}] for c in _chunks(group_ids)]
+        paginator = self._client.get_paginator("describe_security_group_rules")
+        for filters in queries:
+            options: dict[str, Any] = {"Filters": filters} if filters else {}
+            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
+                for item in page["SecurityGroupRules"]:
+                    rules.setdefault(item["GroupId"], []).append(rule_from_security_group_rule(item))
+        return rules
+
     def revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:
-        """Revoke rules of one group and direction; by rule ID where known, else by permission."""
+        """Revoke rules of one group and direction; by rule ID where known, else by permission.
+
+        What EC2 answers is not the last word: `remedy.carry_out` reads the
+        group again and checks.
+        """
         by_id = [rule for rule in rules if rule.rule_id]
         by_permission = [rule for rule in rules if not rule.rule_id]
         results: list[RevokeResult] = []
@@ -142,28 +215,48 @@ class SecurityGroups:
             results += self._revoke(group_id, direction, by_id)
         if by_permission:
             results += self._revoke(group_id, direction, by_permission)
-        return self._verified(group_id, results)
+        return results
 
-    def _verified(self, group_id: str, results: list[RevokeResult]) -> list[RevokeResult]:
-        """Look again: a rule EC2 said it revoked but that is still there is a failure, not a success."""
-        if not any(result.status is RevokeStatus.REVOKED for result in results):
-            return results
+    def authorize(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RestoreResult]:
+        """Put approved rules back, descriptions included, in one call per group and direction."""
+        call = (
+            self._client.authorize_security_group_egress
+            if direction is Direction.EGRESS
+            else self._client.authorize_security_group_ingress
+        )
         try:
-            present = self.group_rules(group_id)
-        except (ClientError, BotoCoreError) as error:
-            note = f"revoked, but the check afterwards failed: {describe_error(error)}"
-            return [
-                RevokeResult(r.rule, r.status, note if r.status is RevokeStatus.REVOKED else r.error) for r in results
-            ]
-        ids = {rule.rule_id for rule in present}
-        still = [
-            result
-            for result in results
-            if result.status is RevokeStatus.REVOKED
-            and (result.rule.rule_id in ids if result.rule.rule_id else result.rule in present)
+            call(GroupId=group_id, IpPermissions=to_ip_permissions(rules, descriptions=True))
+        except ClientError as error:
+            code = error_code(error)
+            if code in ALREADY_PRESENT_CODES and len(rules) > 1:
+                # One rule already back (a concurrent restore) fails the whole batch: one at a time.
+                return [result for rule in rules for result in self.authorize(group_id, direction, [rule])]
+            if code in ALREADY_PRESENT_CODES:
+                return [RestoreResult(rules[0], RestoreStatus.ALREADY_PRESENT)]
+            return [RestoreResult(rule, RestoreStatus.FAILED, describe_error(error)) for rule in rules]
+        except Exception as error:  # the rule is reported, never lost
+            return [RestoreResult(rule, RestoreStatus.FAILED, describe_error(error)) for rule in rules]
+        return [RestoreResult(rule, RestoreStatus.RESTORED) for rule in rules]
+
+    def redefine(self, group_id: str, pairs: Sequence[tuple[Rule, Rule]]) -> list[RestoreResult]:
+        """Give rules (found, approved) their approved definitions back, in place, keeping their IDs."""
+        updates = [
+            {"SecurityGroupRuleId": found.rule_id, "SecurityGroupRule": to_rule_request(approved)}
+            for found, approved in pairs
         ]
-        problem = "EC2 answered that it revoked the rule, but the rule is still there"
-        return [RevokeResult(r.rule, RevokeStatus.FAILED, problem) if r in still else r for r in results]
+        try:
+            response = self._client.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=updates)
+        except ClientError as error:
+            if len(pairs) > 1:
+                # The batch fails whole; find out which rule AWS refuses.
+                return [result for pair in pairs for result in self.redefine(group_id, [pair])]
+            found, approved = pairs[0]
+            return [RestoreResult(found, RestoreStatus.FAILED, describe_error(error), approved)]
+        except Exception as error:
+            return [RestoreResult(f, RestoreStatus.FAILED, describe_error(error), a) for f, a in pairs]
+        if response.get("Return") is False:
+            return [RestoreResult(f, RestoreStatus.FAILED, "EC2 answered Return=false", a) for f, a in pairs]
+        return [RestoreResult(found, RestoreStatus.RESTORED, None, approved) for found, approved in pairs]
 
     def group_rules(self, group_id: str) -> list[Rule]:
         """Every rule of one group, both directions."""
@@ -212,6 +305,10 @@ class SecurityGroups:
         return [
             RevokeResult(rule, RevokeStatus.ALREADY_GONE if rule in unknown else RevokeStatus.REVOKED) for rule in rules
         ]
+
+
+def _chunks(values: Sequence[str], size: int = FILTER_VALUES_LIMIT) -> list[list[str]]:
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]
 
 
 def _group_info(group: Mapping[str, Any]) -> GroupInfo:

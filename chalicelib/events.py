@@ -12,7 +12,9 @@ read here and nowhere else:
   records without it;
 * the group named by ``groupName`` only (default VPC, CloudFormation);
 * ``ModifySecurityGroupRules``, logged in the request's own PascalCase,
-  with one ``SecurityGroupRule`` or a list of them.
+  with one ``SecurityGroupRule`` or a list of them;
+* ``RevokeSecurityGroupIngress``/``Egress``, by permission or by rule ID,
+  with ``revokedSecurityGroupRuleSet`` in newer responses.
 
 Anything that does not fit raises `EventNotUnderstood`; events that are not
 ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
@@ -33,7 +35,11 @@ from chalicelib.rules import Direction, Rule, Source, rule_from_security_group_r
 AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
 AUTHORIZE_EGRESS = "AuthorizeSecurityGroupEgress"
 MODIFY_RULES = "ModifySecurityGroupRules"
-HANDLED_EVENT_NAMES = (AUTHORIZE_INGRESS, AUTHORIZE_EGRESS, MODIFY_RULES)
+REVOKE_INGRESS = "RevokeSecurityGroupIngress"
+REVOKE_EGRESS = "RevokeSecurityGroupEgress"
+# Revokes matter only where a baseline says what must stay: they may remove an approved rule.
+REVOKES = (REVOKE_INGRESS, REVOKE_EGRESS)
+HANDLED_EVENT_NAMES = (AUTHORIZE_INGRESS, AUTHORIZE_EGRESS, MODIFY_RULES, *REVOKES)
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 # Security group IDs are AWS's to choose; anything else in the field is forged or broken.
@@ -109,6 +115,9 @@ class SecurityGroupChange:
     added: tuple[Rule, ...] = ()
     # Rules a ModifySecurityGroupRules call redefined.
     updates: tuple[RuleUpdate, ...] = ()
+    # Rules a Revoke* call removed, as far as the record says (a revoke by
+    # rule ID may not): for the report only, never for a decision.
+    removed: tuple[Rule, ...] = ()
     # Parts of the record that could not be read, said in words: the rest
     # is still handled, and the report lists these.
     unreadable: tuple[str, ...] = ()
@@ -119,6 +128,10 @@ class SecurityGroupChange:
     def failed(self) -> bool:
         """A failed call changed nothing, so there is nothing to revert."""
         return self.error_code is not None
+
+    @property
+    def is_revoke(self) -> bool:
+        return self.event_name in REVOKES
 
 
 def envelope(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,23 +201,18 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     )
     if name == MODIFY_RULES:
         return _with_updates(change, _mapping(params.get("ModifySecurityGroupRulesRequest")))
-    direction = Direction.EGRESS if name == AUTHORIZE_EGRESS else Direction.INGRESS
+    direction = Direction.EGRESS if name in (AUTHORIZE_EGRESS, REVOKE_EGRESS) else Direction.INGRESS
+    if name in REVOKES:
+        return _with_removed(change, params, response, direction)
     ruleset = _items(response.get("securityGroupRuleSet"))
-    group_id = _text(params.get("groupId")) or next(
-        (_text(item.get("groupId")) for item in ruleset if isinstance(item, Mapping) and item.get("groupId")), None
-    )
+    group_id = _group_of(params, ruleset)
     if change.failed:
         # The request may be malformed (that can be why it failed); who and
         # which group is all the report needs.
         return replace(change, group_id=_valid_group_id(group_id))
-    _check_group_id(group_id)
-    if not group_id and not change.group_name:
-        raise EventNotUnderstood("record names no security group (no groupId or groupName)")
-    if ruleset:
-        # What AWS actually created, rule by rule, with IDs: authoritative.
-        parts: list[Part] = [("rule set item", item, partial(_rule_set_item, item, direction)) for item in ruleset]
-    else:
-        parts = _request_parts(params, direction)
+    _require_group(group_id, change.group_name)
+    # What AWS actually created, rule by rule, with IDs, is authoritative; the request is the fallback.
+    parts = _rule_set_parts(ruleset, direction) if ruleset else _request_parts(params, direction)
     added: list[Rule] = []
     unreadable: list[str] = []
     for number, (what, part, read) in enumerate(parts, start=1):
@@ -220,6 +228,23 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
 
 # (what it is, the raw fragment, how to read it into rules)
 Part = tuple[str, Any, Callable[[], list[Rule]]]
+
+
+def _group_of(params: Mapping[str, Any], ruleset: list[Any]) -> str | None:
+    """The group the request names, else the one its rule set names."""
+    return _text(params.get("groupId")) or next(
+        (_text(item.get("groupId")) for item in ruleset if isinstance(item, Mapping) and item.get("groupId")), None
+    )
+
+
+def _require_group(group_id: str | None, group_name: str | None) -> None:
+    _check_group_id(group_id)
+    if not group_id and not group_name:
+        raise EventNotUnderstood("record names no security group (no groupId or groupName)")
+
+
+def _rule_set_parts(ruleset: list[Any], direction: Direction) -> list[Part]:
+    return [("rule set item", item, partial(_rule_set_item, item, direction)) for item in ruleset]
 
 
 def _request_parts(params: Mapping[str, Any], direction: Direction) -> list[Part]:
@@ -249,6 +274,30 @@ def _rule_set_item(item: Any, direction: Direction) -> list[Rule]:
     if not isinstance(egress, bool) or egress != (direction is Direction.EGRESS):
         raise ValueError(f"isEgress={egress!r} contradicts the call's direction ({direction})")
     return [rule_from_security_group_rule(shaped | {"IsEgress": egress})]
+
+
+def _with_removed(
+    change: SecurityGroupChange, params: Mapping[str, Any], response: Mapping[str, Any], direction: Direction
+) -> SecurityGroupChange:
+    ruleset = _items(response.get("revokedSecurityGroupRuleSet"))
+    group_id = _group_of(params, ruleset)
+    if change.failed:
+        return replace(change, group_id=_valid_group_id(group_id))
+    _require_group(group_id, change.group_name)
+    if ruleset:
+        parts = _rule_set_parts(ruleset, direction)
+    else:
+        try:
+            parts = _request_parts(params, direction)
+        except (EventNotUnderstood, KeyError, TypeError, AttributeError):
+            parts = []  # revoked by rule ID, or by a source group's name: the record does not say
+    removed: list[Rule] = []
+    for _, _, read in parts:
+        try:
+            removed += read()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # the decision reads the group's present rules, not these
+    return replace(change, group_id=group_id, removed=tuple(removed))
 
 
 def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> SecurityGroupChange:

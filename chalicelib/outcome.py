@@ -20,6 +20,15 @@ class Outcome(StrEnum):
     WOULD_REVERT = "would revert (dry run)"
     ALLOWED = "allowed"
     FAILED = "FAILED to revert"
+    # An approved rule (from the baseline) put back, or redefined back in place.
+    RESTORED = "restored"
+    # Someone, or a concurrent sweep, put it back first.
+    ALREADY_PRESENT = "already back"
+    WOULD_RESTORE = "would restore (dry run)"
+    RESTORE_FAILED = "FAILED to restore"
+
+
+FAILURES = (Outcome.FAILED, Outcome.RESTORE_FAILED)
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class RuleOutcome:
     reason: str
     # AWS's error when the revert failed.
     error: str | None = None
+    # A rule redefined back in place: the approved definition it was given.
+    approved: Rule | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,12 @@ class HandledChange:
     mode: str
     dry_run: bool
     rules: tuple[RuleOutcome, ...]
+    # How many rules the group's baseline approves; None when it has none.
+    baseline_rules: int | None = None
 
     @property
     def failures(self) -> tuple[RuleOutcome, ...]:
-        return tuple(item for item in self.rules if item.outcome is Outcome.FAILED)
+        return tuple(item for item in self.rules if item.outcome in FAILURES)
 
     def count(self, *outcomes: Outcome) -> int:
         return sum(1 for item in self.rules if item.outcome in outcomes)
@@ -51,14 +64,25 @@ class HandledChange:
     @property
     def summary(self) -> str:
         """The overall outcome, in one stable word for logs and subscribers."""
-        for outcome, word in (
-            (Outcome.FAILED, "failed"),
-            (Outcome.WOULD_REVERT, "dry-run"),
-            (Outcome.REVERTED, "reverted"),
-            (Outcome.ALREADY_GONE, "already-gone"),
-        ):
-            if self.count(outcome):
-                return word
+        word = summary_word(self.rules)
+        if word is not None:
+            return word
         if self.change.unreadable:
             return "incomplete"
         return "allowed" if self.count(Outcome.ALLOWED) else "superseded"
+
+
+def summary_word(rules: tuple[RuleOutcome, ...]) -> str | None:
+    """The most important thing that happened to these rules, in one stable word; None if nothing did."""
+    found = {item.outcome for item in rules}
+    for outcomes, word in (
+        (FAILURES, "failed"),
+        ((Outcome.WOULD_REVERT, Outcome.WOULD_RESTORE), "dry-run"),
+        ((Outcome.REVERTED,), "reverted"),
+        ((Outcome.RESTORED,), "restored"),
+        ((Outcome.ALREADY_GONE,), "already-gone"),
+        ((Outcome.ALREADY_PRESENT,), "already-restored"),
+    ):
+        if found.intersection(outcomes):
+            return word
+    return None

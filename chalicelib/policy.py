@@ -104,11 +104,19 @@ class Decision:
     exempt: bool = field(default=False)
 
 
-def decide(rule: Rule, actor: Actor, policy: Policy) -> Decision:
-    """Decide whether one rule added or changed by `actor` must be reverted."""
+def decide(rule: Rule, actor: Actor, policy: Policy, approved: frozenset[Rule] | None = None) -> Decision:
+    """Decide whether one rule added or changed by `actor` must be reverted.
+
+    `approved` is the group's baseline, when it has one: in lockdown mode
+    the group may then hold exactly those rules.
+    """
     pattern = exempt_pattern(actor, policy.exempt_principals)
     if pattern is not None:
         return Decision(False, f"made by an exempt principal (matches {pattern})", exempt=True)
+    if policy.mode is Mode.LOCKDOWN and approved is not None:
+        if rule in approved:
+            return Decision(False, "approved in the baseline")
+        return Decision(True, "lockdown mode: not in the approved baseline")
     if policy.mode is Mode.LOCKDOWN:
         return Decision(True, "lockdown mode: no rule may be added to or changed on this group")
     if rule.direction is Direction.EGRESS:

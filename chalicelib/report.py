@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,18 +74,31 @@ def _group_label(handled: HandledChange) -> str:
 
 def _subject(handled: HandledChange) -> str:
     tag = "sg-sentry [dry run]" if handled.dry_run else "sg-sentry"
-    counts = [
-        (Outcome.FAILED, "FAILED to revert {}"),
-        (Outcome.WOULD_REVERT, "would revert {}"),
-        (Outcome.REVERTED, "reverted {}"),
-        (Outcome.ALREADY_GONE, "{} already gone"),
-        (Outcome.ALLOWED, "allowed {}"),
-    ]
-    said = [template.format(_rules(n)) for outcome, template in counts if (n := handled.count(outcome))]
-    what = ", ".join(said[:2]) or "nothing to revert, rules changed again since"
+    what = tally_words(handled.rules) or "nothing to revert, rules changed again since"
     if handled.change.unreadable:
         what = f"could not read {_parts(len(handled.change.unreadable))}, {what}"
     return subject_line(f"{tag}: {what} on {_group_label(handled)}")
+
+
+# What a subject line says first: failures, then what was (or would be) done.
+SUBJECT_ORDER = (
+    (Outcome.FAILED, "FAILED to revert {}"),
+    (Outcome.RESTORE_FAILED, "FAILED to restore {}"),
+    (Outcome.WOULD_REVERT, "would revert {}"),
+    (Outcome.WOULD_RESTORE, "would restore {}"),
+    (Outcome.REVERTED, "reverted {}"),
+    (Outcome.RESTORED, "restored {}"),
+    (Outcome.ALREADY_GONE, "{} already gone"),
+    (Outcome.ALREADY_PRESENT, "{} already back"),
+    (Outcome.ALLOWED, "allowed {}"),
+)
+
+
+def tally_words(rules: Sequence[RuleOutcome], limit: int = 2) -> str:
+    """The two most important counts, e.g. "reverted 2 rules, restored 1 rule"."""
+    counts = Counter(item.outcome for item in rules)
+    said = [template.format(_rules(counts[outcome])) for outcome, template in SUBJECT_ORDER if counts[outcome]]
+    return ", ".join(said[:limit])
 
 
 def _rules(count: int) -> str:
@@ -96,11 +111,15 @@ def _parts(count: int) -> str:
 
 def _headline(handled: HandledChange) -> str:
     change = handled.change
-    did = "redefined" if change.updates else "added"
-    where = "on" if change.updates else "to"
+    if change.is_revoke:
+        what = f"removed {_rules(len(change.removed))} from" if change.removed else "removed rules from"
+    elif change.updates:
+        what = f"redefined {_rules(len(change.updates))} on"
+    else:
+        what = f"added {_rules(len(change.added))} to"
     tally = ", ".join(f"{count} {outcome.value}" for outcome in Outcome if (count := handled.count(outcome)))
     return (
-        f"{clean(change.actor.name, 128)} {did} {_rules(len(handled.rules))} {where} security group "
+        f"{clean(change.actor.name, 128)} {what} security group "
         f"{_group_label(handled)} with {clean(change.event_name)}. Outcome: {tally}."
     )
 
@@ -126,16 +145,19 @@ def _text(handled: HandledChange, listed: int) -> str:
         "Rules",
     ]
     for number, item in enumerate(handled.rules[:listed], start=1):
-        lines += _rule_lines(number, item)
+        lines += rule_lines(number, item)
     hidden = len(handled.rules) - listed
     if hidden > 0:
         lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
+    if change.removed:
+        lines += ["", "Removed by this change, as CloudTrail recorded it"]
+        lines += [f"  - {clean(rule, 200)}" for rule in change.removed[:listed]]
     if change.unreadable:
         lines += ["", "Could not read (check the group by hand; nothing was done about these)"]
         lines += [f"  COULD NOT READ: {clean(problem, 300)}" for problem in change.unreadable[:listed]]
         if len(change.unreadable) > listed:
             lines.append(f"  ... and {len(change.unreadable) - listed} more unreadable parts.")
-    if change.updates and handled.count(Outcome.REVERTED):
+    if change.updates and handled.count(Outcome.REVERTED) and handled.baseline_rules is None:
         lines += [
             "",
             "CloudTrail does not record what a modified rule was before, so a reverted",
@@ -144,12 +166,18 @@ def _text(handled: HandledChange, listed: int) -> str:
     lines += [
         "",
         f"CloudTrail event ID  {clean(change.event_id)}",
-        f"Mode {handled.mode}; dry run {'on: nothing was changed' if handled.dry_run else 'off'}.",
+        f"Mode {handled.mode}{_held(handled)}; dry run {'on: nothing was changed' if handled.dry_run else 'off'}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _rule_lines(number: int, item: RuleOutcome) -> list[str]:
+def _held(handled: HandledChange) -> str:
+    if handled.baseline_rules is None:
+        return ""
+    return f", held to its baseline of {_rules(handled.baseline_rules)}"
+
+
+def rule_lines(number: int, item: RuleOutcome) -> list[str]:
     rule = item.rule
     head = f"  {number}. {clean(rule, 200)}"
     if rule.rule_id:
@@ -159,7 +187,10 @@ def _rule_lines(number: int, item: RuleOutcome) -> list[str]:
     detail = f"     {item.outcome.value.upper()}: {clean(item.reason)}"
     if item.error:
         detail += f" (AWS error: {clean(item.error)})"
-    return [head, detail]
+    lines = [head, detail]
+    if item.approved is not None:
+        lines.append(f"     Approved definition: {clean(item.approved, 200)}")
+    return lines
 
 
 def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
@@ -194,6 +225,8 @@ def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
         "dry_run": handled.dry_run,
         "rules": [rule_document(item) for item in handled.rules[:listed]],
         "rules_total": len(handled.rules),
+        "removed": [clean(rule, 200) for rule in handled.change.removed[:listed]],
+        "baseline_rules": handled.baseline_rules,
         "text": text,
     }
 
@@ -253,6 +286,7 @@ def rule_document(item: RuleOutcome) -> dict[str, Any]:
         "outcome": item.outcome.value,
         "reason": clean(item.reason),
         "error": clean(item.error) if item.error else None,
+        "approved": clean(item.approved, 200) if item.approved is not None else None,
     }
 
 

@@ -254,11 +254,11 @@ def rule_from_security_group_rule(item: Mapping[str, Any]) -> Rule:
     )
 
 
-def to_ip_permissions(rules: Iterable[Rule]) -> list[dict[str, Any]]:
+def to_ip_permissions(rules: Iterable[Rule], descriptions: bool = False) -> list[dict[str, Any]]:
     """Group rules into boto3 ``IpPermissions``, one permission per protocol and port range.
 
-    Descriptions are left out on purpose: this shape is used to revoke, and
-    AWS matches rules without them.
+    Descriptions are left out unless asked for: to revoke, AWS matches rules
+    without them; to restore an approved rule, they are part of it.
     """
     permissions: dict[tuple[str, int | None, int | None], dict[str, Any]] = {}
     for rule in rules:
@@ -271,13 +271,34 @@ def to_ip_permissions(rules: Iterable[Rule]) -> list[dict[str, Any]]:
                 permission["ToPort"] = rule.to_port
             permissions[key] = permission
         source = rule.source
+        note = {"Description": rule.description} if descriptions and rule.description else {}
         if source.kind is SourceKind.CIDR_IPV4:
-            permission.setdefault("IpRanges", []).append({"CidrIp": source.value})
+            permission.setdefault("IpRanges", []).append({"CidrIp": source.value} | note)
         elif source.kind is SourceKind.CIDR_IPV6:
-            permission.setdefault("Ipv6Ranges", []).append({"CidrIpv6": source.value})
+            permission.setdefault("Ipv6Ranges", []).append({"CidrIpv6": source.value} | note)
         elif source.kind is SourceKind.PREFIX_LIST:
-            permission.setdefault("PrefixListIds", []).append({"PrefixListId": source.value})
+            permission.setdefault("PrefixListIds", []).append({"PrefixListId": source.value} | note)
         else:
             pair = {"GroupId": source.value} | ({"UserId": source.owner} if source.owner else {})
-            permission.setdefault("UserIdGroupPairs", []).append(pair)
+            permission.setdefault("UserIdGroupPairs", []).append(pair | note)
     return list(permissions.values())
+
+
+def to_rule_request(rule: Rule) -> dict[str, Any]:
+    """boto3's ``SecurityGroupRuleRequest``: a rule's definition for ModifySecurityGroupRules."""
+    request: dict[str, Any] = {
+        "IpProtocol": rule.protocol,
+        # The API wants ports even where the protocol ignores them.
+        "FromPort": -1 if rule.from_port is None else rule.from_port,
+        "ToPort": -1 if rule.to_port is None else rule.to_port,
+    }
+    field_name = {
+        SourceKind.CIDR_IPV4: "CidrIpv4",
+        SourceKind.CIDR_IPV6: "CidrIpv6",
+        SourceKind.PREFIX_LIST: "PrefixListId",
+        SourceKind.SECURITY_GROUP: "ReferencedGroupId",
+    }[rule.source.kind]
+    request[field_name] = rule.source.value
+    if rule.description:
+        request["Description"] = rule.description
+    return request

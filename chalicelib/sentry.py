@@ -9,20 +9,23 @@ rule stays open no longer than the revoke takes.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws
+from chalicelib import aws, baseline
+from chalicelib.baseline import ApprovedGroup, BaselineError
 from chalicelib.config import ConfigError, Settings
-from chalicelib.ec2 import GroupInfo, RevokeResult, RevokeStatus, SecurityGroups, describe_error
+from chalicelib.drift import Fix, Step, back_to_baseline
+from chalicelib.ec2 import GroupInfo, SecurityGroups, describe_error
 from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event, peek_event_id
 from chalicelib.identity import OwnIdentity
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import NotificationFailed, SnsNotifier
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
-from chalicelib.policy import GroupScope, Policy, decide
+from chalicelib.policy import GroupScope, Mode, Policy, decide, exempt_pattern
+from chalicelib.remedy import carry_out
 from chalicelib.report import Report, build_report, problem_report, rule_document
 from chalicelib.rules import Direction, Rule
 
@@ -79,8 +82,9 @@ def handle_event(
 ) -> HandledChange | None:
     """Handle one EventBridge event; return what was done, or None when it was not ours.
 
-    Raises `ConfigError` for bad settings, `RevertFailed` when a revoke
-    failed and `NotificationFailed` when SNS did: each is logged first.
+    Raises `ConfigError` or `BaselineError` for bad settings, `RevertFailed`
+    when a revoke or a restore failed and `NotificationFailed` when SNS did:
+    each is logged first.
     """
     env = os.environ if env is None else env
     services = services or BotoAws()
@@ -93,38 +97,19 @@ def handle_event(
     if not settings.scope.guards_anything:
         log.write("WARNING", "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG", "ignored")
         return None
-    try:
-        change = parse_event(raw)
-    except EventOutOfScope as error:
-        log.write("INFO", f"ignored, not a change this sentry handles: {error}", "out-of-scope")
+    change = _read(raw, env, settings, services, log)
+    if change is None:
         return None
-    except EventNotUnderstood as error:
-        # Retrying cannot help, so no raise; but a change nobody evaluated
-        # must not pass in silence.
-        event_id = peek_event_id(raw)
-        log.write("ERROR", f"ignored an event it cannot read: {error}", "not-understood", event_id=event_id)
-        region = env.get("AWS_REGION", "unknown")
-        failure = _publish(
-            problem_report(str(error), region, event_id), settings, services, log, {"event_id": event_id}
-        )
-        if failure is not None:
-            raise failure from error  # neither evaluated nor reported: Lambda must retry
-        return None
-
     context = {
         "event_id": change.event_id,
         "event_name": change.event_name,
         "actor": change.actor.name,
         "dry_run": settings.dry_run,
     }
-    if change.failed:
-        message = f"ignored: the call failed ({change.error_code}), so it changed nothing"
-        log.write("INFO", message, "ignored", group_id=change.group_id, **context)
-        return None
-    if services.own_identity(change.region, env).made(change.actor):
-        # What the sentry itself changes (restores, when it makes them) must never start another round.
-        message = "ignored: the sentry made this change itself"
-        log.write("WARNING", message, "own-change", group_id=change.group_id, **context)
+    passed_over = _passed_over(change, settings, services.own_identity(change.region, env))
+    if passed_over is not None:
+        level, message, outcome = passed_over
+        log.write(level, message, outcome, group_id=change.group_id, **context)
         return None
 
     try:
@@ -135,14 +120,23 @@ def handle_event(
             message = f"ignored: {target} is not guarded ({settings.scope})"
             log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
             return None
-        judged = _judge(change, settings.policy, ec2)
+        approved = _approved(settings, group_id, change.region)
+        planned, why_nothing = _plan(change, settings.policy, ec2, approved)
+    except BaselineError as error:
+        problem = f"could not read the baseline, so nothing was judged: {error}"
+        log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
+        publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
+        raise
     except (ClientError, BotoCoreError, ValueError) as error:
         problem = f"could not look up the group or its rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
-        _publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
+        publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
         raise
+    if not planned:
+        log.write("INFO", f"nothing to do: {why_nothing}", "nothing-to-do", group_id=group_id, **context)
+        return None
 
-    outcomes = _revert(judged, group_id, ec2, settings.dry_run)
+    outcomes = _act(planned, group_id, ec2, settings.dry_run)
     group = group or _lookup_quietly(ec2, group_id)
     handled = HandledChange(
         change=change,
@@ -151,19 +145,63 @@ def handle_event(
         mode=settings.policy.mode.value,
         dry_run=settings.dry_run,
         rules=tuple(outcomes),
+        baseline_rules=len(approved.rules) if approved is not None else None,
     )
-    level = "ERROR" if handled.failures or change.unreadable else "INFO"
+    _report(handled, settings, services, log, context)
+    return handled
+
+
+def _read(
+    raw: Any, env: Mapping[str, str], settings: Settings, services: Aws, log: DecisionLog
+) -> SecurityGroupChange | None:
+    """The change the event records, or None (logged) when it is not ours or cannot be read."""
+    try:
+        return parse_event(raw)
+    except EventOutOfScope as error:
+        log.write("INFO", f"ignored, not a change this sentry handles: {error}", "out-of-scope")
+        return None
+    except EventNotUnderstood as error:
+        # Retrying cannot help, so no raise; but a change nobody evaluated
+        # must not pass in silence.
+        event_id = peek_event_id(raw)
+        log.write("ERROR", f"ignored an event it cannot read: {error}", "not-understood", event_id=event_id)
+        region = env.get("AWS_REGION", "unknown")
+        failure = publish(problem_report(str(error), region, event_id), settings, services, log, {"event_id": event_id})
+        if failure is not None:
+            raise failure from error  # neither evaluated nor reported: Lambda must retry
+        return None
+
+
+def _passed_over(change: SecurityGroupChange, settings: Settings, own: OwnIdentity) -> tuple[str, str, str] | None:
+    """(level, message, outcome) when the change needs no look at the group at all."""
+    if change.failed:
+        return "INFO", f"ignored: the call failed ({change.error_code}), so it changed nothing", "ignored"
+    if change.is_revoke and settings.policy.mode is not Mode.LOCKDOWN:
+        message = "nothing to do: a revoke matters only on a group held to a baseline (lockdown mode)"
+        return "INFO", message, "nothing-to-do"
+    if own.made(change.actor):
+        # What the sentry itself changes (reverts, restores, the sweep's) must never start another round.
+        return "WARNING", "ignored: the sentry made this change itself", "own-change"
+    return None
+
+
+def _report(
+    handled: HandledChange, settings: Settings, services: Aws, log: DecisionLog, context: dict[str, Any]
+) -> None:
+    """Log and publish what was done; raise if anything failed, so Lambda retries and alarms."""
+    level = "ERROR" if handled.failures or handled.change.unreadable else "INFO"
     rules = [rule_document(item) for item in handled.rules]
     report = build_report(handled)
-    log.write(level, report.subject, handled.summary, group_id=group_id, rules=rules, **context)
-    failure = _publish(report, settings, services, log, context | {"group_id": group_id})
+    log.write(level, report.subject, handled.summary, group_id=handled.group_id, rules=rules, **context)
+    failure = publish(report, settings, services, log, context | {"group_id": handled.group_id})
     if failure is not None and not handled.failures:
-        # The revert is idempotent: Lambda's retry reports the rules as already gone.
+        # Reverts and restores are idempotent: Lambda's retry reports them as already done.
         raise failure
     if handled.failures:
         errors = "; ".join(f"{item.rule}: {item.error}" for item in handled.failures)
-        raise RevertFailed(f"could not revert {len(handled.failures)} rule(s) on {group_id}: {errors}")
-    return handled
+        raise RevertFailed(
+            f"could not revert or restore {len(handled.failures)} rule(s) on {handled.group_id}: {errors}"
+        )
 
 
 def _guarded_group(
@@ -187,13 +225,44 @@ def _guarded_group(
     return None, None
 
 
-# A rule paired with the decision about it, or with the outcome already known.
-Judged = tuple[Rule, Outcome | None, str]
+def _approved(settings: Settings, group_id: str, region: str) -> ApprovedGroup | None:
+    """The group's baseline; only lockdown mode holds a group to one."""
+    if settings.policy.mode is not Mode.LOCKDOWN:
+        return None
+    return baseline.load(settings.baseline_path).for_group(group_id, region)
 
 
-def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups) -> list[Judged]:
+# In report order: what must be done (a Step), or what is known already (a RuleOutcome).
+Planned = list[Step | RuleOutcome]
+
+
+def _plan(
+    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, approved: ApprovedGroup | None
+) -> tuple[Planned, str]:
+    """What to do about the change, and, when that is nothing, why."""
+    exempt = exempt_pattern(change.actor, policy.exempt_principals)
+    if change.is_revoke and approved is None:
+        return [], "a revoke matters only on a group held to a baseline (lockdown mode)"
+    if change.is_revoke and exempt is not None:
+        return [], f"made by an exempt principal (matches {exempt}); nothing is restored"
+    if approved is not None and exempt is None and (change.is_revoke or change.updates):
+        # CloudTrail says neither what a modified rule was nor, for a revoke
+        # by ID, what was removed: the present rules against the baseline say all.
+        present = ec2.group_rules(approved.group_id)
+        planned: Planned = list(back_to_baseline(present, approved.rules))
+        updated = {update.rule_id for update in change.updates}
+        planned += [
+            RuleOutcome(rule, Outcome.ALLOWED, "approved in the baseline")
+            for rule in present
+            if rule.rule_id in updated and rule in approved.approved
+        ]
+        return planned, "the group holds exactly its approved rules"
+    return _judge(change, policy, ec2, approved), "no rule to judge"
+
+
+def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, approved: ApprovedGroup | None) -> Planned:
     rules: list[Rule] = list(change.added)
-    judged: list[Judged] = []
+    planned: Planned = []
     if change.updates:
         # CloudTrail does not say whether a modified rule is ingress or egress.
         current = ec2.describe_rules([update.rule_id for update in change.updates])
@@ -201,47 +270,28 @@ def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups) -> 
             now = current.get(update.rule_id)
             if now is None:
                 reason = f"rule {update.rule_id} no longer exists; nothing to revert"
-                judged.append((update.as_rule(Direction.UNKNOWN), Outcome.ALREADY_GONE, reason))
+                planned.append(RuleOutcome(update.as_rule(Direction.UNKNOWN), Outcome.ALREADY_GONE, reason))
             elif now != update.as_rule(now.direction):
                 # Revoking by ID now would remove whatever the rule has
                 # become, which a later (perhaps exempt) change decided.
                 reason = f"rule {update.rule_id} is now {now}; that later change is judged on its own event"
-                judged.append((update.as_rule(now.direction), Outcome.SUPERSEDED, reason))
+                planned.append(RuleOutcome(update.as_rule(now.direction), Outcome.SUPERSEDED, reason))
             else:
                 rules.append(update.as_rule(now.direction))
+    allowed = approved.approved if approved is not None else None
     for rule in rules:
-        decision = decide(rule, change.actor, policy)
-        judged.append((rule, None if decision.revert else Outcome.ALLOWED, decision.reason))
-    return judged
-
-
-def _revert(judged: Sequence[Judged], group_id: str, ec2: SecurityGroups, dry_run: bool) -> list[RuleOutcome]:
-    to_revert = [rule for rule, known, _ in judged if known is None]
-    results: dict[Rule, RevokeResult] = {}
-    if not dry_run:
-        for direction in (Direction.INGRESS, Direction.EGRESS):
-            batch = [rule for rule in to_revert if rule.direction is direction]
-            if batch:
-                results.update((result.rule, result) for result in ec2.revoke(group_id, direction, batch))
-    outcomes = []
-    for rule, known, reason in judged:
-        if known is not None:
-            outcomes.append(RuleOutcome(rule, known, reason))
-        elif dry_run:
-            outcomes.append(RuleOutcome(rule, Outcome.WOULD_REVERT, reason))
+        decision = decide(rule, change.actor, policy, allowed)
+        if decision.revert:
+            planned.append(Step(Fix.REVOKE, rule, decision.reason))
         else:
-            outcomes.append(_outcome(rule, reason, results.get(rule)))
-    return outcomes
+            planned.append(RuleOutcome(rule, Outcome.ALLOWED, decision.reason))
+    return planned
 
 
-def _outcome(rule: Rule, reason: str, result: RevokeResult | None) -> RuleOutcome:
-    if result is None:
-        return RuleOutcome(rule, Outcome.FAILED, reason, "no answer from EC2 for this rule")
-    if result.status is RevokeStatus.REVOKED:
-        return RuleOutcome(rule, Outcome.REVERTED, reason)
-    if result.status is RevokeStatus.ALREADY_GONE:
-        return RuleOutcome(rule, Outcome.ALREADY_GONE, f"{reason}; the rule was already gone")
-    return RuleOutcome(rule, Outcome.FAILED, reason, result.error)
+def _act(planned: Planned, group_id: str, ec2: SecurityGroups, dry_run: bool) -> list[RuleOutcome]:
+    steps = [item for item in planned if isinstance(item, Step)]
+    done = iter(carry_out(steps, group_id, ec2, dry_run))
+    return [next(done) if isinstance(item, Step) else item for item in planned]
 
 
 def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:
@@ -252,7 +302,7 @@ def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:
         return None
 
 
-def _publish(
+def publish(
     report: Report, settings: Settings, services: Aws, log: DecisionLog, context: dict[str, Any]
 ) -> NotificationFailed | None:
     """Publish to the topic, if one is set; log either way and return the failure, if any."""

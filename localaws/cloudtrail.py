@@ -53,10 +53,11 @@ def assumed_role(role: str, session: str, account: str = ACCOUNT) -> dict[str, A
 
 
 def apply(ec2: Any, operation: str, **params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Call an Authorize* operation and return its response and the rules it created.
+    """Call an Authorize* or Revoke* operation; return its response and the rules it created or removed.
 
-    The created rules are found by comparing the group's rules before and
-    after, which is exactly what AWS's ``securityGroupRuleSet`` lists.
+    The rules are found by comparing the group's rules before and after,
+    which is exactly what AWS's ``securityGroupRuleSet`` (or, for a revoke,
+    ``revokedSecurityGroupRuleSet``) lists.
     """
     group_filter = [{"Name": "group-id", "Values": [_group_id(ec2, params)]}]
 
@@ -67,6 +68,8 @@ def apply(ec2: Any, operation: str, **params: Any) -> tuple[dict[str, Any], list
     before = rule_ids()
     response = getattr(ec2, _snake(operation))(**params)
     after = rule_ids()
+    if operation.startswith("Revoke"):
+        return response, [rule for rule_id, rule in before.items() if rule_id not in after]
     return response, [rule for rule_id, rule in after.items() if rule_id not in before]
 
 
@@ -111,7 +114,8 @@ def record(
     else:
         entry["responseElements"] = {"requestId": request_id, "_return": True}
         if with_rule_set:
-            entry["responseElements"]["securityGroupRuleSet"] = _items(
+            key = "revokedSecurityGroupRuleSet" if operation.startswith("Revoke") else "securityGroupRuleSet"
+            entry["responseElements"][key] = _items(
                 [_camel({key: value for key, value in rule.items() if key != "Tags"}) for rule in created or []]
             )
     return entry

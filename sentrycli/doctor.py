@@ -203,7 +203,7 @@ class Doctor:
         log_group = f"{arn.format('logs')}:log-group:/aws/lambda/{self.function_name}"
         needs = []
         for action in sorted(REQUIRED_PERMISSIONS):
-            if action.startswith("ec2:Revoke"):
+            if action.startswith(("ec2:Revoke", "ec2:Authorize", "ec2:Modify")):
                 needs += [Need(action, f"{arn.format('ec2')}:security-group/{group}") for group in groups]
             elif action == "sns:Publish":
                 needs.append(Need(action, self.settings.topic_arn or "*"))

@@ -187,5 +187,71 @@ def replay(context: Context, file: Path, stage: str, where: str, region: str | N
         sys.exit(1)
 
 
+@cli.command(
+    help="""Record the rules the guarded groups have now as their approved baseline.
+
+Reads the stage's guarded groups (or only those named with --group) and
+writes their rules to the baseline file (chalicelib/baseline.json unless
+the stage sets SENTRY_BASELINE_FILE), replacing those groups' entries and
+keeping the others. Review the diff, commit it, and deploy: in lockdown
+mode the sentry then holds each of these groups to exactly these rules,
+reverting what is added and restoring what is removed or changed."""
+)
+@click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
+@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@region_option
+@click.pass_obj
+def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: str | None) -> None:
+    from chalicelib.baseline import BaselineError
+    from chalicelib.config import ConfigError, Settings
+    from chalicelib.ec2 import GroupCache, SecurityGroups
+    from sentrycli import snapshot as snapshots
+
+    try:
+        settings = Settings.from_env(context.project.environment(stage))
+        path = context.project.baseline_path(stage)
+        ec2 = SecurityGroups(context.client("ec2", context.use_region(region)), GroupCache())
+        groups = snapshots.snapshot(ec2, settings.scope, context.region or "", group_ids)
+        snapshots.write(groups, path)
+    except (ValueError, ProjectError, ConfigError, BaselineError) as error:
+        raise click.ClickException(str(error)) from None
+    except (ClientError, BotoCoreError) as error:
+        raise click.ClickException(f"AWS refused: {error}") from None
+    for group in groups:
+        click.echo(f"✓ {group.group_id}" + (f" ({group.name})" if group.name else "") + f": {len(group.rules)} rules")
+    click.echo(f"✓ wrote {path}")
+    mode = settings.policy.mode.value
+    if mode != "lockdown":
+        click.echo(f"Note: stage {stage} runs in {mode} mode; a baseline is used in lockdown mode only.")
+    click.echo(f"Next: review and commit the file, then chalice deploy --stage {stage}")
+
+
+@cli.command(
+    help="""Sweep the guarded groups now, as the scheduled sweep does, and print what it did.
+
+Runs in this process with the stage's settings and your credentials (or
+AWS_ENDPOINT_URL): it reverts what the policy forbids, restores approved
+rules that are missing, and publishes one summary to the stage's topic if
+it found anything. --dry-run only says what it would do."""
+)
+@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would be done.")
+@region_option
+@click.pass_obj
+def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> None:
+    from chalicelib.sweep import sweep as run_sweep
+
+    try:
+        env = context.project.environment(stage) | {"SENTRY_BASELINE_FILE": str(context.project.baseline_path(stage))}
+        if dry_run:
+            env["SENTRY_DRY_RUN"] = "true"
+        result = run_sweep(env, region=context.use_region(region))
+    except ProjectError as error:
+        raise click.ClickException(str(error)) from None
+    except Exception as error:  # the sweep logged the details above
+        raise click.ClickException(f"the sweep failed: {type(error).__name__}: {error}") from None
+    click.echo(json.dumps(result.as_dict()))
+
+
 if __name__ == "__main__":
     cli()

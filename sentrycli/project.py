@@ -48,6 +48,12 @@ class Project:
         """The stage's environment variables, over the project-wide ones (as Chalice merges them)."""
         return {**self.config().get("environment_variables", {}), **self.stage(stage).get("environment_variables", {})}
 
+    def baseline_path(self, stage: str) -> Path:
+        """The stage's baseline file: SENTRY_BASELINE_FILE (from the project root), else chalicelib/baseline.json."""
+        configured = self.environment(stage).get("SENTRY_BASELINE_FILE", "").strip()
+        path = Path(configured) if configured else Path("chalicelib") / "baseline.json"
+        return path if path.is_absolute() else self.root / path
+
     def policy_path(self, stage: str) -> Path:
         name = str(self.stage(stage).get("iam_policy_file", f"policy-{stage}.json"))
         return self.root / ".chalice" / name

@@ -37,6 +37,8 @@ def load_event(name: str) -> dict[str, Any]:
 # as IAM actions ("ec2:RevokeSecurityGroupIngress"): checked against the
 # shipped policy by tests/deploy/test_policy.py, after everything else.
 RECORDED_ACTIONS: set[str] = set()
+# The calls themselves, (service, operation, parameters), for the current test only.
+DEPLOYED_CALLS: list[tuple[str, str, dict[str, Any]]] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,7 +71,9 @@ def record_aws_actions() -> Iterator[None]:
         frame = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename.startswith(deployed):
-                RECORDED_ACTIONS.add(f"{client.meta.service_model.signing_name}:{operation_name}")
+                service = client.meta.service_model.signing_name
+                RECORDED_ACTIONS.add(f"{service}:{operation_name}")
+                DEPLOYED_CALLS.append((service, operation_name, copy.deepcopy(api_params)))
                 break
             frame = frame.f_back
         return send(client, operation_name, api_params)
@@ -94,6 +98,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     aws.reset()
     GROUP_CACHE.clear()
     identity.forget()
+    DEPLOYED_CALLS.clear()
     yield
     aws.reset()
     GROUP_CACHE.clear()

@@ -8,7 +8,7 @@ the policy used here keeps the shipped action list and widens Resource to
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,11 @@ from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
 from chalicelib import aws
-from chalicelib.ec2 import GROUP_CACHE
+from chalicelib.ec2 import GROUP_CACHE, GroupCache, SecurityGroups
+from chalicelib.policy import GroupScope
 from sentrycli.iampolicy import statements
-from tests.functional.conftest import REGION, World, invoke_handler, ssh_from
+from sentrycli.snapshot import snapshot, write
+from tests.functional.conftest import REGION, World, invoke_handler, scheduled_event, ssh_from
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -95,9 +97,45 @@ def run_every_flow(world: World, tmp_path: Path) -> list[str]:
         left = world.rules(group) - {"all traffic to 0.0.0.0/0, egress"}
         if left:
             problems.append(f"{group} still has {sorted(left)}")
+    problems += _restore_flows(world, tmp_path)
     delivered = len(world.messages())
-    if delivered != len(events):
-        problems.append(f"{delivered} of {len(events)} notifications delivered")
+    if delivered != len(events) + 3:
+        problems.append(f"{delivered} of {len(events) + 3} notifications delivered")
+    return problems
+
+
+def _restore_flows(world: World, tmp_path: Path) -> list[str]:
+    """Restores by the event handler and by the sweep, on a group held to a baseline."""
+    problems: list[str] = []
+    held = world.group("held")
+    internal = ssh_from("10.0.0.0/8", 443)
+    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[internal])
+    baseline = tmp_path / "baseline.json"
+    write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [held]), baseline)
+    approved = world.rules(held)
+    env = {"SENTRY_GROUP_IDS": held, "SENTRY_BASELINE_FILE": str(baseline), "SENTRY_TOPIC_ARN": world.topic_arn}
+
+    def check(flow: str, run: Callable[[], Any]) -> None:
+        try:
+            run()
+        except Exception as error:  # every failure is a finding here
+            problems.append(f"{flow} on {held}: {error}")
+        if world.rules(held) != approved:
+            problems.append(f"after the {flow}, {held} has {sorted(world.rules(held))}, not {sorted(approved)}")
+            # Set the group right as an administrator would, so the next flow starts from the baseline.
+            if "tcp 443 from 10.0.0.0/8, ingress" not in world.rules(held):
+                world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[internal])
+
+    # AuthorizeSecurityGroupIngress: an approved rule a person revoked is put back.
+    revoked = world.change("RevokeSecurityGroupIngress", GroupId=held, IpPermissions=[internal])
+    check("revoke event", lambda: invoke_handler(revoked, tmp_path, **env))
+    # ModifySecurityGroupRules: a modified approved rule is redefined back in place.
+    modified = world.modify(held, world.only_rule_id(held), "tcp", 443, "0.0.0.0/0")
+    check("modify event", lambda: invoke_handler(modified, tmp_path, **env))
+    # The sweep: DescribeSecurityGroups by ID, then AuthorizeSecurityGroupEgress.
+    everywhere = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    world.ec2.revoke_security_group_egress(GroupId=held, IpPermissions=[everywhere])
+    check("sweep", lambda: invoke_handler(scheduled_event(), tmp_path, function="sweep", **env))
     return problems
 
 

@@ -109,13 +109,22 @@ def world() -> Iterator[World]:
 Invoke = Callable[..., Any]
 
 
-def invoke_handler(event: dict[str, Any], project_dir: Path, **env: str) -> Any:
-    """Invoke the handler as Lambda would, with `env` as the stage's environment variables."""
+def invoke_handler(event: dict[str, Any], project_dir: Path, function: str = FUNCTION, **env: str) -> Any:
+    """Invoke a handler as Lambda would, with `env` as the stage's environment variables."""
     config = {"version": "2.0", "app_name": "sg-sentry", "stages": {"test": {"environment_variables": env}}}
     (project_dir / ".chalice").mkdir(exist_ok=True)
     (project_dir / ".chalice" / "config.json").write_text(json.dumps(config))
     with Client(app, stage_name="test", project_dir=str(project_dir)) as client:
-        return client.lambda_.invoke(FUNCTION, event).payload
+        return client.lambda_.invoke(function, event).payload
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge Scheduler hands the sweep function."""
+    with Client(app) as client:
+        event: dict[str, Any] = client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region=REGION
+        )
+    return event
 
 
 @pytest.fixture
@@ -126,6 +135,32 @@ def sentry(world: World, tmp_path: Path) -> Invoke:
         return invoke_handler(event, tmp_path, **({"SENTRY_TOPIC_ARN": world.topic_arn} | env))
 
     return invoke
+
+
+@pytest.fixture
+def sweeper(world: World, tmp_path: Path) -> Invoke:
+    """Run the scheduled sweep function once, with the given SENTRY_* variables (and the world's topic)."""
+
+    def invoke(**env: str) -> Any:
+        settings = {"SENTRY_TOPIC_ARN": world.topic_arn} | env
+        return invoke_handler(scheduled_event(), tmp_path, function="sweep", **settings)
+
+    return invoke
+
+
+def session_of(role: str, session: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Become a session of `role` in moto (as Lambda does for the function); return its userIdentity."""
+    iam = boto3.client("iam", region_name=REGION)
+    try:
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    credentials = boto3.client("sts", region_name=REGION).assume_role(RoleArn=arn, RoleSessionName=session)
+    keys = credentials["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
+    return cloudtrail.assumed_role(role, session)
 
 
 def log_lines(output: str) -> list[dict[str, Any]]:

@@ -106,9 +106,22 @@ def test_a_bad_setting_fails_closed_naming_the_variable(
 def test_events_outside_its_scope_are_logged_and_ignored(
     world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert sentry(load_event("revoke_ingress.json"), SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
+    event = load_event("revoke_ingress.json")
+    event["detail"]["eventName"] = "DeleteSecurityGroup"
+    assert sentry(event, SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
     (line,) = log_lines(capsys.readouterr().out)
-    assert line["outcome"] == "out-of-scope" and "RevokeSecurityGroupIngress" in line["message"]
+    assert line["outcome"] == "out-of-scope" and "DeleteSecurityGroup" in line["message"]
+    assert world.messages() == []
+
+
+@pytest.mark.parametrize("mode", ["lockdown", "internet"])
+def test_a_revoke_on_a_group_without_a_baseline_needs_nothing(
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    event = load_event("revoke_ingress.json")
+    assert sentry(event, SENTRY_GROUP_IDS="*", SENTRY_MODE=mode) == {"outcome": "ignored"}
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["outcome"] == "nothing-to-do" and "baseline" in line["message"]
     assert world.messages() == []
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-EXAMPLES = int(os.environ.get("SENTRY_FUZZ_EXAMPLES", "2000"))
+EXAMPLES = int(os.environ.get("SENTRY_FUZZ_EXAMPLES", "1000"))
 # Counted per property, for the figures in the README.
 GENERATED: Counter[str] = Counter()
 

@@ -7,7 +7,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib.logs import DecisionLog
@@ -15,23 +14,11 @@ from chalicelib.sentry import handle_event
 from localaws import cloudtrail
 from tests.conftest import load_event
 from tests.faults import INJECTED, refuse, throttle
-from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+from tests.functional.conftest import REGION, Invoke, World, log_lines, session_of, ssh_from
 
 FUNCTION = "sg-sentry-prod-on_security_group_change"
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
-
-
-def session_of(role: str, session: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Become a session of `role` in moto (as Lambda does for the function); return its userIdentity."""
-    iam = boto3.client("iam", region_name=REGION)
-    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    credentials = boto3.client("sts", region_name=REGION).assume_role(RoleArn=arn, RoleSessionName=session)
-    keys = credentials["Credentials"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", keys["SessionToken"])
-    return cloudtrail.assumed_role(role, session)
 
 
 def test_the_sentry_never_reacts_to_its_own_calls(

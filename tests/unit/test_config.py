@@ -92,3 +92,28 @@ def test_a_misspelt_setting_is_an_error_not_silence() -> None:
 def test_trusting_the_whole_internet_is_refused() -> None:
     with pytest.raises(ConfigError, match="whole internet"):
         Settings.from_env({"SENTRY_TRUSTED_CIDRS": "10.0.0.0/8,::/0"})
+
+
+def test_the_sweep_rate_and_the_baseline_file_are_settings() -> None:
+    from pathlib import Path
+
+    from chalicelib.config import APP_ROOT, DEFAULT_SWEEP_MINUTES, sweep_minutes
+
+    defaults = Settings.from_env({})
+    assert defaults.sweep_minutes == DEFAULT_SWEEP_MINUTES == 15
+    assert defaults.baseline_path == APP_ROOT / "chalicelib" / "baseline.json"
+    settings = Settings.from_env({"SENTRY_SWEEP_MINUTES": "60", "SENTRY_BASELINE_FILE": "approved/prod.json"})
+    assert settings.sweep_minutes == 60
+    assert settings.baseline_path == APP_ROOT / "approved" / "prod.json"  # from the app's root, as in /var/task
+    assert Settings.from_env({"SENTRY_BASELINE_FILE": "/etc/b.json"}).baseline_path == Path("/etc/b.json")
+    assert sweep_minutes({"SENTRY_SWEEP_MINUTES": "5"}) == 5
+
+
+@pytest.mark.parametrize("raw", ["0", "1441", "15m", "-5", "1.5"])
+def test_a_sweep_rate_out_of_range_is_refused_even_at_import(raw: str) -> None:
+    from chalicelib.config import sweep_minutes
+
+    with pytest.raises(ConfigError, match="SENTRY_SWEEP_MINUTES"):
+        Settings.from_env({"SENTRY_SWEEP_MINUTES": raw})
+    with pytest.raises(ConfigError, match="1 to 1440"):
+        sweep_minutes({"SENTRY_SWEEP_MINUTES": raw})

@@ -6,7 +6,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from chalicelib.drift import Fix, Step
 from chalicelib.ec2 import GroupCache, RevokeStatus, SecurityGroups
+from chalicelib.outcome import Outcome
+from chalicelib.remedy import carry_out
 from chalicelib.rules import Direction, Rule, Source, SourceKind
 
 GROUP = "sg-0a1b2c3d4e5f60718"
@@ -118,13 +121,15 @@ def test_a_rule_still_there_after_a_successful_revoke_is_a_failure(stubbed: tupl
             ]
         },
     )
+    steps = [Step(Fix.REVOKE, rule, "lockdown") for rule in (V4, V6)]
     with stub:
-        results = groups.revoke(GROUP, Direction.INGRESS, [V4, V6])
-    assert [(str(r.rule.source), r.status) for r in results] == [
-        ("0.0.0.0/0", RevokeStatus.REVOKED),
-        ("::/0", RevokeStatus.FAILED),
+        results = carry_out(steps, GROUP, groups, dry_run=False)
+    assert [(str(r.rule.source), r.outcome) for r in results] == [
+        ("0.0.0.0/0", Outcome.REVERTED),
+        ("::/0", Outcome.FAILED),
     ]
     assert results[1].error == "EC2 answered that it revoked the rule, but the rule is still there"
+    stub.assert_no_pending_responses()
 
 
 class _Crashing:

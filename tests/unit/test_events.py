@@ -158,13 +158,42 @@ def test_records_missing_optional_fields_still_parse() -> None:
     assert change.account is None and len(change.added) == 1
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["revoke_ingress.json"],
-)
-def test_other_ec2_calls_are_out_of_scope(name: str) -> None:
-    with pytest.raises(EventOutOfScope, match="RevokeSecurityGroupIngress"):
-        parse_event(load_event(name))
+def test_a_revoke_by_permission_names_its_group_and_what_it_removed() -> None:
+    change = parse_event(load_event("revoke_ingress.json"))
+    assert change.is_revoke and change.group_id == "sg-0a1b2c3d4e5f60718"
+    assert [str(rule) for rule in change.removed] == ["tcp 22 from 0.0.0.0/0, ingress"]
+    assert change.added == () and change.updates == ()
+
+
+def test_a_revoke_by_rule_id_reads_the_removed_rules_from_the_response() -> None:
+    change = parse_event(load_event("revoke_egress_by_rule_id.json"))
+    (rule,) = change.removed
+    assert (str(rule), rule.rule_id, rule.description) == (
+        "tcp 443 to 10.20.0.0/16, egress",
+        "sgr-0fedcba9876543210",
+        "to the database",
+    )
+
+
+def test_a_revoke_by_rule_id_without_details_still_names_the_group() -> None:
+    event = load_event("revoke_egress_by_rule_id.json")
+    del event["detail"]["responseElements"]["revokedSecurityGroupRuleSet"]
+    change = parse_event(event)
+    assert change.group_id == "sg-0a1b2c3d4e5f60718" and change.removed == ()
+
+
+def test_a_revoke_naming_no_group_is_not_understood() -> None:
+    event = load_event("revoke_ingress.json")
+    del event["detail"]["requestParameters"]["groupId"]
+    with pytest.raises(EventNotUnderstood, match="names no security group"):
+        parse_event(event)
+
+
+def test_other_ec2_calls_are_out_of_scope() -> None:
+    event = load_event("revoke_ingress.json")
+    event["detail"]["eventName"] = "DeleteSecurityGroup"
+    with pytest.raises(EventOutOfScope, match="DeleteSecurityGroup"):
+        parse_event(event)
 
 
 def test_other_sources_and_detail_types_are_out_of_scope() -> None:

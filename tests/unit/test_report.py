@@ -180,3 +180,47 @@ def test_found_by_fuzzing_odd_spaces_surrogates_and_unassigned_code_points_never
     assert all(line.isprintable() for line in report.text.splitlines())
     report.sns_message().encode("utf-8")  # would raise UnicodeEncodeError
     assert "no break em lone private tag unassigned" in report.text
+
+
+def test_a_redefined_rule_shows_what_it_was_and_what_it_is_again() -> None:
+    modified = Rule.build(Direction.INGRESS, "tcp", 443, 443, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), None, "sgr-7")
+    report = build_report(
+        handled(
+            RuleOutcome(modified, Outcome.RESTORED, "rule sgr-7 differs from its approved definition", approved=HTTPS),
+            baseline_rules=3,
+        )
+    )
+    assert report.subject == "sg-sentry: restored 1 rule on sg-0a1b2c3d4e5f60718 (web-prod)"
+    assert "tcp 443 from 0.0.0.0/0, ingress [sgr-7]\n     RESTORED: rule sgr-7 differs" in report.text
+    assert "     Approved definition: tcp 443 from 10.0.0.0/8, ingress\n" in report.text
+    assert "held to its baseline of 3 rules" in report.text
+    assert report.document["rules"][0]["approved"] == "tcp 443 from 10.0.0.0/8, ingress"
+
+
+def _sweep_result(groups: int, rules_per_group: int) -> object:
+    from chalicelib.sweep import SweepResult, SweptGroup
+
+    drifted = tuple(
+        SweptGroup(
+            f"sg-{number:017x}",
+            "x" * 200,
+            tuple(RuleOutcome(SSH, Outcome.REVERTED, "opens tcp 22 to the internet") for _ in range(rules_per_group)),
+        )
+        for number in range(groups)
+    )
+    return SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", "internet", False, groups * 2, 99, drifted, ())
+
+
+@pytest.mark.parametrize(("groups", "rules"), [(1, 1), (10_000, 3), (5, 2_000)])
+def test_one_sweep_message_fits_in_sns_however_much_it_found(groups: int, rules: int) -> None:
+    from chalicelib.report import SNS_MESSAGE_LIMIT
+    from chalicelib.sweep_report import build_sweep_report
+
+    report = build_sweep_report(_sweep_result(groups, rules))  # type: ignore[arg-type]
+    assert len(report.sns_message().encode()) <= SNS_MESSAGE_LIMIT
+    assert len(report.subject) <= SUBJECT_LIMIT
+    total = groups * rules
+    assert report.subject.startswith(f"sg-sentry sweep: reverted {total} rule")
+    assert f"found drift on {groups}: reverted {total} rule" in report.text
+    assert "Exemptions (SENTRY_EXEMPT_PRINCIPALS) do not apply" in report.text
+    assert report.document["groups_total"] == groups

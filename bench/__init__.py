@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`; results and how to read them are in BENCHMARKS.md."""

@@ -1,0 +1,190 @@
+"""The approved baseline: the rules each group should have, as data that deploys with the app.
+
+`sentry snapshot` writes it; the sentry only reads it. It lives in
+``chalicelib/baseline.json`` because Chalice packages that folder as it is:
+the approved rules are then reviewed in version control like the code, are
+fixed for the life of a deployment, and need no S3 or SSM permission nor a
+store that an attacker could rewrite at run time.
+
+A group with an entry here is held to exactly these rules in lockdown mode;
+a group without one is guarded as before (every change reverted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalicelib.events import GROUP_ID, REGION
+from chalicelib.rules import Direction, Rule, Source, SourceKind
+
+FORMAT = "sg-sentry baseline 1"
+DEFAULT_PATH = Path(__file__).with_name("baseline.json")
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be read; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class ApprovedGroup:
+    group_id: str
+    region: str
+    name: str | None
+    # Rule IDs are kept when snapshotted: a rule modified in place can then
+    # be put back in place. Equality, as always, ignores them.
+    rules: tuple[Rule, ...]
+
+    @property
+    def approved(self) -> frozenset[Rule]:
+        return frozenset(self.rules)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    groups: Mapping[str, ApprovedGroup] = field(default_factory=dict)
+    taken_at: str | None = None
+
+    def for_group(self, group_id: str, region: str) -> ApprovedGroup | None:
+        """The group's approved rules, if the baseline has them for this region."""
+        entry = self.groups.get(group_id)
+        return entry if entry is not None and entry.region == region else None
+
+    def with_groups(self, groups: Iterable[ApprovedGroup], taken_at: str) -> Baseline:
+        """This baseline with these groups' entries replaced (or added)."""
+        merged = dict(self.groups)
+        merged.update((group.group_id, group) for group in groups)
+        return Baseline(merged, taken_at)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document, sorted so that a re-snapshot diffs cleanly in review."""
+        return {
+            "format": FORMAT,
+            "taken_at": self.taken_at,
+            "groups": {
+                group_id: {
+                    "region": group.region,
+                    "name": group.name,
+                    "rules": sorted((_rule_document(rule) for rule in group.rules), key=_sort_key),
+                }
+                for group_id, group in sorted(self.groups.items())
+            },
+        }
+
+    @classmethod
+    def from_document(cls, document: Any) -> Baseline:
+        if not isinstance(document, Mapping) or document.get("format") != FORMAT:
+            raise BaselineError(f"not a baseline: expected an object with format {FORMAT!r}")
+        groups_doc = document.get("groups")
+        if not isinstance(groups_doc, Mapping):
+            raise BaselineError("'groups' must be an object keyed by security group ID")
+        groups = {}
+        for group_id, entry in groups_doc.items():
+            groups[group_id] = _group(group_id, entry)
+        taken_at = document.get("taken_at")
+        return cls(groups, str(taken_at) if taken_at else None)
+
+
+_cache: dict[Path, tuple[tuple[int, int], Baseline]] = {}
+
+
+def load(path: Path = DEFAULT_PATH) -> Baseline:
+    """The baseline at `path`; none at all (an empty baseline) when the file does not exist.
+
+    Read once per warm container, and again only if the file changes.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Baseline()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BaselineError(f"{path}: cannot read it: {error}") from error
+    try:
+        baseline = Baseline.from_document(document)
+    except BaselineError as error:
+        raise BaselineError(f"{path}: {error}") from None
+    _cache[path] = (stamp, baseline)
+    return baseline
+
+
+def save(baseline: Baseline, path: Path = DEFAULT_PATH) -> None:
+    """Write the baseline atomically: a crash never leaves half a file to deploy."""
+    text = json.dumps(baseline.to_document(), indent=2, ensure_ascii=False) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".baseline-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def _group(group_id: str, entry: Any) -> ApprovedGroup:
+    where = f"group {group_id!r}"
+    if not GROUP_ID.fullmatch(str(group_id)):
+        raise BaselineError(f"{where}: not a security group ID")
+    if not isinstance(entry, Mapping):
+        raise BaselineError(f"{where}: expected an object with region, name and rules")
+    region = entry.get("region")
+    if not isinstance(region, str) or not REGION.fullmatch(region):
+        raise BaselineError(f"{where}: region {region!r} is not an AWS region")
+    rules_doc = entry.get("rules")
+    if not isinstance(rules_doc, list):
+        raise BaselineError(f"{where}: 'rules' must be a list (empty for a group that should have none)")
+    rules: list[Rule] = []
+    for number, item in enumerate(rules_doc, start=1):
+        try:
+            rule = _rule(item)
+        except (KeyError, TypeError, ValueError) as error:
+            detail = f"missing {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
+            raise BaselineError(f"{where}, rule {number}: {detail}") from None
+        if rule in rules:
+            raise BaselineError(f"{where}, rule {number}: {rule} is listed twice")
+        rules.append(rule)
+    name = entry.get("name")
+    return ApprovedGroup(group_id, region, str(name) if name else None, tuple(rules))
+
+
+def _rule(item: Any) -> Rule:
+    if not isinstance(item, Mapping):
+        raise TypeError("expected an object")
+    direction = Direction(item["direction"])
+    if direction is Direction.UNKNOWN:
+        raise ValueError("direction must be ingress or egress")
+    source = Source(SourceKind(item["source_kind"]), item["source"], item.get("owner"))
+    return Rule.build(
+        direction,
+        item["protocol"],
+        item.get("from_port"),
+        item.get("to_port"),
+        source,
+        item.get("description"),
+        item.get("rule_id"),
+    )
+
+
+def _rule_document(rule: Rule) -> dict[str, Any]:
+    document = {
+        "direction": rule.direction.value,
+        "protocol": rule.protocol,
+        "from_port": rule.from_port,
+        "to_port": rule.to_port,
+        "source_kind": rule.source.kind.value,
+        "source": rule.source.value,
+        "owner": rule.source.owner,
+        "description": rule.description,
+        "rule_id": rule.rule_id,
+    }
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def _sort_key(document: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(document.get(key, "")) for key in ("direction", "protocol", "from_port", "source"))

@@ -1,0 +1,77 @@
+"""What must change to bring a group's present rules back in line: a pure plan, no I/O.
+
+The sweep plans every guarded group with it, and the event handler plans a
+group whose approved rule was revoked or modified: CloudTrail does not say
+what a modified rule was before, nor always what a revoked one was, so the
+group's present rules against its baseline are the only sound ground.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chalicelib.baseline import ApprovedGroup
+from chalicelib.events import Actor
+from chalicelib.policy import Mode, Policy, decide
+from chalicelib.rules import Rule
+
+# Who a sweep judges rules for: nobody. No principal ARN, so no exemption can match.
+NO_ACTOR = Actor(identity_type="none (found by the sweep)")
+NO_BASELINE = "lockdown mode without a baseline: the sweep cannot tell approved rules from drift (run sentry snapshot)"
+
+
+class Fix(StrEnum):
+    REVOKE = "revoke"
+    RESTORE = "restore"
+    REDEFINE = "redefine"
+
+
+@dataclass(frozen=True)
+class Step:
+    fix: Fix
+    # REVOKE, REDEFINE: the rule as it is now (with its ID). RESTORE: the approved rule to put back.
+    rule: Rule
+    reason: str
+    # REDEFINE: the approved definition the rule goes back to.
+    approved: Rule | None = None
+
+
+def plan(current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None) -> tuple[Step, ...] | None:
+    """The steps that make `current` acceptable; None when the policy cannot judge it without a baseline."""
+    if policy.mode is Mode.LOCKDOWN:
+        return None if baseline is None else back_to_baseline(current, baseline.rules)
+    steps = []
+    for rule in current:
+        decision = decide(rule, NO_ACTOR, policy)
+        if decision.revert:
+            steps.append(Step(Fix.REVOKE, rule, decision.reason))
+    return tuple(steps)
+
+
+def back_to_baseline(current: Iterable[Rule], approved: Sequence[Rule]) -> tuple[Step, ...]:
+    """Revoke what is not approved, restore what is approved and missing.
+
+    A present rule that carries the ID of a missing approved rule was
+    modified in place: it is redefined back, keeping its ID, in one call and
+    with no moment in which neither definition exists. AWS cannot turn one
+    kind of source into another in place, so that case is revoke and restore.
+    """
+    present = list(dict.fromkeys(current))
+    present_set = set(present)
+    approved_set = set(approved)
+    missing = [rule for rule in approved if rule not in present_set]
+    missing_by_id = {rule.rule_id: rule for rule in missing if rule.rule_id}
+    steps: list[Step] = []
+    for rule in present:
+        if rule in approved_set:
+            continue
+        target = missing_by_id.pop(rule.rule_id, None) if rule.rule_id else None
+        if target is not None and target.direction is rule.direction and target.source.kind is rule.source.kind:
+            steps.append(Step(Fix.REDEFINE, rule, f"rule {rule.rule_id} differs from its approved definition", target))
+            missing.remove(target)
+        else:
+            steps.append(Step(Fix.REVOKE, rule, "not in the approved baseline"))
+    steps += [Step(Fix.RESTORE, rule, "approved in the baseline but missing from the group") for rule in missing]
+    return tuple(steps)

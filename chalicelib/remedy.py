@@ -1,0 +1,117 @@
+"""Carry out a plan of steps on one group through the EC2 adapter, and say what became of each rule.
+
+Revokes go first, so a forbidden rule is closed before anything is put
+back; then rules are redefined in place; then approved rules are restored.
+Every step comes back as a `RuleOutcome`, failed ones included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from chalicelib.drift import Fix, Step
+from chalicelib.ec2 import RestoreResult, RestoreStatus, RevokeResult, RevokeStatus, SecurityGroups, describe_error
+from chalicelib.outcome import Outcome, RuleOutcome
+from chalicelib.rules import Direction, Rule
+
+DIRECTIONS = (Direction.INGRESS, Direction.EGRESS)
+
+
+def carry_out(
+    steps: Sequence[Step], group_id: str, ec2: SecurityGroups, dry_run: bool, verify: bool = True
+) -> list[RuleOutcome]:
+    """Do the steps (or, in a dry run, say what they would do).
+
+    With `verify`, the group's rules are read once afterwards and every
+    claimed change is checked against them; the sweep verifies many groups
+    in one read instead.
+    """
+    if dry_run:
+        return [_would(step) for step in steps]
+    done: dict[int, RuleOutcome] = {}
+
+    def batch(fix: Fix, direction: Direction | None = None) -> list[tuple[int, Step]]:
+        return [
+            (index, step)
+            for index, step in enumerate(steps)
+            if step.fix is fix and (direction is None or step.rule.direction is direction)
+        ]
+
+    for direction in DIRECTIONS:
+        revokes = batch(Fix.REVOKE, direction)
+        if revokes:
+            answers = _in_order(revokes, ec2.revoke(group_id, direction, [step.rule for _, step in revokes]))
+            done.update((i, _revoked(step, answer)) for (i, step), answer in zip(revokes, answers, strict=True))
+    redefines = batch(Fix.REDEFINE)
+    if redefines:
+        results_ = ec2.redefine(group_id, [(step.rule, step.approved or step.rule) for _, step in redefines])
+        done.update((i, _restored(step, result)) for (i, step), result in zip(redefines, results_, strict=True))
+    for direction in DIRECTIONS:
+        restores = batch(Fix.RESTORE, direction)
+        if restores:
+            results_ = ec2.authorize(group_id, direction, [step.rule for _, step in restores])
+            done.update((i, _restored(step, result)) for (i, step), result in zip(restores, results_, strict=True))
+    outcomes = [done[index] for index in range(len(steps))]
+    if verify and any(item.outcome in (Outcome.REVERTED, Outcome.RESTORED) for item in outcomes):
+        try:
+            present = ec2.group_rules(group_id)
+        except Exception as error:  # the changes stand; only the proof is missing, and the report says so
+            return [unverified(item, error) for item in outcomes]
+        return verified(outcomes, present)
+    return outcomes
+
+
+def verified(outcomes: Iterable[RuleOutcome], present: Sequence[Rule]) -> list[RuleOutcome]:
+    """Check claimed changes against the rules the group really has now."""
+    present_ids = {rule.rule_id for rule in present if rule.rule_id}
+    present_set = set(present)
+    checked = []
+    for item in outcomes:
+        if item.outcome is Outcome.REVERTED:
+            rule = item.rule
+            still = rule.rule_id in present_ids if rule.rule_id else rule in present_set
+            if still:
+                problem = "EC2 answered that it revoked the rule, but the rule is still there"
+                item = RuleOutcome(item.rule, Outcome.FAILED, item.reason, problem, item.approved)
+        elif item.outcome is Outcome.RESTORED and (item.approved or item.rule) not in present_set:
+            problem = "EC2 answered that it restored the rule, but the approved rule is not there"
+            item = RuleOutcome(item.rule, Outcome.RESTORE_FAILED, item.reason, problem, item.approved)
+        checked.append(item)
+    return checked
+
+
+def _in_order(steps: Sequence[tuple[int, Step]], results: Sequence[RevokeResult]) -> list[RevokeResult | None]:
+    # The adapter answers ID-bearing rules first; match each step to its own result.
+    by_rule = {(result.rule, result.rule.rule_id): result for result in results}
+    return [by_rule.get((step.rule, step.rule.rule_id)) for _, step in steps]
+
+
+def _revoked(step: Step, result: RevokeResult | None) -> RuleOutcome:
+    if result is None:
+        return RuleOutcome(step.rule, Outcome.FAILED, step.reason, "no answer from EC2 for this rule")
+    if result.status is RevokeStatus.REVOKED:
+        return RuleOutcome(step.rule, Outcome.REVERTED, step.reason)
+    if result.status is RevokeStatus.ALREADY_GONE:
+        return RuleOutcome(step.rule, Outcome.ALREADY_GONE, f"{step.reason}; the rule was already gone")
+    return RuleOutcome(step.rule, Outcome.FAILED, step.reason, result.error)
+
+
+def _restored(step: Step, result: RestoreResult) -> RuleOutcome:
+    if result.status is RestoreStatus.RESTORED:
+        return RuleOutcome(step.rule, Outcome.RESTORED, step.reason, None, step.approved)
+    if result.status is RestoreStatus.ALREADY_PRESENT:
+        reason = f"{step.reason}; it was back already"
+        return RuleOutcome(step.rule, Outcome.ALREADY_PRESENT, reason, None, step.approved)
+    return RuleOutcome(step.rule, Outcome.RESTORE_FAILED, step.reason, result.error, step.approved)
+
+
+def _would(step: Step) -> RuleOutcome:
+    outcome = Outcome.WOULD_REVERT if step.fix is Fix.REVOKE else Outcome.WOULD_RESTORE
+    return RuleOutcome(step.rule, outcome, step.reason, None, step.approved)
+
+
+def unverified(item: RuleOutcome, error: Exception) -> RuleOutcome:
+    if item.outcome not in (Outcome.REVERTED, Outcome.RESTORED):
+        return item
+    note = f"{item.reason}; done, but the check afterwards failed: {describe_error(error)}"
+    return RuleOutcome(item.rule, item.outcome, note, item.error, item.approved)

@@ -1,0 +1,109 @@
+"""`sentry snapshot` and `sentry sweep`, against moto in this process, on a copy of the project."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from localaws.rehearse import project_copy
+from sentrycli.main import cli
+from tests.functional.conftest import REGION, World, ssh_from
+
+GUARD = {"sg-sentry": "guard"}  # what the dev stage guards
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    with project_copy() as path:
+        yield path
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
+
+
+def sentry(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
+
+
+def baseline_of(project: Path) -> dict[str, object]:
+    return json.loads((project / "chalicelib" / "baseline.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_snapshot_records_the_stages_guarded_groups_and_only_those(project: Path, world: World) -> None:
+    web, db = world.group("web", tags=GUARD), world.group("db", tags=GUARD)
+    world.group("scratch")
+    world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from("10.0.0.0/8", 443)])
+
+    result = sentry(project, "snapshot")
+
+    assert result.exit_code == 0, result.output
+    groups = baseline_of(project)["groups"]
+    assert set(groups) == {web, db}  # type: ignore[arg-type]
+    assert len(groups[web]["rules"]) == 2 and len(groups[db]["rules"]) == 1  # type: ignore[index]
+    assert f"✓ {web} (web): 2 rules" in result.output
+    assert "Next: review and commit the file, then chalice deploy --stage dev" in result.output
+
+
+def test_snapshot_of_one_group_leaves_the_others_as_they_were(project: Path, world: World) -> None:
+    web, db = world.group("web", tags=GUARD), world.group("db", tags=GUARD)
+    assert sentry(project, "snapshot").exit_code == 0
+    world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from("10.0.0.0/8", 443)])
+    world.ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[ssh_from("10.0.0.0/8", 5432)])
+
+    assert sentry(project, "snapshot", "--group", web).exit_code == 0
+
+    groups = baseline_of(project)["groups"]
+    assert len(groups[web]["rules"]) == 2 and len(groups[db]["rules"]) == 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [("web-prod", "not security group IDs: web-prod"), ("sg-0123456789abcdef0", "no such security group")],
+)
+def test_snapshot_of_a_group_that_is_not_there_says_so_and_writes_nothing(
+    project: Path, world: World, group: str, message: str
+) -> None:
+    result = sentry(project, "snapshot", "--group", group)
+    assert result.exit_code == 1 and message in result.output
+    assert not (project / "chalicelib" / "baseline.json").exists()
+
+
+def test_sweep_dry_run_says_what_it_would_do_and_a_real_sweep_does_it(project: Path, world: World) -> None:
+    web = world.group("web", tags=GUARD)
+    world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from("10.0.0.0/8", 443)])
+    assert sentry(project, "snapshot").exit_code == 0
+    world.ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=[ssh_from("10.0.0.0/8", 443)])
+    world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from()])
+    drifted = world.rules(web)
+
+    dry = sentry(project, "sweep", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output.splitlines()[-1])["rules"] == {
+        "would revert (dry run)": 1,
+        "would restore (dry run)": 1,
+    }
+    assert world.rules(web) == drifted
+
+    real = sentry(project, "sweep")
+    assert real.exit_code == 0, real.output
+    assert world.rules(web) == {"tcp 443 from 10.0.0.0/8, ingress", "all traffic to 0.0.0.0/0, egress"}
+
+
+def test_sweep_with_a_broken_baseline_fails_and_changes_nothing(project: Path, world: World) -> None:
+    web = world.group("web", tags=GUARD)
+    world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from()])
+    (project / "chalicelib" / "baseline.json").write_text('{"format": "something else"}')
+
+    result = sentry(project, "sweep")
+
+    assert result.exit_code == 1 and "not a baseline" in result.output
+    assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(web)

@@ -1,0 +1,66 @@
+"""Recognising the sentry's own calls, and its sibling function's, without trusting a session name alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import app
+from chalicelib.events import Actor
+from chalicelib.identity import HANDLER_NAMES, OwnIdentity, siblings
+
+HANDLER = "sg-sentry-prod-on_security_group_change"
+SWEEP = "sg-sentry-prod-sweep"
+ACCOUNT = "123456789012"
+
+
+def session(role: str, name: str, account: str = ACCOUNT) -> Actor:
+    return Actor("AssumedRole", arn=f"arn:aws:sts::{account}:assumed-role/{role}/{name}")
+
+
+class FakeSts:
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+        self.calls = 0
+
+    def get_caller_identity(self) -> dict[str, Any]:
+        self.calls += 1
+        return {"Arn": self.arn}
+
+
+def identity(function: str, own_role: str | None = None) -> tuple[OwnIdentity, FakeSts]:
+    sts = FakeSts(f"arn:aws:sts::{ACCOUNT}:assumed-role/{own_role or function}/{function}")
+    return OwnIdentity(lambda: sts, function), sts
+
+
+def test_the_app_registers_exactly_the_handlers_identity_knows() -> None:
+    assert set(app.handler_map) == set(HANDLER_NAMES)
+
+
+def test_siblings_follow_chalices_naming_and_nothing_else() -> None:
+    assert siblings(HANDLER) == {SWEEP}
+    assert siblings(SWEEP) == {HANDLER}
+    assert siblings("sg-sentry-Sweep-AbC123XyZ") == frozenset()  # a CloudFormation name
+
+
+def test_the_function_itself_and_its_sibling_are_recognised() -> None:
+    handler, sts = identity(HANDLER)
+    assert handler.made(session(HANDLER, HANDLER))
+    assert handler.made(session(SWEEP, SWEEP))
+    sweep, _ = identity(SWEEP)
+    assert sweep.made(session(HANDLER, HANDLER))
+    assert sts.calls == 1  # asked once, then remembered
+
+
+def test_look_alikes_are_not_the_sentry() -> None:
+    handler, _ = identity(HANDLER)
+    assert not handler.made(session("attacker", HANDLER))  # the right session name on another role
+    assert not handler.made(session("attacker", SWEEP))
+    assert not handler.made(session(SWEEP, SWEEP, account="999999999999"))  # another account
+    assert not handler.made(session("sg-sentry-prod-other", "sg-sentry-prod-other"))
+    assert not handler.made(Actor("IAMUser", arn=f"arn:aws:iam::{ACCOUNT}:user/{HANDLER}"))
+
+
+def test_a_session_name_that_cannot_be_the_sentry_costs_no_aws_call() -> None:
+    handler, sts = identity(HANDLER)
+    assert not handler.made(session("terraform", "run-42"))
+    assert sts.calls == 0
