@@ -186,5 +186,7 @@ def _rule_document(rule: Rule) -> dict[str, Any]:
     return {key: value for key, value in document.items() if value is not None}
 
 
-def _sort_key(document: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(document.get(key, "")) for key in ("direction", "protocol", "from_port", "source"))
+def _sort_key(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A total order (ports as numbers), so a re-snapshot of the same rules writes the same file."""
+    ports = tuple(document.get(key, -2) for key in ("from_port", "to_port"))
+    return (document["direction"], document["protocol"], *ports, document["source_kind"], document["source"])

@@ -21,6 +21,7 @@ from chalicelib.policy import DEFAULT_OPEN_PORTS, GroupScope, Mode, Network, Pol
 T = TypeVar("T")
 
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
 KNOWN = frozenset(
     {
@@ -34,6 +35,7 @@ KNOWN = frozenset(
         "SENTRY_TOPIC_ARN",
         "SENTRY_SWEEP_MINUTES",
         "SENTRY_BASELINE_FILE",
+        "SENTRY_SWEEP_ROLE_ARN",
     }
 )
 DEFAULT_SWEEP_MINUTES = 15
@@ -83,6 +85,8 @@ class Settings:
         topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
         sweep_minutes = read("SENTRY_SWEEP_MINUTES", _minutes, DEFAULT_SWEEP_MINUTES)
         baseline_path = read("SENTRY_BASELINE_FILE", _path, baseline.DEFAULT_PATH)
+        # Only checked here: identity.OwnIdentity reads it (the merge template sets it for CloudFormation).
+        read("SENTRY_SWEEP_ROLE_ARN", _role_arn, None)
         # A misspelt name (SENTRY_GROUP_ID) would otherwise leave groups unguarded without a word.
         errors += [
             f"{name}: not a setting of sg-sentry (a typo?)"
@@ -194,6 +198,12 @@ def _boolean(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _role_arn(raw: str) -> str:
+    if not ROLE_ARN.match(raw):
+        raise ValueError("not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return raw
+
+
 def _minutes(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 1440:
         raise ValueError("expected a whole number of minutes from 1 to 1440 (a day)")
@@ -202,7 +212,14 @@ def _minutes(raw: str) -> int:
 
 def _path(raw: str) -> Path:
     path = Path(raw)
-    return path if path.is_absolute() else APP_ROOT / path
+    if not path.is_absolute() and path.parts[:1] != ("chalicelib",):
+        # Chalice deploys app.py and chalicelib/ only: any other file would be missing in Lambda.
+        raise ValueError("must be under chalicelib/ (Chalice deploys only that folder with app.py)")
+    path = path if path.is_absolute() else APP_ROOT / path
+    if not path.is_file():
+        # Named but absent would silently mean "no baseline": every group unjudged, revokes not restored.
+        raise ValueError(f"no such file: {path}")
+    return path
 
 
 def _topic_arn(raw: str) -> str:

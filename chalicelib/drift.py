@@ -36,6 +36,9 @@ class Step:
     reason: str
     # REDEFINE: the approved definition the rule goes back to.
     approved: Rule | None = None
+    # REVOKE: by the rule's ID, which only a rule ID fresh from the event's record may be; a rule read
+    # from the group (the sweep reads minutes before it acts) is revoked by its definition instead.
+    by_rule_id: bool = False
 
 
 def plan(current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None) -> tuple[Step, ...] | None:

@@ -64,6 +64,8 @@ class RevokeResult:
 class RestoreStatus(StrEnum):
     RESTORED = "restored"
     ALREADY_PRESENT = "already present"
+    # A rule to redefine in place no longer exists.
+    RULE_GONE = "rule gone"
     FAILED = "failed"
 
 
@@ -202,19 +204,24 @@ class SecurityGroups:
                     rules.setdefault(item["GroupId"], []).append(rule_from_security_group_rule(item))
         return rules
 
-    def revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:
-        """Revoke rules of one group and direction; by rule ID where known, else by permission.
+    def revoke(
+        self, group_id: str, direction: Direction, rules: Sequence[Rule], by_rule_id: bool = True
+    ) -> list[RevokeResult]:
+        """Revoke rules of one group and direction; by rule ID where known (and wanted), else by permission.
 
-        What EC2 answers is not the last word: `remedy.carry_out` reads the
-        group again and checks.
+        By permission, AWS removes a rule only if it still has the definition
+        given: a rule read a while ago (by the sweep) and changed since is left
+        alone, where revoking its ID would remove whatever it has become. What
+        EC2 answers is not the last word: `remedy.carry_out` reads the group
+        again and checks.
         """
-        by_id = [rule for rule in rules if rule.rule_id]
-        by_permission = [rule for rule in rules if not rule.rule_id]
+        by_id = [rule for rule in rules if rule.rule_id and by_rule_id]
+        by_permission = [rule for rule in rules if not (rule.rule_id and by_rule_id)]
         results: list[RevokeResult] = []
         if by_id:
-            results += self._revoke(group_id, direction, by_id)
+            results += self._revoke(group_id, direction, by_id, by_rule_id=True)
         if by_permission:
-            results += self._revoke(group_id, direction, by_permission)
+            results += self._revoke(group_id, direction, by_permission, by_rule_id=False)
         return results
 
     def authorize(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RestoreResult]:
@@ -251,6 +258,9 @@ class SecurityGroups:
                 # The batch fails whole; find out which rule AWS refuses.
                 return [result for pair in pairs for result in self.redefine(group_id, [pair])]
             found, approved = pairs[0]
+            if error_code(error) == "InvalidSecurityGroupRuleId.NotFound":
+                # Deleted since it was read: the approved rule must be put back instead (remedy does).
+                return [RestoreResult(found, RestoreStatus.RULE_GONE, describe_error(error), approved)]
             return [RestoreResult(found, RestoreStatus.FAILED, describe_error(error), approved)]
         except Exception as error:
             return [RestoreResult(f, RestoreStatus.FAILED, describe_error(error), a) for f, a in pairs]
@@ -267,13 +277,15 @@ class SecurityGroups:
         pages = paginator.paginate(Filters=[{"Name": name, "Values": values}])
         return [rule_from_security_group_rule(item) for page in pages for item in page["SecurityGroupRules"]]
 
-    def _revoke(self, group_id: str, direction: Direction, rules: Sequence[Rule]) -> list[RevokeResult]:
+    def _revoke(
+        self, group_id: str, direction: Direction, rules: Sequence[Rule], by_rule_id: bool
+    ) -> list[RevokeResult]:
         call = (
             self._client.revoke_security_group_egress
             if direction is Direction.EGRESS
             else self._client.revoke_security_group_ingress
         )
-        if rules[0].rule_id:
+        if by_rule_id:
             what: dict[str, Any] = {"SecurityGroupRuleIds": [rule.rule_id for rule in rules]}
         else:
             what = {"IpPermissions": to_ip_permissions(rules)}
@@ -284,7 +296,7 @@ class SecurityGroups:
             if code in ALREADY_GONE_CODES and len(rules) > 1:
                 # AWS rejects the whole batch when one rule is missing:
                 # find out which, one rule at a time.
-                return [result for rule in rules for result in self._revoke(group_id, direction, [rule])]
+                return [result for rule in rules for result in self._revoke(group_id, direction, [rule], by_rule_id)]
             if code in ALREADY_GONE_CODES:
                 return [RevokeResult(rules[0], RevokeStatus.ALREADY_GONE)]
             return [RevokeResult(rule, RevokeStatus.FAILED, describe_error(error)) for rule in rules]

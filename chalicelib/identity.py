@@ -10,7 +10,9 @@ rules: each must recognise the other's calls as well as its own.
 * Its sibling's: ``chalice deploy`` names each function APP-STAGE-HANDLER and
   gives it a role of the same name, which only Lambda may assume. So a
   session of role R named R, where R is the sibling's name, in the
-  function's own account, is the sibling.
+  function's own account, is the sibling. Deployed through CloudFormation,
+  names are generated: the merge template gives the handler the sweep's role
+  ARN instead (``SENTRY_SWEEP_ROLE_ARN``), and any session of it is the sweep.
 
 Anything else is judged like any other change; the check costs no AWS call
 unless the session name already matches.
@@ -32,13 +34,20 @@ _own_arns: dict[str, str] = {}
 
 
 class OwnIdentity:
-    def __init__(self, sts_client: Callable[[], Any], function_name: str | None) -> None:
+    def __init__(
+        self, sts_client: Callable[[], Any], function_name: str | None, sweep_role_arn: str | None = None
+    ) -> None:
         self._sts = sts_client
         self._function = function_name
+        self._sweep_role = sweep_role_arn
 
     def made(self, actor: Actor) -> bool:
         """True when `actor` is this function or its sibling in the same app."""
-        if not self._function or not actor.arn or ":assumed-role/" not in actor.arn:
+        if not actor.arn or ":assumed-role/" not in actor.arn:
+            return False
+        if self._sweep_role and actor.session_issuer_arn == self._sweep_role:
+            return True
+        if not self._function:
             return False
         role_part, _, session = actor.arn.rpartition("/")
         role = role_part.rpartition("/")[2]

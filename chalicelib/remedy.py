@@ -38,19 +38,28 @@ def carry_out(
         ]
 
     for direction in DIRECTIONS:
-        revokes = batch(Fix.REVOKE, direction)
-        if revokes:
-            answers = _in_order(revokes, ec2.revoke(group_id, direction, [step.rule for _, step in revokes]))
-            done.update((i, _revoked(step, answer)) for (i, step), answer in zip(revokes, answers, strict=True))
+        for by_rule_id in (True, False):
+            revokes = [(i, step) for i, step in batch(Fix.REVOKE, direction) if step.by_rule_id is by_rule_id]
+            if revokes:
+                rules = [step.rule for _, step in revokes]
+                answers = _in_order(revokes, ec2.revoke(group_id, direction, rules, by_rule_id))
+                done.update((i, _revoked(s, answer)) for (i, s), answer in zip(revokes, answers, strict=True))
+    # A rule to redefine that was deleted meanwhile: its approved definition is put back instead.
+    restores = batch(Fix.RESTORE)
     redefines = batch(Fix.REDEFINE)
     if redefines:
-        results_ = ec2.redefine(group_id, [(step.rule, step.approved or step.rule) for _, step in redefines])
-        done.update((i, _restored(step, result)) for (i, step), result in zip(redefines, results_, strict=True))
+        results = ec2.redefine(group_id, [(step.rule, step.approved or step.rule) for _, step in redefines])
+        for (i, step), answer in zip(redefines, results, strict=True):
+            if answer.status is RestoreStatus.RULE_GONE and step.approved is not None:
+                note = f"{step.reason}; the rule was deleted meanwhile, so the approved rule is put back"
+                restores.append((i, Step(Fix.RESTORE, step.approved, note)))
+            else:
+                done[i] = _restored(step, answer)
     for direction in DIRECTIONS:
-        restores = batch(Fix.RESTORE, direction)
-        if restores:
-            results_ = ec2.authorize(group_id, direction, [step.rule for _, step in restores])
-            done.update((i, _restored(step, result)) for (i, step), result in zip(restores, results_, strict=True))
+        by_direction = [(i, step) for i, step in restores if step.rule.direction is direction]
+        if by_direction:
+            results = ec2.authorize(group_id, direction, [step.rule for _, step in by_direction])
+            done.update((i, _restored(step, answer)) for (i, step), answer in zip(by_direction, results, strict=True))
     outcomes = [done[index] for index in range(len(steps))]
     if verify and any(item.outcome in (Outcome.REVERTED, Outcome.RESTORED) for item in outcomes):
         try:

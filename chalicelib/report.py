@@ -80,6 +80,8 @@ def _subject(handled: HandledChange) -> str:
     return subject_line(f"{tag}: {what} on {_group_label(handled)}")
 
 
+# Outcomes of an approved rule being put back (rather than a present rule being acted on).
+PUT_BACK = (Outcome.RESTORED, Outcome.WOULD_RESTORE, Outcome.ALREADY_PRESENT, Outcome.RESTORE_FAILED)
 # What a subject line says first: failures, then what was (or would be) done.
 SUBJECT_ORDER = (
     (Outcome.FAILED, "FAILED to revert {}"),
@@ -102,7 +104,11 @@ def tally_words(rules: Sequence[RuleOutcome], limit: int = 2) -> str:
 
 
 def _rules(count: int) -> str:
-    return f"{count} rule" + ("" if count == 1 else "s")
+    return plural(count, "rule")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _parts(count: int) -> str:
@@ -180,7 +186,10 @@ def _held(handled: HandledChange) -> str:
 def rule_lines(number: int, item: RuleOutcome) -> list[str]:
     rule = item.rule
     head = f"  {number}. {clean(rule, 200)}"
-    if rule.rule_id:
+    if rule.rule_id and item.outcome in PUT_BACK and item.approved is None:
+        # A rule put back gets a new ID from AWS; the one shown is the ID it had when approved.
+        head += f" [was {clean(rule.rule_id, 64)}]"
+    elif rule.rule_id:
         head += f" [{clean(rule.rule_id, 64)}]"
     if rule.description:
         head += f' "{clean(rule.description, 120)}"'

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, baseline
+from chalicelib import baseline
 from chalicelib.baseline import ApprovedGroup, BaselineError
 from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import Fix, Step, back_to_baseline
@@ -22,12 +22,13 @@ from chalicelib.ec2 import GroupInfo, SecurityGroups, describe_error
 from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event, peek_event_id
 from chalicelib.identity import OwnIdentity
 from chalicelib.logs import DecisionLog
-from chalicelib.notify import NotificationFailed, SnsNotifier
+from chalicelib.notify import SnsNotifier
 from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
 from chalicelib.policy import GroupScope, Mode, Policy, decide, exempt_pattern
 from chalicelib.remedy import carry_out
-from chalicelib.report import Report, build_report, problem_report, rule_document
+from chalicelib.report import build_report, problem_report, rule_document
 from chalicelib.rules import Direction, Rule
+from chalicelib.services import Aws, BotoAws, publish
 
 # What Lambda itself needs to write the function's logs.
 LAMBDA_LOGGING = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
@@ -37,28 +38,6 @@ REQUIRED_PERMISSIONS = SecurityGroups.PERMISSIONS | SnsNotifier.PERMISSIONS | LA
 
 class RevertFailed(RuntimeError):
     """At least one forbidden rule could not be revoked; raised so Lambda retries and alarms."""
-
-
-class Aws(Protocol):
-    def security_groups(self, region: str) -> SecurityGroups: ...
-
-    def notifier(self, topic_arn: str) -> SnsNotifier: ...
-
-    def own_identity(self, region: str, env: Mapping[str, str]) -> OwnIdentity: ...
-
-
-class BotoAws:
-    """The real adapters, over cached boto3 clients."""
-
-    def security_groups(self, region: str) -> SecurityGroups:
-        return SecurityGroups(aws.client("ec2", region))
-
-    def notifier(self, topic_arn: str) -> SnsNotifier:
-        region = topic_arn.split(":")[3]
-        return SnsNotifier(aws.client("sns", region), topic_arn)
-
-    def own_identity(self, region: str, env: Mapping[str, str]) -> OwnIdentity:
-        return OwnIdentity(lambda: aws.client("sts", region), env.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def handle(raw: Any) -> dict[str, Any]:
@@ -282,7 +261,8 @@ def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, app
     for rule in rules:
         decision = decide(rule, change.actor, policy, allowed)
         if decision.revert:
-            planned.append(Step(Fix.REVOKE, rule, decision.reason))
+            # The record's rule IDs name exactly what this change created (or redefined, checked above).
+            planned.append(Step(Fix.REVOKE, rule, decision.reason, by_rule_id=True))
         else:
             planned.append(RuleOutcome(rule, Outcome.ALLOWED, decision.reason))
     return planned
@@ -300,18 +280,3 @@ def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:
         return ec2.describe_group(group_id)
     except Exception:  # an error, a malformed answer: the report goes out without the name
         return None
-
-
-def publish(
-    report: Report, settings: Settings, services: Aws, log: DecisionLog, context: dict[str, Any]
-) -> NotificationFailed | None:
-    """Publish to the topic, if one is set; log either way and return the failure, if any."""
-    if settings.topic_arn is None:
-        return None
-    try:
-        message_id = services.notifier(settings.topic_arn).publish(report)
-    except NotificationFailed as error:
-        log.write("ERROR", str(error), "notification-failed", **context)
-        return error
-    log.write("INFO", f"notified {settings.topic_arn} (message {message_id})", "notified", **context)
-    return None

@@ -30,13 +30,13 @@ from chalicelib import baseline
 from chalicelib.baseline import Baseline, BaselineError
 from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import plan
-from chalicelib.ec2 import describe_error
+from chalicelib.ec2 import SecurityGroups, describe_error
 from chalicelib.logs import DecisionLog
 from chalicelib.outcome import FAILURES, Outcome, RuleOutcome, summary_word
 from chalicelib.policy import Mode
 from chalicelib.remedy import carry_out, unverified, verified
-from chalicelib.report import rule_document
-from chalicelib.sentry import Aws, BotoAws, publish
+from chalicelib.report import plural, rule_document
+from chalicelib.services import Aws, BotoAws, publish
 from chalicelib.sweep_report import build_sweep_report, sweep_problem_report
 
 
@@ -98,8 +98,12 @@ def sweep(
     services: Aws | None = None,
     log: DecisionLog | None = None,
     region: str | None = None,
+    approved: Baseline | None = None,
 ) -> SweepResult:
     """Sweep the guarded groups of one region (the function's own, by default).
+
+    `approved` is the baseline to hold groups to; by default the deployed one
+    (`sentry sweep` passes the project's).
 
     Raises `ConfigError` or `BaselineError` for bad settings, the AWS error
     when the groups cannot be read, `SweepFailed` when a rule could not be
@@ -113,7 +117,10 @@ def sweep(
         region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if not region:
             raise ConfigError("the sweep needs a region: AWS_REGION is not set")
-        approved = baseline.load(settings.baseline_path) if settings.policy.mode is Mode.LOCKDOWN else Baseline()
+        if settings.policy.mode is not Mode.LOCKDOWN:
+            approved = Baseline()  # internet mode does not use one
+        elif approved is None:
+            approved = baseline.load(settings.baseline_path)
     except (ConfigError, BaselineError) as error:
         log.write("ERROR", str(error), "config-error")
         raise
@@ -126,7 +133,12 @@ def sweep(
     ec2 = services.security_groups(region)
     try:
         groups = ec2.guarded_groups(settings.scope)
-        rules = ec2.rules_by_group(None if settings.scope.all_groups else [group.group_id for group in groups])
+        if settings.policy.mode is Mode.LOCKDOWN:
+            # Only groups with a baseline can be judged: read no other group's rules.
+            judged = [group.group_id for group in groups if approved.for_group(group.group_id, region)]
+            rules = ec2.rules_by_group(judged) if judged else {}
+        else:
+            rules = ec2.rules_by_group(None if settings.scope.all_groups else [group.group_id for group in groups])
     except (ClientError, BotoCoreError, ValueError) as error:
         problem = f"the sweep could not read the guarded groups or their rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", **context)
@@ -163,10 +175,11 @@ def sweep(
         message = f"sweep: {word} on {swept.group_id}"
         log.write(level, message, word, group_id=swept.group_id, rules=documents, **context)
     said = (
-        f"sweep of {region}: {result.groups_checked} groups, {result.rules_checked} rules, "
+        f"sweep of {region}: {plural(result.groups_checked, 'group')}, {plural(result.rules_checked, 'rule')}, "
         f"{len(result.drifted)} drifted, {len(result.unjudged)} not judged (lockdown without a baseline)"
     )
-    log.write("ERROR" if result.failures else "INFO", said, f"sweep-{result.summary}", **context)
+    level = "ERROR" if result.failures else "WARNING" if result.unjudged else "INFO"
+    log.write(level, said, f"sweep-{result.summary}", **context)
     if result.drifted:
         failure = publish(build_sweep_report(result), settings, services, log, context)
         if failure is not None and not result.failures:
@@ -176,7 +189,7 @@ def sweep(
     return result
 
 
-def _verify(drifted: list[SweptGroup], ec2: Any) -> list[SweptGroup]:
+def _verify(drifted: list[SweptGroup], ec2: SecurityGroups) -> list[SweptGroup]:
     """Read the changed groups again, all at once, and check every claimed change."""
     changed = [
         group.group_id

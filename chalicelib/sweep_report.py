@@ -14,6 +14,7 @@ from chalicelib.report import (
     Report,
     clean,
     console_link,
+    plural,
     rule_document,
     rule_lines,
     subject_line,
@@ -52,16 +53,16 @@ def sweep_problem_report(problem: str, region: str) -> Report:
 
 def _subject(result: SweepResult) -> str:
     tag = "sg-sentry sweep [dry run]" if result.dry_run else "sg-sentry sweep"
-    groups = len(result.drifted)
-    where = f"{groups} group" + ("" if groups == 1 else "s")
+    where = plural(len(result.drifted), "group")
     return subject_line(f"{tag}: {tally_words(result.outcomes)} on {where} in {result.region}")
 
 
 def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
     tally = tally_words(result.outcomes, limit=9)
     lines = [
-        f"The sweep of {clean(result.region, 32)} at {clean(result.time)} checked {result.groups_checked} guarded "
-        f"groups ({result.rules_checked} rules) and found drift on {len(result.drifted)}: {tally}.",
+        f"The sweep of {clean(result.region, 32)} at {clean(result.time)} checked "
+        f"{plural(result.groups_checked, 'guarded group')} ({plural(result.rules_checked, 'rule')}) "
+        f"and found drift on {len(result.drifted):,}: {tally}.",
         "",
         NO_EXEMPTIONS,
     ]
@@ -83,7 +84,7 @@ def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
 
 def _group_lines(group: SweptGroup, region: str, rules_listed: int) -> list[str]:
     name = f" ({clean(group.name, 64)})" if group.name else ""
-    held = "" if group.baseline_rules is None else f", baseline of {group.baseline_rules} rules"
+    held = "" if group.baseline_rules is None else f", baseline of {plural(group.baseline_rules, 'rule')}"
     lines = [
         f"Group {group.group_id}{name}: {tally_words(group.rules, limit=9)}{held}",
         f"  Console      {console_link(clean(region, 32), group.group_id)}",

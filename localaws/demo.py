@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from chalicelib.config import Settings
+from chalicelib.ec2 import GroupCache, SecurityGroups
 from localaws import cloudtrail
 from localaws.server import REGION, local_aws
 from sentrycli.project import Project
-from sentrycli.replay import replay_local
+from sentrycli.replay import replay_local, sweep_local
+from sentrycli.snapshot import snapshot, write
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +87,42 @@ def main() -> int:
             print("SSH is still open: the demo failed", file=sys.stderr)
             return 1
         print("SSH to 0.0.0.0/0 is gone; the internal HTTPS rule is untouched.")
+        return _drift(ec2, sqs, queue_url, group_id)
+
+
+def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
+    """Act two: an approved baseline, an approved rule deleted with no event, and the sweep putting it back."""
+    with tempfile.TemporaryDirectory(prefix="sg-sentry-demo-") as folder:
+        # The demo leaves chalicelib/baseline.json alone: its baseline lives in a temporary file.
+        path = Path(folder) / "baseline.json"
+        os.environ["SENTRY_BASELINE_FILE"] = str(path)
+        settings = Settings.from_env(Project(PROJECT).environment("dev"))
+        print("\n6. `sentry snapshot`: the group's rules now become its approved baseline:")
+        write(snapshot(SecurityGroups(ec2, GroupCache()), settings.scope, REGION), path)
+        print(_indent(path.read_text(), "   "))
+
+        print("\n7. Someone deletes the approved HTTPS rule, and EventBridge never delivers the event:")
+        https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}
+        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[https])
+        _print_rules(ec2, group_id, "   rules now")
+
+        print("\n8. [AWS in production, every 15 minutes] the schedule invokes the sweep function; its log:")
+        sys.stdout.flush()
+        answer = sweep_local(Project(PROJECT), "dev", REGION)
+        print(f"   the sweep answered {json.dumps(answer)}")
+        _print_rules(ec2, group_id, "\n9. Rules after the sweep")
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    if not messages:
+        print("   no sweep summary arrived", file=sys.stderr)
+        return 1
+    envelope = json.loads(messages[0]["Body"])
+    print(f"\n10. [AWS in production] SNS emails one summary for the sweep:\n   Subject: {envelope['Subject']}\n")
+    print(_indent(json.loads(envelope["Message"])["text"], "   | "))
+    if not any(rule.get("CidrIpv4") == "10.20.0.0/16" for rule in _rules(ec2, group_id)):
+        print("The approved HTTPS rule is still missing: the demo failed", file=sys.stderr)
+        return 1
+    print("The approved HTTPS rule is back, as approved.")
     return 0
 
 
@@ -93,6 +133,8 @@ def _rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:
 
 def _print_rules(ec2: Any, group_id: str, title: str) -> None:
     print(f"{title} (ingress of {group_id}):")
+    if not _rules(ec2, group_id):
+        print("   (none)")
     for rule in _rules(ec2, group_id):
         source = rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "a group"
         ports = f"{rule['FromPort']}-{rule['ToPort']}"

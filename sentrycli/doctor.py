@@ -16,13 +16,22 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import baseline
 from chalicelib.config import ConfigError, Settings
 from chalicelib.sentry import REQUIRED_PERMISSIONS
 from sentrycli.iampolicy import Need, missing
 from sentrycli.project import Project
 
 Clients = Callable[..., Any]
-TITLES = ("configuration", "CloudTrail", "SNS topic", "guarded groups", "function and role", "EventBridge rule")
+TITLES = (
+    "configuration",
+    "CloudTrail",
+    "SNS topic",
+    "guarded groups",
+    "function and role",
+    "EventBridge rule",
+    "sweep",
+)
 AWS_MANAGED_SNS_KEY = "alias/aws/sns"
 
 
@@ -38,17 +47,25 @@ class Check:
 
 class Doctor:
     def __init__(
-        self, project: Project, stage: str, region: str, clients: Clients, function_name: str | None = None
+        self,
+        project: Project,
+        stage: str,
+        region: str,
+        clients: Clients,
+        function_name: str | None = None,
+        sweep_function_name: str | None = None,
     ) -> None:
         self.project, self.stage, self.region, self.clients = project, stage, region, clients
         self.function_name = function_name or project.function_name(stage)
+        # Named by chalice deploy unless the handler's name was given (CloudFormation, Terraform).
+        self.sweep_function_name = sweep_function_name or (None if function_name else project.sweep_name(stage))
 
     def run(self) -> list[Check]:
         """Every check, in the order a newcomer would fix them."""
         checks = []
         for title, check in zip(
             TITLES,
-            (self.configuration, self.cloudtrail, self.topic, self.groups, self.function, self.rule),
+            (self.configuration, self.cloudtrail, self.topic, self.groups, self.function, self.rule, self.sweep),
             strict=True,
         ):
             try:
@@ -65,8 +82,11 @@ class Doctor:
     @cached_property
     def deployed(self) -> dict[str, Any] | None:
         """The deployed function's configuration (with its reserved concurrency), or None."""
+        return self._function_configuration(self.function_name)
+
+    def _function_configuration(self, name: str) -> dict[str, Any] | None:
         try:
-            found = self.clients("lambda").get_function(FunctionName=self.function_name)
+            found = self.clients("lambda").get_function(FunctionName=name)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
@@ -182,6 +202,40 @@ class Doctor:
         function = self.deployed
         if function is None:
             return False, f"{self.function_name} is not deployed: run `chalice deploy --stage {self.stage}`"
+        problems = self._health(self.function_name, function)
+        if problems:
+            return False, f"{self.function_name}: " + "; ".join(problems)
+        role = function["Role"].rsplit("/", 1)[-1]
+        return True, f"{self.function_name} ({function['Runtime']}); role {role} allows every call the sentry makes"
+
+    def sweep(self) -> tuple[bool, str]:
+        name = self.sweep_function_name
+        if name is None:
+            return False, "not checked: pass --sweep-function-name with --function-name"
+        function = self._function_configuration(name)
+        if function is None:
+            return False, f"{name} is not deployed: run `chalice deploy --stage {self.stage}`"
+        problems = self._health(name, function)
+        events = self.clients("events")
+        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+        schedules = [
+            rule["ScheduleExpression"]
+            for rule in (
+                events.describe_rule(Name=rule_name)
+                for rule_name in _all(events, "list_rule_names_by_target", "RuleNames", TargetArn=arn)
+            )
+            if rule.get("ScheduleExpression") and rule.get("State") == "ENABLED"
+        ]
+        if not schedules:
+            problems.append("no enabled schedule invokes it")
+        if problems:
+            return False, f"{name}: " + "; ".join(problems)
+        approved = baseline.load(self.project.baseline_path(self.stage))
+        held = sum(1 for group in approved.groups.values() if group.region == self.region)
+        return True, f"{name} runs {schedules[0]}, {function['Timeout']} s at most; baseline holds {held} group(s) here"
+
+    def _health(self, name: str, function: dict[str, Any]) -> list[str]:
+        """What stops a deployed function from doing its work: its state, its concurrency, its role."""
         problems = []
         if function.get("State") == "Failed" or function.get("LastUpdateStatus") == "Failed":
             reason = function.get("StateReason") or function.get("LastUpdateStatusReason")
@@ -189,18 +243,16 @@ class Doctor:
         if function["Concurrency"].get("ReservedConcurrentExecutions") == 0:
             problems.append("its reserved concurrency is 0, so it never runs")
         role = function["Role"].rsplit("/", 1)[-1]
-        lacking = missing(_role_documents(self.clients("iam"), role), self.needs())
+        lacking = missing(_role_documents(self.clients("iam"), role), self.needs(name))
         if lacking:
             problems.append(f"role {role} does not allow {', '.join(lacking)}")
-        if problems:
-            return False, f"{self.function_name}: " + "; ".join(problems)
-        return True, f"{self.function_name} ({function['Runtime']}); role {role} allows every call the sentry makes"
+        return problems
 
-    def needs(self) -> list[Need]:
-        """Every action the function needs, on the resources it will touch here."""
+    def needs(self, function_name: str | None = None) -> list[Need]:
+        """Every action a function of the app needs, on the resources it will touch here."""
         arn = f"arn:aws:{{}}:{self.region}:{self.account}"
         groups = sorted(self.settings.scope.group_ids) or ["sg-00000000000000000"]
-        log_group = f"{arn.format('logs')}:log-group:/aws/lambda/{self.function_name}"
+        log_group = f"{arn.format('logs')}:log-group:/aws/lambda/{function_name or self.function_name}"
         needs = []
         for action in sorted(REQUIRED_PERMISSIONS):
             if action.startswith(("ec2:Revoke", "ec2:Authorize", "ec2:Modify")):

@@ -120,20 +120,26 @@ def setup(
   function       it is deployed and healthy, and its role allows every call on
                  the resources it will touch
   EventBridge    an enabled rule sends security-group changes to the function
-                 and may invoke it"""
+                 and may invoke it
+  sweep          the sweep function is deployed, healthy, allowed every call,
+                 and an enabled schedule invokes it"""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option(
     "--function-name", help="The deployed function, if not Chalice's name (CloudFormation or Terraform deployments)."
 )
+@click.option("--sweep-function-name", help="The deployed sweep function, likewise.")
 @region_option
 @click.pass_obj
-def doctor(context: Context, stage: str, function_name: str | None, region: str | None) -> None:
+def doctor(
+    context: Context, stage: str, function_name: str | None, sweep_function_name: str | None, region: str | None
+) -> None:
     from sentrycli.doctor import Doctor
 
     try:
         context.project.stage(stage)
-        checks = Doctor(context.project, stage, context.use_region(region), context.client, function_name).run()
+        region = context.use_region(region)
+        checks = Doctor(context.project, stage, region, context.client, function_name, sweep_function_name).run()
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     for check in checks:
@@ -232,20 +238,27 @@ def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: s
 Runs in this process with the stage's settings and your credentials (or
 AWS_ENDPOINT_URL): it reverts what the policy forbids, restores approved
 rules that are missing, and publishes one summary to the stage's topic if
-it found anything. --dry-run only says what it would do."""
+it found anything. It holds groups to the project's baseline file as it is
+in this folder, which is what the deployed sweep uses once you deploy.
+--dry-run only says what it would do."""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--dry-run", is_flag=True, help="Change nothing; report what would be done.")
 @region_option
 @click.pass_obj
 def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> None:
+    from chalicelib import baseline
     from chalicelib.sweep import sweep as run_sweep
 
     try:
-        env = context.project.environment(stage) | {"SENTRY_BASELINE_FILE": str(context.project.baseline_path(stage))}
+        env = context.project.environment(stage)
+        if "SENTRY_BASELINE_FILE" in env:  # relative to this project, not to where chalicelib was installed from
+            env["SENTRY_BASELINE_FILE"] = str(context.project.baseline_path(stage))
         if dry_run:
             env["SENTRY_DRY_RUN"] = "true"
-        result = run_sweep(env, region=context.use_region(region))
+        # The project's baseline, as it would deploy: what is deployed now may differ until you deploy.
+        approved = baseline.load(context.project.baseline_path(stage))
+        result = run_sweep(env, region=context.use_region(region), approved=approved)
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     except Exception as error:  # the sweep logged the details above

@@ -14,6 +14,7 @@ from typing import Any
 
 APP_NAME = "sg-sentry"
 HANDLER = "on_security_group_change"
+SWEEP = "sweep"
 POLICY_TEMPLATE_STAGE = "dev"
 PUBLISH_SID = "PublishReports"
 # Chalice stage names end up in function, role and file names.
@@ -64,6 +65,10 @@ class Project:
     def function_name(self, stage: str) -> str:
         """What `chalice deploy` names the function: app, stage and handler."""
         return f"{APP_NAME}-{stage}-{HANDLER}"
+
+    def sweep_name(self, stage: str) -> str:
+        """What `chalice deploy` names the sweep function."""
+        return f"{APP_NAME}-{stage}-{SWEEP}"
 
     def rule_name(self, stage: str) -> str:
         return f"{self.function_name(stage)}-event"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.events import envelope
-from sentrycli.project import HANDLER, Project
+from sentrycli.project import HANDLER, SWEEP, Project
 
 
 def load_events(path: Path) -> list[dict[str, Any]]:
@@ -44,6 +44,20 @@ def replay_local(project: Project, stage: str, event: dict[str, Any]) -> Any:
     project.stage(stage)  # an unknown stage is an error, not an empty environment
     with Client(app, stage_name=stage, project_dir=str(project.root)) as client:
         return client.lambda_.invoke(HANDLER, event).payload
+
+
+def sweep_local(project: Project, stage: str, region: str) -> Any:
+    """Invoke the sweep function in this process, with the stage's environment, as its schedule would."""
+    from chalice.test import Client
+
+    from app import app
+
+    project.stage(stage)
+    with Client(app, stage_name=stage, project_dir=str(project.root)) as client:
+        event = client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region=region
+        )
+        return client.lambda_.invoke(SWEEP, event).payload
 
 
 def replay_deployed(lambda_client: Any, project: Project, stage: str, event: dict[str, Any]) -> tuple[bool, Any, str]:

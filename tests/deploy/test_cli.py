@@ -18,14 +18,14 @@ from moto import mock_aws
 from app import SECURITY_GROUP_CHANGES
 from localaws import cloudtrail
 from localaws.rehearse import project_copy
-from sentrycli.doctor import Doctor, logs_management_writes
+from sentrycli.doctor import TITLES, Doctor, logs_management_writes
 from sentrycli.main import cli
 from sentrycli.project import Project
 from sentrycli.replay import replay_deployed
 from tests.conftest import load_event
 from tests.functional.conftest import REGION, World, ssh_from
 
-CHECKS = ("configuration", "CloudTrail", "SNS topic", "guarded groups", "function and role", "EventBridge rule")
+CHECKS = TITLES
 
 
 @pytest.fixture
@@ -168,7 +168,22 @@ def deploy_like_chalice(project: Path, stage: str = "dev") -> dict[str, Any]:
         Principal="events.amazonaws.com",
         SourceArn=rule_arn,
     )
-    return {"group": group, "role": role["RoleName"], "function": function}
+    # The sweep: a role and function of its own, on a schedule (as chalice deploy makes them).
+    sweep_name = names.sweep_name(stage)
+    sweep_role = iam.create_role(RoleName=sweep_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName=sweep_name, PolicyName="sentry", PolicyDocument=json.dumps(names.policy(stage)))
+    sweep = lam.create_function(
+        FunctionName=sweep_name,
+        Runtime="python3.13",
+        Role=sweep_role["Arn"],
+        Handler="app.scheduled_sweep",
+        Timeout=900,
+        Environment={"Variables": names.environment(stage)},
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    events.put_rule(Name=f"{sweep_name}-event", ScheduleExpression="rate(15 minutes)", State="ENABLED")
+    events.put_targets(Rule=f"{sweep_name}-event", Targets=[{"Id": "1", "Arn": sweep["FunctionArn"]}])
+    return {"group": group, "role": role["RoleName"], "function": function, "sweep": sweep}
 
 
 def test_doctor_on_an_empty_account_says_what_is_missing(project: Path) -> None:
@@ -182,9 +197,10 @@ def test_doctor_on_an_empty_account_says_what_is_missing(project: Path) -> None:
         "not found: any group tagged sg-sentry=guard",
         "is not deployed: run `chalice deploy --stage dev`",
         "no rule targets sg-sentry-dev-on_security_group_change",
+        "sg-sentry-dev-sweep is not deployed",
     ):
         assert hint in result.output
-    assert "5 of 6 checks failed" in result.output
+    assert "6 of 7 checks failed" in result.output
 
 
 def test_doctor_passes_when_everything_is_in_place(project: Path) -> None:
@@ -219,6 +235,17 @@ def _weaken_role(project: Path, made: dict[str, Any]) -> None:
     policy = Project(project).policy("dev")
     policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "RevokeRules"]
     boto3.client("iam").put_role_policy(RoleName=made["role"], PolicyName="sentry", PolicyDocument=json.dumps(policy))
+
+
+def _unschedule_the_sweep(project: Path, made: dict[str, Any]) -> None:
+    boto3.client("events", region_name=REGION).disable_rule(Name=f"{made['sweep']['FunctionName']}-event")
+
+
+def _weaken_the_sweeps_role(project: Path, made: dict[str, Any]) -> None:
+    policy = Project(project).policy("dev")
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "RestoreApprovedRules"]
+    role = made["sweep"]["Role"].rsplit("/", 1)[-1]
+    boto3.client("iam").put_role_policy(RoleName=role, PolicyName="sentry", PolicyDocument=json.dumps(policy))
 
 
 def _disable_rule(project: Path, made: dict[str, Any]) -> None:
@@ -262,6 +289,8 @@ def _rewrite_the_event(project: Path, made: dict[str, Any]) -> None:
         (_disable_rule, "EventBridge rule", "is DISABLED"),
         (_no_invoke_permission, "EventBridge rule", "may not invoke the function"),
         (_rewrite_the_event, "EventBridge rule", "rewrites the event"),
+        (_unschedule_the_sweep, "sweep", "sg-sentry-dev-sweep: no enabled schedule invokes it"),
+        (_weaken_the_sweeps_role, "sweep", "does not allow ec2:AuthorizeSecurityGroupEgress"),
     ],
     ids=[
         "trail-stopped",
@@ -273,6 +302,8 @@ def _rewrite_the_event(project: Path, made: dict[str, Any]) -> None:
         "rule-disabled",
         "no-invoke-permission",
         "event-rewritten",
+        "sweep-unscheduled",
+        "sweep-role-too-weak",
     ],
 )
 def test_doctor_fails_exactly_the_broken_check(project: Path, breakage: Any, title: str, hint: str) -> None:

@@ -80,22 +80,25 @@ def test_the_merge_template_adds_bounded_retries_a_failure_queue_and_the_topic(
     assert event["Properties"]["Pattern"] == SECURITY_GROUP_CHANGES
 
 
-def test_the_sweep_runs_every_15_minutes_for_up_to_15_and_reports_to_the_stack_topic(
+def test_the_sweep_runs_every_15_minutes_for_up_to_15_with_512_mb_and_reports_to_the_stack_topic(
     packaged: tuple[Path, dict[str, Any]],
 ) -> None:
     _, template = packaged
     resources = template["Resources"]
     sweep = resources["Sweep"]["Properties"]
     assert sweep["Events"]["SweepEvent"]["Properties"]["Schedule"] == "rate(15 minutes)"
-    assert (sweep["Timeout"], sweep["MemorySize"]) == (900, 256)
+    assert (sweep["Timeout"], sweep["MemorySize"]) == (900, 512)
     assert sweep["Environment"]["Variables"]["SENTRY_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
     # A failed sweep is not retried: the next one comes in 15 minutes, and a retry would report twice.
     assert resources["SweepInvokeConfig"]["Properties"]["MaximumRetryAttempts"] == 0
     publish = resources["SweepPublishPolicy"]["Properties"]
     assert publish["Roles"] == [{"Ref": "SweepRole"}]
     assert [s["Action"] for s in publish["PolicyDocument"]["Statement"]] == ["sns:Publish"]
+    handler = resources["OnSecurityGroupChange"]["Properties"]
     # The event handler keeps its own, short timeout.
-    assert resources["OnSecurityGroupChange"]["Properties"]["Timeout"] == 60
+    assert handler["Timeout"] == 60
+    # CloudFormation names the roles: the handler is told the sweep's, to ignore the sweep's own changes.
+    assert handler["Environment"]["Variables"]["SENTRY_SWEEP_ROLE_ARN"] == {"Fn::GetAtt": ["SweepRole", "Arn"]}
 
 
 def test_the_deployment_package_holds_no_dependencies(packaged: tuple[Path, dict[str, Any]]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_demo_reverts_ssh_and_shows_the_email() -> None:
+def test_the_demo_reverts_ssh_restores_a_deleted_approved_rule_and_shows_the_emails() -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
     result = subprocess.run(
         [sys.executable, "-m", "localaws.demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -24,3 +24,9 @@ def test_the_demo_reverts_ssh_and_shows_the_email() -> None:
     assert "Subject: sg-sentry: reverted 1 rule on sg-" in after
     assert "REVERTED: lockdown mode" in after
     assert "http://127.0.0.1:" in out
+    # Act two: the baseline, a deletion no event reported, and the sweep.
+    deleted, swept = after.split("7. Someone deletes", 1)[1].split("9. Rules after the sweep", 1)
+    assert "tcp 443-443 from 10.20.0.0/16" not in deleted.split("8.", 1)[0]
+    assert "tcp 443-443 from 10.20.0.0/16" in swept.split("10. [AWS", 1)[0]
+    assert "Subject: sg-sentry sweep: restored 1 rule on 1 group in eu-west-1" in swept
+    assert "RESTORED: approved in the baseline but missing from the group" in swept

@@ -32,7 +32,7 @@ def test_chalice_deploy_and_delete_leave_what_aws_should_hold(deployable: Path) 
 
 def test_doctor_goes_from_red_to_green_with_setup_deploy_and_a_trail(deployable: Path) -> None:
     empty = sentry(deployable, "doctor")
-    assert empty.exit_code == 1 and "5 of 6 checks failed" in empty.output
+    assert empty.exit_code == 1 and "6 of 7 checks failed" in empty.output
 
     assert sentry(deployable, "setup", "--email", "secops@example.com").exit_code == 0
     chalice(deployable, "deploy", "--stage", "dev")
@@ -47,5 +47,5 @@ def test_doctor_goes_from_red_to_green_with_setup_deploy_and_a_trail(deployable:
     green = sentry(deployable, "doctor")
 
     assert green.exit_code == 0, green.output
-    assert "all 6 checks passed" in green.output
+    assert "all 7 checks passed" in green.output
     chalice(deployable, "delete", "--stage", "dev")

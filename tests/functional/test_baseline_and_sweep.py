@@ -7,13 +7,15 @@ delivered. A baseline is taken with the code `sentry snapshot` runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.baseline import BaselineError
+from chalicelib import aws, identity
+from chalicelib.baseline import Baseline, BaselineError, save
 from chalicelib.ec2 import GroupCache, SecurityGroups
 from chalicelib.policy import GroupScope
 from chalicelib.sweep import SweepFailed
@@ -255,13 +257,16 @@ def test_in_lockdown_without_a_baseline_the_sweep_judges_nothing_and_says_so(
     world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from()])
     before = snapshot_of_rules(world, group)
 
-    answer = sweeper(SENTRY_GROUP_TAG="sg-sentry", SENTRY_BASELINE_FILE=str(tmp_path / "none.json"))
+    empty = tmp_path / "empty.json"
+    save(Baseline(), empty)  # a baseline, but not for this group
+    answer = sweeper(SENTRY_GROUP_TAG="sg-sentry", SENTRY_BASELINE_FILE=str(empty))
 
     assert snapshot_of_rules(world, group) == before  # the default egress rule too
     assert answer["outcome"] == "clean" and answer["groups_not_judged"] == 1
     assert world.messages() == []
     (summary,) = [line for line in log_lines(capsys.readouterr().out) if line["outcome"].startswith("sweep-")]
-    assert "1 not judged (lockdown without a baseline)" in summary["message"]
+    assert "1 not judged (lockdown without a baseline)" in summary["message"] and summary["level"] == "WARNING"
+    assert not [call for call in DEPLOYED_CALLS if call[1] == "DescribeSecurityGroupRules"]  # nothing to judge
 
 
 # --- dry run -------------------------------------------------------------------
@@ -349,6 +354,11 @@ def test_the_sentrys_own_restores_and_reverts_cause_no_further_action(
     settled = snapshot_of_rules(world, held.group_id)
     messages = len(world.messages())
     capsys.readouterr()
+    if who == "sweep":
+        # The handler runs as itself: the sweep is recognised as its sibling, not as the caller STS names.
+        aws.reset()
+        identity.forget()
+        session_of(FUNCTION, FUNCTION, monkeypatch)
     DEPLOYED_CALLS.clear()
 
     # EventBridge now delivers the events of the sentry's own calls to the handler.
@@ -422,3 +432,52 @@ def test_the_event_handler_refuses_a_broken_baseline_reports_it_and_changes_noth
     ((subject, document),) = world.messages()
     assert subject.startswith("sg-sentry: could not evaluate RevokeSecurityGroupIngress")
     assert "could not read the baseline" in document["problem"]
+
+
+def _after_the_sweeps_read(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object]) -> None:
+    """Make something happen between the sweep's read of the rules and its first change."""
+    read = SecurityGroups.rules_by_group
+
+    def read_then(self: SecurityGroups, group_ids: Any) -> Any:
+        found = read(self, group_ids)
+        monkeypatch.setattr(SecurityGroups, "rules_by_group", read)  # later reads (the check) are fresh
+        meanwhile()
+        return found
+
+    monkeypatch.setattr(SecurityGroups, "rules_by_group", read_then)
+
+
+def test_a_rule_narrowed_after_the_sweep_read_it_is_left_as_it_now_is(
+    world: World, sweeper: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sweep acts on a read that may be minutes old: it must never revoke by ID what a rule has become.
+    group = world.group("exposed", tags={"sg-sentry": "guard"})
+    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from()])
+    rule_id = rule_id_of(world, group, 22)
+    _after_the_sweeps_read(monkeypatch, lambda: world.modify(group, rule_id, "tcp", 22, "10.0.0.0/8"))
+
+    answer = sweeper(SENTRY_MODE="internet", SENTRY_GROUP_TAG="sg-sentry=guard")
+
+    assert "tcp 22 from 10.0.0.0/8, ingress" in world.rules(group)
+    assert answer["rules"] == {"already gone": 1}
+
+
+def test_an_approved_rule_deleted_while_the_sweep_was_redefining_it_is_put_back(
+    world: World, sweeper: Invoke, held: Held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule_id = rule_id_of(world, held.group_id, 22)
+    spec = {"IpProtocol": "tcp", "FromPort": 2222, "ToPort": 2222, "CidrIpv4": "0.0.0.0/0"}
+    world.ec2.modify_security_group_rules(
+        GroupId=held.group_id, SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": spec}]
+    )
+    _after_the_sweeps_read(
+        monkeypatch,
+        lambda: world.ec2.revoke_security_group_ingress(GroupId=held.group_id, SecurityGroupRuleIds=[rule_id]),
+    )
+
+    answer = sweeper(**held.env())
+
+    assert world.rules(held.group_id) == APPROVED
+    assert answer["outcome"] == "restored" and answer["rules"] == {"restored": 1}
+    (email,) = world.emails()
+    assert "the rule was deleted meanwhile, so the approved rule is put back" in email

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import ip_network
+from pathlib import Path
 
 import pytest
 
@@ -94,19 +95,32 @@ def test_trusting_the_whole_internet_is_refused() -> None:
         Settings.from_env({"SENTRY_TRUSTED_CIDRS": "10.0.0.0/8,::/0"})
 
 
-def test_the_sweep_rate_and_the_baseline_file_are_settings() -> None:
-    from pathlib import Path
-
+def test_the_sweep_rate_and_the_baseline_file_are_settings(tmp_path: Path) -> None:
     from chalicelib.config import APP_ROOT, DEFAULT_SWEEP_MINUTES, sweep_minutes
 
     defaults = Settings.from_env({})
     assert defaults.sweep_minutes == DEFAULT_SWEEP_MINUTES == 15
-    assert defaults.baseline_path == APP_ROOT / "chalicelib" / "baseline.json"
-    settings = Settings.from_env({"SENTRY_SWEEP_MINUTES": "60", "SENTRY_BASELINE_FILE": "approved/prod.json"})
-    assert settings.sweep_minutes == 60
-    assert settings.baseline_path == APP_ROOT / "approved" / "prod.json"  # from the app's root, as in /var/task
-    assert Settings.from_env({"SENTRY_BASELINE_FILE": "/etc/b.json"}).baseline_path == Path("/etc/b.json")
+    assert defaults.baseline_path == APP_ROOT / "chalicelib" / "baseline.json"  # may be absent: no baseline
+    assert Settings.from_env({"SENTRY_SWEEP_MINUTES": "60"}).sweep_minutes == 60
+    relative = Settings.from_env({"SENTRY_BASELINE_FILE": "chalicelib/__init__.py"})
+    assert relative.baseline_path == APP_ROOT / "chalicelib" / "__init__.py"  # from the app's root, as in /var/task
+    (tmp_path / "b.json").write_text("{}")
+    assert Settings.from_env({"SENTRY_BASELINE_FILE": str(tmp_path / "b.json")}).baseline_path == tmp_path / "b.json"
     assert sweep_minutes({"SENTRY_SWEEP_MINUTES": "5"}) == 5
+
+
+@pytest.mark.parametrize(
+    ("raw", "complaint"),
+    [
+        ("approved/prod.json", "must be under chalicelib/"),
+        ("chalicelib/typo.json", "no such file"),
+        ("/nowhere/baseline.json", "no such file"),
+    ],
+)
+def test_a_baseline_file_that_would_not_be_there_is_refused(raw: str, complaint: str) -> None:
+    # Named but absent would silently mean "no baseline": nothing restored, every group unjudged.
+    with pytest.raises(ConfigError, match=f"SENTRY_BASELINE_FILE='{raw}': {complaint}"):
+        Settings.from_env({"SENTRY_BASELINE_FILE": raw})
 
 
 @pytest.mark.parametrize("raw", ["0", "1441", "15m", "-5", "1.5"])
@@ -117,3 +131,9 @@ def test_a_sweep_rate_out_of_range_is_refused_even_at_import(raw: str) -> None:
         Settings.from_env({"SENTRY_SWEEP_MINUTES": raw})
     with pytest.raises(ConfigError, match="1 to 1440"):
         sweep_minutes({"SENTRY_SWEEP_MINUTES": raw})
+
+
+def test_the_sweeps_role_arn_must_be_a_role_arn() -> None:
+    Settings.from_env({"SENTRY_SWEEP_ROLE_ARN": "arn:aws:iam::123456789012:role/stack-SweepRole-AbC"})
+    with pytest.raises(ConfigError, match="SENTRY_SWEEP_ROLE_ARN='sweep': not an IAM role ARN"):
+        Settings.from_env({"SENTRY_SWEEP_ROLE_ARN": "sweep"})

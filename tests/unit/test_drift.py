@@ -175,3 +175,15 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     assert len(baseline.load(path).groups) == 1
     baseline.save(Baseline(), path)
     assert baseline.load(path).groups == {}
+
+
+def test_a_snapshot_of_the_same_rules_in_another_order_writes_the_same_file(tmp_path: Path) -> None:
+    rules = (tcp(80, "10.0.0.0/8"), tcp(443, "10.0.0.0/8"), tcp(443, "::/0"), tcp(22, "10.1.0.0/16"), EGRESS)
+    texts = []
+    for order in (rules, tuple(reversed(rules))):
+        path = tmp_path / f"{len(texts)}.json"
+        baseline.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", "web", order)], "t"), path)
+        texts.append(path.read_text())
+    assert texts[0] == texts[1]
+    ports = [rule.get("from_port") for rule in json.loads(texts[0])["groups"][GROUP]["rules"]]
+    assert ports == [None, 22, 80, 443, 443]  # as numbers: as text "443" would come before "80"

@@ -146,3 +146,60 @@ def test_found_by_fuzzing_any_failure_of_the_revoke_call_is_reported_per_rule() 
     hopopt = Rule.build(Direction.INGRESS, "0", None, None, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"))
     (result,) = SecurityGroups(_Crashing(), GroupCache()).revoke(GROUP, Direction.INGRESS, [hopopt])
     assert result.status is RevokeStatus.FAILED and result.error is not None and result.error.startswith("TypeError")
+
+
+def _rule_item(group: str, rule_id: str, port: int) -> dict[str, object]:
+    return {
+        "SecurityGroupRuleId": rule_id,
+        "GroupId": group,
+        "IsEgress": False,
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "CidrIpv4": "0.0.0.0/0",
+    }
+
+
+def test_the_sweeps_reads_follow_every_page_and_filter_200_ids_at_a_time(
+    stubbed: tuple[SecurityGroups, Stubber],
+) -> None:
+    # moto never paginates; EC2 does (1,000 items a page) and takes at most 200 values a filter.
+    from chalicelib.policy import GroupScope
+
+    groups, stub = stubbed
+    ids = [f"sg-{n:017x}" for n in range(201)]
+    first, second = ids[:200], ids[200:]
+    tag = [{"Name": "tag:sg-sentry", "Values": ["guard"]}]
+    stub.add_response(
+        "describe_security_groups",
+        {"SecurityGroups": [{"GroupId": ids[0], "GroupName": "a"}], "NextToken": "page-2"},
+        {"Filters": tag, "MaxResults": 1000},
+    )
+    stub.add_response(
+        "describe_security_groups",
+        {"SecurityGroups": [{"GroupId": ids[1], "GroupName": "b"}]},
+        {"Filters": tag, "MaxResults": 1000, "NextToken": "page-2"},
+    )
+    stub.add_response(
+        "describe_security_group_rules",
+        {"SecurityGroupRules": [_rule_item(ids[0], "sgr-1", 22)], "NextToken": "more"},
+        {"Filters": [{"Name": "group-id", "Values": first}], "MaxResults": 1000},
+    )
+    stub.add_response(
+        "describe_security_group_rules",
+        {"SecurityGroupRules": [_rule_item(ids[0], "sgr-2", 23)]},
+        {"Filters": [{"Name": "group-id", "Values": first}], "MaxResults": 1000, "NextToken": "more"},
+    )
+    stub.add_response(
+        "describe_security_group_rules",
+        {"SecurityGroupRules": [_rule_item(ids[200], "sgr-3", 24)]},
+        {"Filters": [{"Name": "group-id", "Values": second}], "MaxResults": 1000},
+    )
+    with stub:
+        found = groups.guarded_groups(GroupScope(tag_key="sg-sentry", tag_value="guard"))
+        rules = groups.rules_by_group(ids)
+    stub.assert_no_pending_responses()
+    assert [group.group_id for group in found] == ids[:2]
+    assert [rule.rule_id for rule in rules[ids[0]]] == ["sgr-1", "sgr-2"]
+    assert [rule.rule_id for rule in rules[ids[200]]] == ["sgr-3"]
+    assert rules[ids[5]] == []  # a group with no rules is still there, judged as having none

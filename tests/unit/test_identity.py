@@ -64,3 +64,22 @@ def test_a_session_name_that_cannot_be_the_sentry_costs_no_aws_call() -> None:
     handler, sts = identity(HANDLER)
     assert not handler.made(session("terraform", "run-42"))
     assert sts.calls == 0
+
+
+def test_deployed_by_cloudformation_the_sweep_is_known_by_its_role_arn() -> None:
+    # CloudFormation generates names, so no naming convention holds; the merge template passes the ARN.
+    role = f"arn:aws:iam::{ACCOUNT}:role/sg-sentry-prod-SweepRole-AbC123"
+    sts = FakeSts(f"arn:aws:sts::{ACCOUNT}:assumed-role/stack-OnSecurityGroupChangeRole-X/stack-OnSecurity-Y")
+    handler = OwnIdentity(lambda: sts, "stack-OnSecurity-Y", role)
+    sweep_session = Actor(
+        "AssumedRole",
+        arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/sg-sentry-prod-SweepRole-AbC123/stack-Sweep-Z",
+        session_issuer_arn=role,
+    )
+    assert handler.made(sweep_session) and sts.calls == 0
+    other = Actor(
+        "AssumedRole",
+        arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/other/stack-Sweep-Z",
+        session_issuer_arn=f"arn:aws:iam::{ACCOUNT}:role/other",
+    )
+    assert not handler.made(other)

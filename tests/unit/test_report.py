@@ -220,7 +220,7 @@ def test_one_sweep_message_fits_in_sns_however_much_it_found(groups: int, rules:
     assert len(report.sns_message().encode()) <= SNS_MESSAGE_LIMIT
     assert len(report.subject) <= SUBJECT_LIMIT
     total = groups * rules
-    assert report.subject.startswith(f"sg-sentry sweep: reverted {total} rule")
-    assert f"found drift on {groups}: reverted {total} rule" in report.text
+    assert report.subject.startswith(f"sg-sentry sweep: reverted {total:,} rule")
+    assert f"found drift on {groups:,}: reverted {total:,} rule" in report.text
     assert "Exemptions (SENTRY_EXEMPT_PRINCIPALS) do not apply" in report.text
     assert report.document["groups_total"] == groups
