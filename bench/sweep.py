@@ -1,6 +1,11 @@
 """The sweep at scale: N guarded groups, 10% with a forbidden rule, against moto's server on 127.0.0.1.
 
-    .venv/bin/python -m bench.sweep [--sizes 100,1000,5000]
+    .venv/bin/python -m bench.sweep [--sizes 100,1000,5000] [--modes internet,lockdown]
+
+In `internet` mode one group in ten has SSH open to the world. In `lockdown`
+mode every group is first snapshotted into a baseline; then one group in ten
+gets that SSH rule (to revoke) and one in twenty loses its approved rule (to
+restore), none of it through an event.
 
 For each size, a fresh moto server is seeded over HTTP (not timed), then the
 sweep runs once in a fresh Python process pointed at it, as a Lambda
@@ -19,8 +24,10 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -82,7 +89,7 @@ def linear_moto() -> None:
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign,assignment]
 
 
-def seed(groups: int) -> tuple[str, list[str]]:
+def seed(groups: int, forbidden_too: bool = True) -> tuple[str, list[str]]:
     """Create the topic, the groups and their rules; return the topic and the groups given a forbidden rule."""
     topic = boto3.client("sns", region_name=REGION).create_topic(Name="sg-sentry-bench")["TopicArn"]
     ec2 = boto3.client("ec2", region_name=REGION)
@@ -93,7 +100,7 @@ def seed(groups: int) -> tuple[str, list[str]]:
         group = ec2.create_security_group(
             GroupName=f"bench-{number}", Description="bench", VpcId=vpc, TagSpecifications=spec
         )["GroupId"]
-        forbidden = number % FORBIDDEN_EVERY == 0
+        forbidden = forbidden_too and number % FORBIDDEN_EVERY == 0
         permissions = [ALLOWED, FORBIDDEN] if forbidden else [ALLOWED]
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
         return str(group) if forbidden else None
@@ -149,14 +156,40 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def measure(groups: int) -> dict[str, Any]:
-    with local_aws() as endpoint:
+def drift_from_a_baseline(path: str) -> tuple[list[str], list[str]]:
+    """Snapshot every group into a baseline at `path`, then drift: SSH added to 10%, the approved rule removed
+    from 5%. Return the groups given SSH and the groups that lost their approved rule."""
+    from chalicelib import baseline
+    from chalicelib.ec2 import GroupCache, SecurityGroups
+    from chalicelib.policy import GroupScope
+    from sentrycli.snapshot import snapshot
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    approved = snapshot(SecurityGroups(ec2, GroupCache()), GroupScope(tag_key=TAG["Key"]), REGION)
+    baseline.save(baseline.Baseline().with_groups(approved, "bench"), Path(path))
+    ids = sorted(group.group_id for group in approved)
+    opened = [group for number, group in enumerate(ids) if number % FORBIDDEN_EVERY == 0]
+    emptied = [group for number, group in enumerate(ids) if number % (2 * FORBIDDEN_EVERY) == 5]
+    for group in opened:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[FORBIDDEN])
+    for group in emptied:
+        ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[ALLOWED])
+    return opened, emptied
+
+
+def measure(groups: int, mode: str = "internet") -> dict[str, Any]:
+    with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-bench-") as folder:
         # moto keeps its state per process, not per server: start each size from an empty account.
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         started = time.perf_counter()
-        topic, forbidden = seed(groups)
-        seeding = time.perf_counter() - started
+        topic, forbidden = seed(groups, forbidden_too=mode == "internet")
+        emptied: list[str] = []
         env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": endpoint, "SENTRY_TOPIC_ARN": topic}
+        if mode == "lockdown":
+            path = str(Path(folder) / "baseline.json")
+            forbidden, emptied = drift_from_a_baseline(path)
+            env.update(SENTRY_MODE="lockdown", SENTRY_BASELINE_FILE=path)
+        seeding = time.perf_counter() - started
         child = subprocess.run(
             [sys.executable, "-m", "bench.sweep", "--child"], env=env, capture_output=True, text=True, check=False
         )
@@ -168,20 +201,22 @@ def measure(groups: int) -> dict[str, Any]:
         rules = [rule for page in pages for rule in page["SecurityGroupRules"]]
         still_open = sum(1 for rule in rules if rule.get("FromPort") == 22)
         allowed = sum(1 for rule in rules if rule.get("FromPort") == 443)
-    result.update(groups=groups, violating=len(forbidden), seeding_seconds=seeding)
+    violating = len(set(forbidden) | set(emptied))
+    result.update(groups=groups, mode=mode, violating=violating, seeding_seconds=seeding)
     result.update(still_open=still_open, allowed_left=allowed)
     result["correct"] = still_open == 0 and allowed == groups
-    result["rules_before"] = groups * 2 + len(forbidden)  # allowed + default egress + forbidden
-    # What the issue asks for: ceil(rules / 1000) pages, plus one revoke per violating group.
-    result["target_calls"] = math.ceil(result["rules_before"] / 1000) + len(forbidden)
+    # Allowed + default egress + forbidden - emptied.
+    result["rules_before"] = groups * 2 + len(forbidden) - len(emptied)
+    # What the issue asks for: ceil(rules / 1000) pages, plus one change per violating group.
+    result["target_calls"] = math.ceil(result["rules_before"] / 1000) + violating
     return result
 
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| groups | violating | wall time | waiting on AWS | importing the app | the sentry's own work "
+        "| mode | groups | violating | wall time | waiting on AWS | importing the app | the sentry's own work "
         "| AWS calls (target) | by operation | peak memory | all correct |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---:|:---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|:---:|",
     ]
     for r in results:
         calls = r["calls"]
@@ -189,7 +224,7 @@ def table(results: list[dict[str, Any]]) -> str:
         by_operation = ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
         own = r["wall_seconds"] - waiting - r["import_seconds"]
         lines.append(
-            f"| {r['groups']:,} | {r['violating']:,} | {r['wall_seconds']:.1f} s | {waiting:.1f} s "
+            f"| {r['mode']} | {r['groups']:,} | {r['violating']:,} | {r['wall_seconds']:.1f} s | {waiting:.1f} s "
             f"| {r['import_seconds']:.2f} s | {own:.2f} s | {sum(calls.values()):,} ({r['target_calls']:,}) "
             f"| {by_operation} | {r['max_rss_mb']:.0f} MB | {'yes' if r['correct'] else 'NO'} |"
         )
@@ -199,6 +234,7 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,5000", help="comma-separated group counts")
+    parser.add_argument("--modes", default="internet,lockdown", help="comma-separated: internet, lockdown")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -207,9 +243,10 @@ def main() -> int:
         return 0
     linear_moto()
     results = []
-    for size in (int(part) for part in args.sizes.split(",")):
-        print(f"sweeping {size:,} groups ...", file=sys.stderr, flush=True)
-        results.append(measure(size))
+    for mode in args.modes.split(","):
+        for size in (int(part) for part in args.sizes.split(",")):
+            print(f"sweeping {size:,} groups in {mode} mode ...", file=sys.stderr, flush=True)
+            results.append(measure(size, mode))
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
