@@ -25,3 +25,19 @@ def test_the_sweep_benchmark_runs_both_modes_and_finds_every_outcome_correct() -
     assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows), result.stdout
     assert "RevokeSecurityGroupIngress 2" in rows[0]  # 2 of 20 groups had SSH open to the world
     assert "AuthorizeSecurityGroupIngress 1" in rows[1]  # and in lockdown, 1 of 20 lost its approved rule
+
+
+def test_the_event_benchmark_runs_and_the_burst_leaves_nothing_open() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.event", "--events", "3", "--burst", "5"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]  # non-zero when a burst event left SSH open
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| by ID", "| by tag"))]
+    assert len(rows) == 2 and all("RevokeSecurityGroupIngress 1" in row for row in rows), result.stdout
+    assert "Burst: 5 events on distinct groups" in result.stdout

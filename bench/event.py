@@ -1,0 +1,195 @@
+"""One event, and a burst of them: the handler's cost next to the bare AWS calls its work needs.
+
+    .venv/bin/python -m bench.event [--events 41] [--burst 1000]
+
+Against moto's server on 127.0.0.1, in one warm process, as a warm Lambda
+container would run them:
+
+* per event: SSH opened to the world on a guarded group (set up, not timed),
+  then the handler handles the event CloudTrail would deliver (timed). The
+  baseline is the same revoke (by rule ID) and the same publish, issued
+  directly with boto3 (timed). The two alternate, so drift in moto's speed
+  falls on both. Guarded by ID, and again by tag (the group's tags cached).
+* burst: N events on N distinct groups, handled back to back.
+
+The handler's ratio to the bare calls is its overhead: what it adds to the
+two calls it cannot avoid (its own work, and the calls it makes beyond those
+two, listed by operation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from bench.sweep import linear_moto
+from localaws import cloudtrail
+from localaws.server import REGION, local_aws
+
+SSH = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+TAG = {"Key": "sg-sentry", "Value": "guard"}
+
+
+class Calls:
+    """Counts the AWS operations made while `counting` is on, whoever makes them."""
+
+    def __init__(self) -> None:
+        import botocore.client
+
+        self.counts: dict[str, int] = {}
+        # Seconds inside AWS calls (moto answering, the round trip, botocore) while counting.
+        self.waited = 0.0
+        self.counting = False
+        send = botocore.client.BaseClient._make_api_call
+
+        def counted(client: Any, operation: str, params: Any) -> Any:
+            if not self.counting:
+                return send(client, operation, params)
+            self.counts[operation] = self.counts.get(operation, 0) + 1
+            began = time.perf_counter()
+            try:
+                return send(client, operation, params)
+            finally:
+                self.waited += time.perf_counter() - began
+
+        botocore.client.BaseClient._make_api_call = counted
+
+
+def opened(ec2: Any, group: str) -> dict[str, Any]:
+    """Open SSH to the world on `group`; return the event EventBridge would deliver for it."""
+    params = {"GroupId": group, "IpPermissions": [SSH]}
+    _, created = cloudtrail.apply(ec2, "AuthorizeSecurityGroupIngress", **params)
+    return cloudtrail.eventbridge(cloudtrail.record("AuthorizeSecurityGroupIngress", params, created, region=REGION))
+
+
+def timed(work: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def per_event(ec2: Any, sns: Any, topic: str, group: str, events: int, calls: Calls) -> dict[str, Any]:
+    from chalicelib.sentry import handle
+
+    handled: list[float] = []
+    own: list[float] = []
+    bare: list[float] = []
+    handle(opened(ec2, group))  # warm: clients made, tags cached, as in a warm container
+    calls.counts.clear()
+    for _ in range(events):
+        event = opened(ec2, group)
+        calls.counting, calls.waited = True, 0.0
+        handled.append(timed(lambda event=event: handle(event)))  # type: ignore[misc]
+        calls.counting = False
+        own.append(handled[-1] - calls.waited)
+        again = opened(ec2, group)
+        rule_id = again["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"]
+
+        def direct(rule_id: str = rule_id) -> None:
+            # The revoke and the publish the work needs, and nothing else.
+            ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
+            sns.publish(TopicArn=topic, Subject="sg-sentry: reverted 1 rule", Message="tcp 22 from 0.0.0.0/0")
+
+        bare.append(timed(direct))
+    assert _ssh_rules(ec2, group) == [], "SSH is still open: the handler did not revert it"
+    return {
+        "handler_ms": statistics.median(handled) * 1000,
+        # The handler's time outside AWS calls: reading, judging, reporting, logging.
+        "own_ms": statistics.median(own) * 1000,
+        "bare_ms": statistics.median(bare) * 1000,
+        "calls_per_event": {name: count / events for name, count in sorted(calls.counts.items())},
+    }
+
+
+def _ssh_rules(ec2: Any, group: str) -> list[str]:
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return [r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if r.get("FromPort") == 22]
+
+
+def burst(ec2: Any, vpc: str, size: int, calls: Calls) -> dict[str, Any]:
+    from chalicelib.sentry import handle
+
+    spec = [{"ResourceType": "security-group", "Tags": [TAG]}]
+    groups = [
+        ec2.create_security_group(GroupName=f"burst-{n}", Description="burst", VpcId=vpc, TagSpecifications=spec)[
+            "GroupId"
+        ]
+        for n in range(size)
+    ]
+    events = [opened(ec2, group) for group in groups]
+    calls.counts.clear()
+    calls.counting = True
+    elapsed = timed(lambda: [handle(event) for event in events])
+    calls.counting = False
+    still_open = sum(1 for group in groups if _ssh_rules(ec2, group))
+    return {"events": size, "seconds": elapsed, "per_second": size / elapsed, "still_open": still_open}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=41, help="events timed per scope (median taken)")
+    parser.add_argument("--burst", type=int, default=1000, help="events in the burst, on distinct groups")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    linear_moto()
+    calls = Calls()
+    results: dict[str, Any] = {}
+    with local_aws() as endpoint:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        ec2, sns = boto3.client("ec2", region_name=REGION), boto3.client("sns", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        topic = sns.create_topic(Name="sg-sentry-bench")["TopicArn"]
+        spec = [{"ResourceType": "security-group", "Tags": [TAG]}]
+        group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc, TagSpecifications=spec)
+        group_id = group["GroupId"]
+        os.environ.update(SENTRY_TOPIC_ARN=topic, SENTRY_MODE="lockdown")
+        for scope, setting in (
+            ("by ID", {"SENTRY_GROUP_IDS": group_id}),
+            ("by tag", {"SENTRY_GROUP_TAG": "sg-sentry"}),
+        ):
+            os.environ.pop("SENTRY_GROUP_IDS", None)
+            os.environ.pop("SENTRY_GROUP_TAG", None)
+            os.environ.update(setting)
+            print(f"timing {args.events} events, groups guarded {scope} ...", file=sys.stderr, flush=True)
+            results[scope] = per_event(ec2, sns, topic, group_id, args.events, calls)
+        os.environ.pop("SENTRY_GROUP_IDS", None)
+        os.environ["SENTRY_GROUP_TAG"] = "sg-sentry"
+        print(f"a burst of {args.burst} events on distinct groups ...", file=sys.stderr, flush=True)
+        results["burst"] = burst(ec2, vpc, args.burst, calls)
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    print(
+        "| groups guarded | handler, median | of it, outside AWS calls | bare revoke + publish, median | ratio "
+        "| AWS calls per event |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
+    for scope in ("by ID", "by tag"):
+        r = results[scope]
+        per = ", ".join(f"{name} {count:g}" for name, count in r["calls_per_event"].items())
+        ratio = r["handler_ms"] / r["bare_ms"]
+        print(
+            f"| {scope} | {r['handler_ms']:.1f} ms | {r['own_ms']:.1f} ms | {r['bare_ms']:.1f} ms "
+            f"| {ratio:.2f} | {per} |"
+        )
+    b = results["burst"]
+    print(f"\nBurst: {b['events']} events on distinct groups in {b['seconds']:.1f} s = {b['per_second']:.1f} events/s")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
+    return 0 if b["still_open"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
