@@ -37,7 +37,7 @@ REQUIRED_PERMISSIONS = SecurityGroups.PERMISSIONS | SnsNotifier.PERMISSIONS | LA
 
 
 class RevertFailed(RuntimeError):
-    """At least one forbidden rule could not be revoked; raised so Lambda retries and alarms."""
+    """A forbidden rule could not be revoked, or an approved one restored; raised so Lambda retries and alarms."""
 
 
 def handle(raw: Any) -> dict[str, Any]:
