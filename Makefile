@@ -23,6 +23,7 @@ rehearse: $(READY)
 	$(BIN)/python -m localaws.rehearse
 
 bench: $(READY)
+	$(BIN)/python -m bench.cold
 	$(BIN)/python -m bench.event
 	$(BIN)/python -m bench.sweep
 

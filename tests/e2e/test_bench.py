@@ -41,3 +41,17 @@ def test_the_event_benchmark_runs_and_the_burst_leaves_nothing_open() -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith(("| by ID", "| by tag"))]
     assert len(rows) == 2 and all("RevokeSecurityGroupIngress 1" in row for row in rows), result.stdout
     assert "Burst: 5 events on distinct groups" in result.stdout
+
+
+def test_the_cold_start_benchmark_runs_and_reports_the_package() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cold", "--runs", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]  # each sentry run asserts it reverted the rule
+    assert "| ratio |" in result.stdout and "Deployment package: " in result.stdout

@@ -1,0 +1,132 @@
+"""Cold start: a fresh Python process that handles one event, next to the original recipe's minimal approach.
+
+    .venv/bin/python -m bench.cold [--runs 11]
+
+Against moto's server on 127.0.0.1. Each run opens SSH to the world on a
+guarded group (set up, not timed), then starts a fresh interpreter that
+either imports `app.py` and handles the event (the sentry), or imports
+boto3, creates an EC2 client and makes one revoke (the recipe). The two
+alternate; medians are shown, both for the whole process (what a Lambda
+cold start pays, interpreter start included) and for the work inside it.
+The deployment package's size comes from `chalice package`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench.event import SSH, opened
+from localaws.server import REGION, local_aws
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each child prints the seconds its work took, measured from its first line.
+SENTRY = """
+import time; started = time.perf_counter()
+import json, sys
+from app import on_security_group_change
+answer = on_security_group_change(json.load(open(sys.argv[1])), None)
+assert answer["outcome"] == "reverted", answer
+print(time.perf_counter() - started)
+"""
+RECIPE = """
+import time; started = time.perf_counter()
+import json, sys
+import boto3
+ec2 = boto3.client("ec2")
+ec2.revoke_security_group_ingress(GroupId=sys.argv[2], IpPermissions=[json.loads(sys.argv[3])])
+print(time.perf_counter() - started)
+"""
+
+
+def run(code: str, *args: str, env: dict[str, str]) -> tuple[float, float]:
+    """(whole process, work inside it) in seconds."""
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    whole = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(child.stderr[-2000:])
+    return whole, float(child.stdout.splitlines()[-1])
+
+
+def package_size() -> tuple[int, dict[str, int]]:
+    """The deployment zip's size, and the compressed bytes of each top-level part."""
+    with tempfile.TemporaryDirectory(prefix="sg-sentry-package-") as out:
+        env = dict(os.environ, AWS_DEFAULT_REGION=REGION)
+        chalice = str(Path(sys.executable).parent / "chalice")
+        subprocess.run([chalice, "--project-dir", str(ROOT), "package", out], check=True, capture_output=True, env=env)
+        path = Path(out) / "deployment.zip"
+        parts: dict[str, int] = {}
+        with zipfile.ZipFile(path) as archive:
+            for item in archive.infolist():
+                top = item.filename.split("/")[0]
+                parts[top] = parts.get(top, 0) + item.compress_size
+        return path.stat().st_size, parts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    times: dict[str, list[tuple[float, float]]] = {"sentry": [], "recipe": []}
+    with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-cold-") as folder:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        ec2, sns = boto3.client("ec2", region_name=REGION), boto3.client("sns", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+        topic = sns.create_topic(Name="sg-sentry-bench")["TopicArn"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+        sentry_env = env | {"SENTRY_GROUP_IDS": group, "SENTRY_TOPIC_ARN": topic}
+        event_file = Path(folder) / "event.json"
+        for number in range(args.runs):
+            print(f"cold start {number + 1} of {args.runs} ...", file=sys.stderr, flush=True)
+            event_file.write_text(json.dumps(opened(ec2, group)))
+            times["sentry"].append(run(SENTRY, str(event_file), env=sentry_env))
+            opened(ec2, group)
+            times["recipe"].append(run(RECIPE, str(event_file), group, json.dumps(SSH), env=env))
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+        assert not [r for r in rules["SecurityGroupRules"] if r.get("FromPort") == 22], "SSH left open"
+    size, parts = package_size()
+    medians = {
+        who: (statistics.median(w for w, _ in runs), statistics.median(i for _, i in runs))
+        for who, runs in times.items()
+    }
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    print("| cold start, median | whole process | work inside it |")
+    print("|---|---:|---:|")
+    for who, label in (("sentry", "the sentry: import app.py, handle the event"), ("recipe", "the recipe")):
+        whole, inside = medians[who]
+        print(f"| {label} | {whole * 1000:.0f} ms | {inside * 1000:.0f} ms |")
+    ratio_whole = medians["sentry"][0] / medians["recipe"][0]
+    ratio_inside = medians["sentry"][1] / medians["recipe"][1]
+    print(f"| ratio | {ratio_whole:.2f} | {ratio_inside:.2f} |")
+    shown = ", ".join(f"{name} {count:,} B" for name, count in sorted(parts.items()))
+    print(f"\nDeployment package: {size:,} bytes ({shown}, compressed)")
+    if args.json:
+        with open(args.json, "w") as out:
+            result: dict[str, Any] = {"runs": times, "package_bytes": size, "package_parts": parts}
+            json.dump(result, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
