@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import boto3
 
 from bench.event import SSH, opened
+from bench.measure import empty_account, machine
 from localaws.server import REGION, local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +85,7 @@ def main() -> int:
     args = parser.parse_args()
     times: dict[str, list[tuple[float, float]]] = {"sentry": [], "recipe": []}
     with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-cold-") as folder:
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        empty_account(endpoint)
         ec2, sns = boto3.client("ec2", region_name=REGION), boto3.client("sns", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
@@ -107,10 +106,7 @@ def main() -> int:
         who: (statistics.median(w for w, _ in runs), statistics.median(i for _, i in runs))
         for who, runs in times.items()
     }
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    print(machine())
     print("| cold start, median | whole process | work inside it |")
     print("|---|---:|---:|")
     for who, label in (("sentry", "the sentry: import app.py, handle the event"), ("recipe", "the recipe")):

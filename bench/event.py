@@ -22,47 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-from bench.sweep import linear_moto
+from bench.measure import Calls, empty_account, linear_moto, machine
 from localaws import cloudtrail
 from localaws.server import REGION, local_aws
 
 SSH = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 TAG = {"Key": "sg-sentry", "Value": "guard"}
-
-
-class Calls:
-    """Counts the AWS operations made while `counting` is on, whoever makes them."""
-
-    def __init__(self) -> None:
-        import botocore.client
-
-        self.counts: dict[str, int] = {}
-        # Seconds inside AWS calls (moto answering, the round trip, botocore) while counting.
-        self.waited = 0.0
-        self.counting = False
-        send = botocore.client.BaseClient._make_api_call
-
-        def counted(client: Any, operation: str, params: Any) -> Any:
-            if not self.counting:
-                return send(client, operation, params)
-            self.counts[operation] = self.counts.get(operation, 0) + 1
-            began = time.perf_counter()
-            try:
-                return send(client, operation, params)
-            finally:
-                self.waited += time.perf_counter() - began
-
-        botocore.client.BaseClient._make_api_call = counted
 
 
 def opened(ec2: Any, group: str) -> dict[str, Any]:
@@ -85,13 +58,14 @@ def per_event(ec2: Any, sns: Any, topic: str, group: str, events: int, calls: Ca
     own: list[float] = []
     bare: list[float] = []
     handle(opened(ec2, group))  # warm: clients made, tags cached, as in a warm container
-    calls.counts.clear()
+    calls.clear()
     for _ in range(events):
         event = opened(ec2, group)
-        calls.counting, calls.waited = True, 0.0
+        waited_before = calls.waited
+        calls.counting = True
         handled.append(timed(lambda event=event: handle(event)))  # type: ignore[misc]
         calls.counting = False
-        own.append(handled[-1] - calls.waited)
+        own.append(handled[-1] - (calls.waited - waited_before))
         again = opened(ec2, group)
         rule_id = again["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"]
 
@@ -127,7 +101,7 @@ def burst(ec2: Any, vpc: str, size: int, calls: Calls) -> dict[str, Any]:
         for n in range(size)
     ]
     events = [opened(ec2, group) for group in groups]
-    calls.counts.clear()
+    calls.clear()
     calls.counting = True
     elapsed = timed(lambda: [handle(event) for event in events])
     calls.counting = False
@@ -145,7 +119,7 @@ def main() -> int:
     calls = Calls()
     results: dict[str, Any] = {}
     with local_aws() as endpoint:
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        empty_account(endpoint)
         ec2, sns = boto3.client("ec2", region_name=REGION), boto3.client("sns", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         topic = sns.create_topic(Name="sg-sentry-bench")["TopicArn"]
@@ -166,10 +140,7 @@ def main() -> int:
         os.environ["SENTRY_GROUP_TAG"] = "sg-sentry"
         print(f"a burst of {args.burst} events on distinct groups ...", file=sys.stderr, flush=True)
         results["burst"] = burst(ec2, vpc, args.burst, calls)
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    print(machine())
     print(
         "| groups guarded | handler, median | of it, outside AWS calls | bare revoke + publish, median | ratio "
         "| AWS calls per event |"

@@ -21,17 +21,16 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from bench.measure import Calls, empty_account, linear_moto, machine, peak_rss_mb
 from localaws.server import REGION, local_aws
 
 TAG = {"Key": "sg-sentry", "Value": "guard"}
@@ -52,41 +51,6 @@ SCHEDULED_EVENT = {
     "detail": {},
 }
 ENV = {"SENTRY_MODE": "internet", "SENTRY_GROUP_TAG": "sg-sentry=guard", "SENTRY_DRY_RUN": "false"}
-
-
-def linear_moto() -> None:
-    """Take two quadratic paths out of moto's server; its answers stay exactly the same.
-
-    * A ``group-id`` filter is matched against every rule with one regular
-      expression per value (AWS filters accept globs): 200 IDs over 10,000
-      rules is two million regex matches a call. Plain IDs become a set lookup.
-    * A resource's tags are found by scanning every tag in the region, three
-      times per group described: describing 5,000 tagged groups takes
-      minutes. They are read from the resource's own entry instead.
-
-    Without this the 5,000-group run measures moto's loops, not the sentry;
-    the figures keep AWS's time apart from the sentry's anyway.
-    """
-    from moto.ec2.models.core import TaggedEC2Resource
-    from moto.ec2.models.security_groups import SecurityGroupRule
-    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
-
-    glob_match = SecurityGroupRule.filter_group_id
-
-    def filter_group_id(rule: Any, values: list[Any]) -> bool:
-        if any("*" in value or "?" in value for value in values):
-            return bool(glob_match(rule, values))
-        return rule.group_id in values
-
-    def get_tags(resource: Any) -> list[dict[str, str]]:
-        if not resource.id:
-            return []
-        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource.id), "")
-        tags = resource.ec2_backend.tags.get(resource.id, {})
-        return [{"resource_id": resource.id, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
-
-    SecurityGroupRule.filter_group_id = filter_group_id  # type: ignore[method-assign,assignment]
-    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign,assignment]
 
 
 def seed(groups: int, forbidden_too: bool = True) -> tuple[str, list[str]]:
@@ -111,21 +75,7 @@ def seed(groups: int, forbidden_too: bool = True) -> tuple[str, list[str]]:
 
 def run_sweep() -> dict[str, Any]:
     """In a fresh process: sweep once, as the scheduled function would (what the child prints)."""
-    import botocore.client
-
-    calls: dict[str, int] = {}
-    waited: dict[str, float] = {}
-    send = botocore.client.BaseClient._make_api_call
-
-    def counting(client: Any, operation: str, params: Any) -> Any:
-        calls[operation] = calls.get(operation, 0) + 1
-        began = time.perf_counter()
-        try:
-            return send(client, operation, params)
-        finally:
-            waited[operation] = waited.get(operation, 0.0) + time.perf_counter() - began
-
-    botocore.client.BaseClient._make_api_call = counting
+    calls = Calls(counting=True)
     started = time.perf_counter()
     from app import scheduled_sweep  # the import is part of a cold invocation
 
@@ -136,24 +86,11 @@ def run_sweep() -> dict[str, Any]:
         "answer": answer,
         "wall_seconds": wall,
         "import_seconds": imported - started,
-        "calls": calls,
+        "calls": calls.counts,
         # Time spent inside each kind of call (the local AWS answering, and botocore): the rest is the sentry's.
-        "call_seconds": waited,
+        "call_seconds": calls.seconds,
         "max_rss_mb": peak_rss_mb(),
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory: what Lambda reports as "Max Memory Used".
-
-    VmHWM, not getrusage's ru_maxrss: on Linux the latter survives exec, so a
-    child would report the peak of the (large) process that forked it.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def drift_from_a_baseline(path: str) -> tuple[list[str], list[str]]:
@@ -179,8 +116,7 @@ def drift_from_a_baseline(path: str) -> tuple[list[str], list[str]]:
 
 def measure(groups: int, mode: str = "internet") -> dict[str, Any]:
     with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-bench-") as folder:
-        # moto keeps its state per process, not per server: start each size from an empty account.
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+        empty_account(endpoint)
         started = time.perf_counter()
         topic, forbidden = seed(groups, forbidden_too=mode == "internet")
         emptied: list[str] = []
@@ -247,10 +183,7 @@ def main() -> int:
         for size in (int(part) for part in args.sizes.split(",")):
             print(f"sweeping {size:,} groups in {mode} mode ...", file=sys.stderr, flush=True)
             results.append(measure(size, mode))
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    print(machine())
     print(table(results))
     if args.json:
         with open(args.json, "w") as out:

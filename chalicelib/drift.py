@@ -19,7 +19,6 @@ from chalicelib.rules import Rule
 
 # Who a sweep judges rules for: nobody. No principal ARN, so no exemption can match.
 NO_ACTOR = Actor(identity_type="none (found by the sweep)")
-NO_BASELINE = "lockdown mode without a baseline: the sweep cannot tell approved rules from drift (run sentry snapshot)"
 
 
 class Fix(StrEnum):
