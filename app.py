@@ -13,7 +13,6 @@ from chalice.app import Chalice, CloudWatchEvent, Rate
 from chalicelib.config import sweep_minutes
 from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE, HANDLED_EVENT_NAMES
 from chalicelib.sentry import handle
-from chalicelib.sweep import sweep
 
 app = Chalice(app_name="sg-sentry")
 
@@ -38,4 +37,7 @@ def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
 
 @app.schedule(SWEEP_RATE, name="sweep")
 def scheduled_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    # Imported here, so the event function's cold start does not load the sweep's modules.
+    from chalicelib.sweep import sweep
+
     return sweep().as_dict()

@@ -29,6 +29,7 @@ import boto3
 
 from bench.event import SSH, opened
 from bench.measure import empty_account, machine
+from localaws.ec2_answers import revokes_name_their_rules
 from localaws.server import REGION, local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,11 @@ def main() -> int:
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     times: dict[str, list[tuple[float, float]]] = {"sentry": [], "recipe": []}
-    with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-cold-") as folder:
+    with (
+        local_aws() as endpoint,
+        revokes_name_their_rules(),  # as EC2 answers: the sentry then proves the revoke without a read
+        tempfile.TemporaryDirectory(prefix="sg-sentry-cold-") as folder,
+    ):
         empty_account(endpoint)
         ec2, sns = boto3.client("ec2", region_name=REGION), boto3.client("sns", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

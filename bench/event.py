@@ -10,6 +10,9 @@ container would run them:
   baseline is the same revoke (by rule ID) and the same publish, issued
   directly with boto3 (timed). The two alternate, so drift in moto's speed
   falls on both. Guarded by ID, and again by tag (the group's tags cached).
+  moto's revokes answer as EC2 does, naming the rules revoked
+  (`localaws/ec2_answers.py`); one more row shows moto's own answer, on
+  which the handler reads the group back to prove the revoke.
 * burst: N events on N distinct groups, handled back to back.
 
 The handler's ratio to the bare calls is its overhead: what it adds to the
@@ -20,6 +23,7 @@ two, listed by operation).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -32,10 +36,20 @@ import boto3
 
 from bench.measure import Calls, empty_account, linear_moto, machine
 from localaws import cloudtrail
+from localaws.ec2_answers import revokes_name_their_rules
 from localaws.server import REGION, local_aws
 
 SSH = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 TAG = {"Key": "sg-sentry", "Value": "guard"}
+# How the revoke is answered: as EC2 does, naming the rules revoked (the sentry then reads nothing back),
+# or as moto 5.2 does, with Return only (the sentry reads the group back to prove the revoke).
+AS_EC2 = "names the rules (as EC2)"
+RETURN_ONLY = "Return only (moto as is)"
+SCOPES: tuple[tuple[str, Callable[[str], dict[str, str]], str], ...] = (
+    ("by ID", lambda group: {"SENTRY_GROUP_IDS": group}, AS_EC2),
+    ("by tag", lambda group: {"SENTRY_GROUP_TAG": "sg-sentry"}, AS_EC2),
+    ("by ID", lambda group: {"SENTRY_GROUP_IDS": group}, RETURN_ONLY),
+)
 
 
 def opened(ec2: Any, group: str) -> dict[str, Any]:
@@ -69,10 +83,10 @@ def per_event(ec2: Any, sns: Any, topic: str, group: str, events: int, calls: Ca
         again = opened(ec2, group)
         rule_id = again["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"]
 
-        def direct(rule_id: str = rule_id) -> None:
-            # The revoke and the publish the work needs, and nothing else.
+        def direct(rule_id: str = rule_id, message: dict[str, Any] = calls.last["Publish"]) -> None:
+            # The revoke and the publish the work needs, and nothing else: the same report the handler sent.
             ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule_id])
-            sns.publish(TopicArn=topic, Subject="sg-sentry: reverted 1 rule", Message="tcp 22 from 0.0.0.0/0")
+            sns.publish(**message)
 
         bare.append(timed(direct))
     assert _ssh_rules(ec2, group) == [], "SSH is still open: the handler did not revert it"
@@ -127,31 +141,30 @@ def main() -> int:
         group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc, TagSpecifications=spec)
         group_id = group["GroupId"]
         os.environ.update(SENTRY_TOPIC_ARN=topic, SENTRY_MODE="lockdown")
-        for scope, setting in (
-            ("by ID", {"SENTRY_GROUP_IDS": group_id}),
-            ("by tag", {"SENTRY_GROUP_TAG": "sg-sentry"}),
-        ):
+        for scope, setting, answer in SCOPES:
             os.environ.pop("SENTRY_GROUP_IDS", None)
             os.environ.pop("SENTRY_GROUP_TAG", None)
-            os.environ.update(setting)
-            print(f"timing {args.events} events, groups guarded {scope} ...", file=sys.stderr, flush=True)
-            results[scope] = per_event(ec2, sns, topic, group_id, args.events, calls)
+            os.environ.update(setting(group_id))
+            print(f"timing {args.events} events, groups guarded {scope}, {answer} ...", file=sys.stderr, flush=True)
+            with revokes_name_their_rules() if answer == AS_EC2 else contextlib.nullcontext():
+                results[f"{scope}, {answer}"] = per_event(ec2, sns, topic, group_id, args.events, calls)
         os.environ.pop("SENTRY_GROUP_IDS", None)
         os.environ["SENTRY_GROUP_TAG"] = "sg-sentry"
         print(f"a burst of {args.burst} events on distinct groups ...", file=sys.stderr, flush=True)
-        results["burst"] = burst(ec2, vpc, args.burst, calls)
+        with revokes_name_their_rules():
+            results["burst"] = burst(ec2, vpc, args.burst, calls)
     print(machine())
     print(
-        "| groups guarded | handler, median | of it, outside AWS calls | bare revoke + publish, median | ratio "
-        "| AWS calls per event |"
+        "| groups guarded | the revoke's answer | handler, median | of it, outside AWS calls "
+        "| bare revoke + publish, median | ratio | AWS calls per event |"
     )
-    print("|---|---:|---:|---:|---:|---|")
-    for scope in ("by ID", "by tag"):
-        r = results[scope]
+    print("|---|---|---:|---:|---:|---:|---|")
+    for scope, _, answer in SCOPES:
+        r = results[f"{scope}, {answer}"]
         per = ", ".join(f"{name} {count:g}" for name, count in r["calls_per_event"].items())
         ratio = r["handler_ms"] / r["bare_ms"]
         print(
-            f"| {scope} | {r['handler_ms']:.1f} ms | {r['own_ms']:.1f} ms | {r['bare_ms']:.1f} ms "
+            f"| {scope} | {answer} | {r['handler_ms']:.1f} ms | {r['own_ms']:.1f} ms | {r['bare_ms']:.1f} ms "
             f"| {ratio:.2f} | {per} |"
         )
     b = results["burst"]

@@ -16,6 +16,8 @@ class Calls:
         import botocore.client
 
         self.counts: dict[str, int] = {}
+        # The parameters of the last call of each operation, while counting.
+        self.last: dict[str, Any] = {}
         # Seconds inside each kind of call (moto answering, the round trip, botocore) while counting.
         self.seconds: dict[str, float] = {}
         self.counting = counting
@@ -25,6 +27,7 @@ class Calls:
             if not self.counting:
                 return send(client, operation, params)
             self.counts[operation] = self.counts.get(operation, 0) + 1
+            self.last[operation] = params
             began = time.perf_counter()
             try:
                 return send(client, operation, params)

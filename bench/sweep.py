@@ -25,11 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from bench.custodian import C7N_VERSION, ensure_custodian, run_custodian
 from bench.measure import Calls, empty_account, linear_moto, machine, peak_rss_mb
 from localaws.server import REGION, local_aws
 
@@ -53,24 +55,31 @@ SCHEDULED_EVENT = {
 ENV = {"SENTRY_MODE": "internet", "SENTRY_GROUP_TAG": "sg-sentry=guard", "SENTRY_DRY_RUN": "false"}
 
 
-def seed(groups: int, forbidden_too: bool = True) -> tuple[str, list[str]]:
-    """Create the topic, the groups and their rules; return the topic and the groups given a forbidden rule."""
+def seed(groups: int) -> tuple[str, list[str]]:
+    """Create the topic and the groups, each with its allowed rule; return the topic and the group IDs."""
     topic = boto3.client("sns", region_name=REGION).create_topic(Name="sg-sentry-bench")["TopicArn"]
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     spec = [{"ResourceType": "security-group", "Tags": [TAG]}]
 
-    def one(number: int) -> str | None:
+    def one(number: int) -> str:
         group = ec2.create_security_group(
             GroupName=f"bench-{number}", Description="bench", VpcId=vpc, TagSpecifications=spec
         )["GroupId"]
-        forbidden = forbidden_too and number % FORBIDDEN_EVERY == 0
-        permissions = [ALLOWED, FORBIDDEN] if forbidden else [ALLOWED]
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
-        return str(group) if forbidden else None
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ALLOWED])
+        return str(group)
 
     # One at a time: moto's server is not safe for concurrent writes to one region.
-    return str(topic), [group for group in map(one, range(groups)) if group]
+    return str(topic), [one(number) for number in range(groups)]
+
+
+def open_to_the_world(group_ids: list[str]) -> list[str]:
+    """Open SSH to the world on one group in ten; return those groups."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    opened = [group for number, group in enumerate(group_ids) if number % FORBIDDEN_EVERY == 0]
+    for group in opened:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[FORBIDDEN])
+    return opened
 
 
 def run_sweep() -> dict[str, Any]:
@@ -105,64 +114,115 @@ def drift_from_a_baseline(path: str) -> tuple[list[str], list[str]]:
     approved = snapshot(SecurityGroups(ec2, GroupCache()), GroupScope(tag_key=TAG["Key"]), REGION)
     baseline.save(baseline.Baseline().with_groups(approved, "bench"), Path(path))
     ids = sorted(group.group_id for group in approved)
-    opened = [group for number, group in enumerate(ids) if number % FORBIDDEN_EVERY == 0]
+    opened = open_to_the_world(ids)
     emptied = [group for number, group in enumerate(ids) if number % (2 * FORBIDDEN_EVERY) == 5]
-    for group in opened:
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[FORBIDDEN])
     for group in emptied:
         ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[ALLOWED])
     return opened, emptied
 
 
-def measure(groups: int, mode: str = "internet") -> dict[str, Any]:
-    with local_aws() as endpoint, tempfile.TemporaryDirectory(prefix="sg-sentry-bench-") as folder:
+def ports_left() -> tuple[int, int]:
+    """How many SSH rules (forbidden) and HTTPS rules (allowed) the account has now."""
+    pages = boto3.client("ec2", region_name=REGION).get_paginator("describe_security_group_rules").paginate()
+    rules = [rule for page in pages for rule in page["SecurityGroupRules"]]
+    ports = [rule.get("FromPort") for rule in rules]
+    return ports.count(22), ports.count(443)
+
+
+def in_a_child(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    child = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{child.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
+    return result
+
+
+def measure(groups: int, modes: list[str], custodian: Path | None) -> list[dict[str, Any]]:
+    """Seed `groups` groups once, then in turn: the sweep in internet mode, Cloud Custodian on the same
+    forbidden rules opened again, and the sweep in lockdown mode after a baseline and drift."""
+    # Imported here: it loads moto's EC2 models, which the sweep's child must not carry in its memory.
+    from localaws.ec2_answers import revokes_name_their_rules
+
+    results: list[dict[str, Any]] = []
+    with (
+        local_aws() as endpoint,
+        revokes_name_their_rules(),
+        tempfile.TemporaryDirectory(prefix="sg-sentry-bench-") as folder,
+    ):
         empty_account(endpoint)
-        started = time.perf_counter()
-        topic, forbidden = seed(groups, forbidden_too=mode == "internet")
-        emptied: list[str] = []
+        began = time.perf_counter()
+        topic, group_ids = seed(groups)
+        seeding = time.perf_counter() - began
         env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": endpoint, "SENTRY_TOPIC_ARN": topic}
-        if mode == "lockdown":
+        sweep = [sys.executable, "-m", "bench.sweep", "--child"]
+        # The sentry and Custodian remediate the same groups, each with SSH open on the same one in ten.
+        runs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        if "internet" in modes:
+            runs.append(("internet", lambda: in_a_child(sweep, env)))
+        if custodian is not None:
+            runs.append(("custodian", lambda: run_custodian(custodian, endpoint, Path(folder))))
+        for tool, run in runs:
+            forbidden = open_to_the_world(group_ids)
+            result = run()
+            still_open, allowed = ports_left()
+            result.update(mode=tool, violating=len(forbidden), rules_before=groups * 2 + len(forbidden))
+            result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
+            results.append(result)
+        if "lockdown" in modes:
             path = str(Path(folder) / "baseline.json")
             forbidden, emptied = drift_from_a_baseline(path)
-            env.update(SENTRY_MODE="lockdown", SENTRY_BASELINE_FILE=path)
-        seeding = time.perf_counter() - started
-        child = subprocess.run(
-            [sys.executable, "-m", "bench.sweep", "--child"], env=env, capture_output=True, text=True, check=False
-        )
-        if child.returncode != 0:
-            raise RuntimeError(f"the sweep failed:\n{child.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
-        ec2 = boto3.client("ec2", region_name=REGION)
-        pages = ec2.get_paginator("describe_security_group_rules").paginate()
-        rules = [rule for page in pages for rule in page["SecurityGroupRules"]]
-        still_open = sum(1 for rule in rules if rule.get("FromPort") == 22)
-        allowed = sum(1 for rule in rules if rule.get("FromPort") == 443)
-    violating = len(set(forbidden) | set(emptied))
-    result.update(groups=groups, mode=mode, violating=violating, seeding_seconds=seeding)
-    result.update(still_open=still_open, allowed_left=allowed)
-    result["correct"] = still_open == 0 and allowed == groups
-    # Allowed + default egress + forbidden - emptied.
-    result["rules_before"] = groups * 2 + len(forbidden) - len(emptied)
-    # What the issue asks for: ceil(rules / 1000) pages, plus one change per violating group.
-    result["target_calls"] = math.ceil(result["rules_before"] / 1000) + violating
-    return result
+            result = in_a_child(sweep, env | {"SENTRY_MODE": "lockdown", "SENTRY_BASELINE_FILE": path})
+            still_open, allowed = ports_left()
+            violating = len(set(forbidden) | set(emptied))
+            # Allowed + default egress + forbidden - emptied.
+            result.update(mode="lockdown", violating=violating, rules_before=groups * 2 + len(forbidden) - len(emptied))
+            result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
+            results.append(result)
+    for result in results:
+        result.update(groups=groups, seeding_seconds=seeding)
+        # Issue 5's target: ceil(rules / 1,000) pages read, plus one change per violating group.
+        result["target_calls"] = math.ceil(result["rules_before"] / 1000) + result["violating"]
+    return results
 
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| mode | groups | violating | wall time | waiting on AWS | importing the app | the sentry's own work "
+        "| who | groups | violating | wall time | waiting on AWS | importing | own work "
         "| AWS calls (target) | by operation | peak memory | all correct |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|:---:|",
     ]
     for r in results:
         calls = r["calls"]
         waiting = sum(r["call_seconds"].values())
-        by_operation = ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
+        by_operation = ", ".join(f"{name} {count:,}" for name, count in sorted(calls.items()))
         own = r["wall_seconds"] - waiting - r["import_seconds"]
+        who = "Cloud Custodian" if r["mode"] == "custodian" else f"sg-sentry, {r['mode']}"
+        target = f" ({r['target_calls']:,})" if r["mode"] != "custodian" else ""
         lines.append(
-            f"| {r['mode']} | {r['groups']:,} | {r['violating']:,} | {r['wall_seconds']:.1f} s | {waiting:.1f} s "
-            f"| {r['import_seconds']:.2f} s | {own:.2f} s | {sum(calls.values()):,} ({r['target_calls']:,}) "
+            f"| {who} | {r['groups']:,} | {r['violating']:,} | {r['wall_seconds']:.1f} s | {waiting:.1f} s "
+            f"| {r['import_seconds']:.2f} s | {own:.2f} s | {sum(calls.values()):,}{target} "
             f"| {by_operation} | {r['max_rss_mb']:.0f} MB | {'yes' if r['correct'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def comparison(results: list[dict[str, Any]]) -> str:
+    """The sweep (internet mode) against Cloud Custodian, size by size."""
+    lines = [
+        "| groups | sg-sentry sweep | Cloud Custodian | sg-sentry is faster by | AWS calls, sg-sentry : Custodian |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in results:
+        by_size.setdefault(r["groups"], {})[r["mode"]] = r
+    for size, runs in sorted(by_size.items()):
+        if "internet" not in runs or "custodian" not in runs:
+            continue
+        ours, theirs = runs["internet"], runs["custodian"]
+        lines.append(
+            f"| {size:,} | {ours['wall_seconds']:.1f} s | {theirs['wall_seconds']:.1f} s "
+            f"| {theirs['wall_seconds'] / ours['wall_seconds']:.2f}x "
+            f"| {sum(ours['calls'].values()):,} : {sum(theirs['calls'].values()):,} |"
         )
     return "\n".join(lines)
 
@@ -171,20 +231,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,5000", help="comma-separated group counts")
     parser.add_argument("--modes", default="internet,lockdown", help="comma-separated: internet, lockdown")
+    parser.add_argument("--no-custodian", action="store_true", help="skip Cloud Custodian (and its install)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_sweep()))
         return 0
+    custodian = None if args.no_custodian else ensure_custodian()
     linear_moto()
     results = []
-    for mode in args.modes.split(","):
-        for size in (int(part) for part in args.sizes.split(",")):
-            print(f"sweeping {size:,} groups in {mode} mode ...", file=sys.stderr, flush=True)
-            results.append(measure(size, mode))
+    modes = args.modes.split(",")
+    for size in (int(part) for part in args.sizes.split(",")):
+        print(f"{size:,} groups: seeding, then {', '.join(modes)} ...", file=sys.stderr, flush=True)
+        results += measure(size, modes, custodian)
     print(machine())
     print(table(results))
+    if custodian is not None:
+        print(f"\nAgainst Cloud Custodian (c7n {C7N_VERSION}), same server, same groups, same rules:")
+        print(comparison(results))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=2)

@@ -16,21 +16,30 @@ from typing import Any
 RETRIES = {"mode": "adaptive", "total_max_attempts": 5}
 
 _clients: dict[tuple[str, str], Any] = {}
+# One session for every client: a session loads botocore's endpoint and
+# partition data once, so the SNS client after the EC2 one costs about 7 ms
+# instead of 70 (bench/cold.py, BENCHMARKS.md).
+_session: Any = None
 
 
 def client(service: str, region: str) -> Any:
     """The client for a service and region, created once per container."""
+    global _session
     key = (service, region)
     if key not in _clients:
         import boto3
         from botocore.config import Config
 
+        if _session is None:
+            _session = boto3.session.Session()
         # A copy: botocore rewrites the retries mapping it is given.
         config = Config(retries=dict(RETRIES))
-        _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
+        _clients[key] = _session.client(service, region_name=region, config=config)
     return _clients[key]
 
 
 def reset() -> None:
-    """Forget every client (tests start each AWS mock with fresh clients)."""
+    """Forget every client and the session (tests start each AWS mock afresh, credentials included)."""
+    global _session
     _clients.clear()
+    _session = None

@@ -39,9 +39,8 @@ ALREADY_GONE_CODES = frozenset(
 )
 # "The rule is there already": restoring it again is a success.
 ALREADY_PRESENT_CODES = frozenset({"InvalidPermission.Duplicate"})
-# EC2 takes at most 200 values in one filter, and returns at most 1,000 items a page.
+# EC2 takes at most 200 values in one filter.
 FILTER_VALUES_LIMIT = 200
-PAGE_SIZE = 1000
 # Tag lookups are cached per warm container; a tag added to a group takes
 # effect within this many seconds.
 GROUP_CACHE_SECONDS = 300.0
@@ -59,6 +58,8 @@ class RevokeResult:
     status: RevokeStatus
     # "Code: message" from AWS when status is FAILED.
     error: str | None = None
+    # EC2's answer named this rule among those it revoked: proof enough, no read needed.
+    shown: bool = False
 
 
 class RestoreStatus(StrEnum):
@@ -77,6 +78,8 @@ class RestoreResult:
     error: str | None = None
     # For a redefinition: the approved definition it was given back.
     approved: Rule | None = None
+    # EC2's answer named the approved rule among those it created: proof enough, no read needed.
+    shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,15 @@ class SecurityGroups:
         return {rule.rule_id: rule for rule in found if rule.rule_id}
 
     def guarded_groups(self, scope: GroupScope) -> list[GroupInfo]:
-        """Every existing group in this region that `scope` guards, a page of 1,000 at a time."""
+        """Every existing group in this region that `scope` guards."""
+        return [info for info, _ in self.guarded_groups_with_rules(scope)]
+
+    def guarded_groups_with_rules(self, scope: GroupScope) -> list[tuple[GroupInfo, list[Rule]]]:
+        """Every group `scope` guards, with its rules as DescribeSecurityGroups lists them: without rule IDs.
+
+        One call for all of them: EC2 returns every item when no page size
+        is asked for (a `NextToken`, should one come, is followed).
+        """
         queries: list[list[dict[str, Any]]] = []
         if scope.all_groups:
             queries.append([])
@@ -181,25 +192,25 @@ class SecurityGroups:
                 queries.append([{"Name": f"tag:{scope.tag_key}", "Values": [scope.tag_value]}])
             elif scope.tag_key is not None:
                 queries.append([{"Name": "tag-key", "Values": [scope.tag_key]}])
-        found: dict[str, GroupInfo] = {}
+        found: dict[str, tuple[GroupInfo, list[Rule]]] = {}
         paginator = self._client.get_paginator("describe_security_groups")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
-            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
+            for page in paginator.paginate(**options):
                 for group in page["SecurityGroups"]:
                     info = _group_info(group)
-                    found[info.group_id] = info
+                    found[info.group_id] = (info, _group_rules(group))
                     self._cache.put((self._region, info.group_id), info)
         return list(found.values())
 
     def rules_by_group(self, group_ids: Sequence[str] | None) -> dict[str, list[Rule]]:
-        """The rules of each group (None: every group in the region), in as few pages as EC2 allows."""
+        """The rules of each group (None: every group in the region) with their IDs, in as few calls as EC2 allows."""
         rules: dict[str, list[Rule]] = {group_id: [] for group_id in group_ids or ()}
         queries = [[]] if group_ids is None else [[{"Name": "group-id", "Values": c}] for c in _chunks(group_ids)]
         paginator = self._client.get_paginator("describe_security_group_rules")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
-            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
+            for page in paginator.paginate(**options):
                 for item in page["SecurityGroupRules"]:
                     rules.setdefault(item["GroupId"], []).append(rule_from_security_group_rule(item))
         return rules
@@ -211,9 +222,10 @@ class SecurityGroups:
 
         By permission, AWS removes a rule only if it still has the definition
         given: a rule read a while ago (by the sweep) and changed since is left
-        alone, where revoking its ID would remove whatever it has become. What
-        EC2 answers is not the last word: `remedy.carry_out` reads the group
-        again and checks.
+        alone, where revoking its ID would remove whatever it has become. A
+        rule is proven gone when EC2's answer names it among the rules it
+        revoked (`shown`); otherwise `remedy.carry_out` reads the group again
+        and checks, as EC2 saying "true" is not the last word.
         """
         by_id = [rule for rule in rules if rule.rule_id and by_rule_id]
         by_permission = [rule for rule in rules if not (rule.rule_id and by_rule_id)]
@@ -232,7 +244,7 @@ class SecurityGroups:
             else self._client.authorize_security_group_ingress
         )
         try:
-            call(GroupId=group_id, IpPermissions=to_ip_permissions(rules, descriptions=True))
+            response = call(GroupId=group_id, IpPermissions=to_ip_permissions(rules, descriptions=True))
         except ClientError as error:
             code = error_code(error)
             if code in ALREADY_PRESENT_CODES and len(rules) > 1:
@@ -243,7 +255,8 @@ class SecurityGroups:
             return [RestoreResult(rule, RestoreStatus.FAILED, describe_error(error)) for rule in rules]
         except Exception as error:  # the rule is reported, never lost
             return [RestoreResult(rule, RestoreStatus.FAILED, describe_error(error)) for rule in rules]
-        return [RestoreResult(rule, RestoreStatus.RESTORED) for rule in rules]
+        created = set(_named_rules(response.get("SecurityGroupRules"), rule_from_security_group_rule))
+        return [RestoreResult(rule, RestoreStatus.RESTORED, shown=rule in created) for rule in rules]
 
     def redefine(self, group_id: str, pairs: Sequence[tuple[Rule, Rule]]) -> list[RestoreResult]:
         """Give rules (found, approved) their approved definitions back, in place, keeping their IDs."""
@@ -314,13 +327,51 @@ class SecurityGroups:
             return [RevokeResult(rule, RevokeStatus.FAILED, problem) for rule in rules]
         if response.get("Return") is False and not unknown:
             return [RevokeResult(rule, RevokeStatus.FAILED, "EC2 answered Return=false") for rule in rules]
+        revoked = _named_rules(response.get("RevokedSecurityGroupRules"), _rule_from_revoked)
+        revoked_ids = {rule.rule_id for rule in revoked}
         return [
-            RevokeResult(rule, RevokeStatus.ALREADY_GONE if rule in unknown else RevokeStatus.REVOKED) for rule in rules
+            RevokeResult(rule, RevokeStatus.ALREADY_GONE)
+            if rule in unknown
+            else RevokeResult(
+                rule, RevokeStatus.REVOKED, shown=rule.rule_id in revoked_ids if by_rule_id else rule in revoked
+            )
+            for rule in rules
         ]
+
+
+def _named_rules(items: object, read: Callable[[Mapping[str, Any]], Rule]) -> list[Rule]:
+    """The rules an answer names (current EC2 lists what it revoked or created); none if it names none.
+
+    Only a proof that spares the read afterwards: an entry this cannot read
+    is skipped, and the rule it stood for is then checked by reading.
+    """
+    named = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            named.append(read(item))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return named
+
+
+def _rule_from_revoked(item: Mapping[str, Any]) -> Rule:
+    # A revoked rule names its referenced group flat, where a described rule nests it.
+    if item.get("ReferencedGroupId"):
+        item = {**item, "ReferencedGroupInfo": {"GroupId": item["ReferencedGroupId"]}}
+    return rule_from_security_group_rule(item)
 
 
 def _chunks(values: Sequence[str], size: int = FILTER_VALUES_LIMIT) -> list[list[str]]:
     return [list(values[start : start + size]) for start in range(0, len(values), size)]
+
+
+def _group_rules(group: Mapping[str, Any]) -> list[Rule]:
+    return [
+        rule
+        for key, direction in (("IpPermissions", Direction.INGRESS), ("IpPermissionsEgress", Direction.EGRESS))
+        for permission in group.get(key, [])
+        for rule in rules_from_ip_permission(permission, direction)
+    ]
 
 
 def _group_info(group: Mapping[str, Any]) -> GroupInfo:

@@ -41,6 +41,13 @@ class RuleOutcome:
     error: str | None = None
     # A rule redefined back in place: the approved definition it was given.
     approved: Rule | None = None
+    # EC2's own answer named this change as done: no read is needed to prove it.
+    shown: bool = False
+
+    @property
+    def unproven(self) -> bool:
+        """A change EC2 claims to have made without naming it: to be checked by reading the group."""
+        return self.outcome in (Outcome.REVERTED, Outcome.RESTORED) and not self.shown
 
 
 @dataclass(frozen=True)

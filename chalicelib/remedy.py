@@ -22,9 +22,10 @@ def carry_out(
 ) -> list[RuleOutcome]:
     """Do the steps (or, in a dry run, say what they would do).
 
-    With `verify`, the group's rules are read once afterwards and every
-    claimed change is checked against them; the sweep verifies many groups
-    in one read instead.
+    With `verify`, every change EC2's answer did not name is checked against
+    the group's rules, read once afterwards; when the answers named them all
+    (current EC2 lists the rules it revoked or created), nothing is read.
+    The sweep verifies many groups in one read instead.
     """
     if dry_run:
         return [_would(step) for step in steps]
@@ -61,7 +62,7 @@ def carry_out(
             results = ec2.authorize(group_id, direction, [step.rule for _, step in by_direction])
             done.update((i, _restored(step, answer)) for (i, step), answer in zip(by_direction, results, strict=True))
     outcomes = [done[index] for index in range(len(steps))]
-    if verify and any(item.outcome in (Outcome.REVERTED, Outcome.RESTORED) for item in outcomes):
+    if verify and any(item.unproven for item in outcomes):
         try:
             present = ec2.group_rules(group_id)
         except Exception as error:  # the changes stand; only the proof is missing, and the report says so
@@ -71,18 +72,21 @@ def carry_out(
 
 
 def verified(outcomes: Iterable[RuleOutcome], present: Sequence[Rule]) -> list[RuleOutcome]:
-    """Check claimed changes against the rules the group really has now."""
+    """Check the unproven changes against the rules the group really has now."""
     present_ids = {rule.rule_id for rule in present if rule.rule_id}
     present_set = set(present)
     checked = []
     for item in outcomes:
+        rule = item.rule
+        if not item.unproven:
+            checked.append(item)  # proven by EC2's own answer
+            continue
         if item.outcome is Outcome.REVERTED:
-            rule = item.rule
             still = rule.rule_id in present_ids if rule.rule_id else rule in present_set
             if still:
                 problem = "EC2 answered that it revoked the rule, but the rule is still there"
                 item = RuleOutcome(item.rule, Outcome.FAILED, item.reason, problem, item.approved)
-        elif item.outcome is Outcome.RESTORED and (item.approved or item.rule) not in present_set:
+        elif item.outcome is Outcome.RESTORED and (item.approved or rule) not in present_set:
             problem = "EC2 answered that it restored the rule, but the approved rule is not there"
             item = RuleOutcome(item.rule, Outcome.RESTORE_FAILED, item.reason, problem, item.approved)
         checked.append(item)
@@ -99,7 +103,7 @@ def _revoked(step: Step, result: RevokeResult | None) -> RuleOutcome:
     if result is None:
         return RuleOutcome(step.rule, Outcome.FAILED, step.reason, "no answer from EC2 for this rule")
     if result.status is RevokeStatus.REVOKED:
-        return RuleOutcome(step.rule, Outcome.REVERTED, step.reason)
+        return RuleOutcome(step.rule, Outcome.REVERTED, step.reason, shown=result.shown)
     if result.status is RevokeStatus.ALREADY_GONE:
         return RuleOutcome(step.rule, Outcome.ALREADY_GONE, f"{step.reason}; the rule was already gone")
     return RuleOutcome(step.rule, Outcome.FAILED, step.reason, result.error)
@@ -107,7 +111,7 @@ def _revoked(step: Step, result: RevokeResult | None) -> RuleOutcome:
 
 def _restored(step: Step, result: RestoreResult) -> RuleOutcome:
     if result.status is RestoreStatus.RESTORED:
-        return RuleOutcome(step.rule, Outcome.RESTORED, step.reason, None, step.approved)
+        return RuleOutcome(step.rule, Outcome.RESTORED, step.reason, None, step.approved, result.shown)
     if result.status is RestoreStatus.ALREADY_PRESENT:
         reason = f"{step.reason}; it was back already"
         return RuleOutcome(step.rule, Outcome.ALREADY_PRESENT, reason, None, step.approved)
@@ -120,7 +124,7 @@ def _would(step: Step) -> RuleOutcome:
 
 
 def unverified(item: RuleOutcome, error: Exception) -> RuleOutcome:
-    if item.outcome not in (Outcome.REVERTED, Outcome.RESTORED):
+    if not item.unproven:
         return item
     note = f"{item.reason}; done, but the check afterwards failed: {describe_error(error)}"
     return RuleOutcome(item.rule, item.outcome, note, item.error, item.approved)

@@ -40,7 +40,11 @@ class Report:
 
 def clean(value: object, limit: int = FIELD_LIMIT) -> str:
     """One line of printable text, at most `limit` characters."""
-    text = "".join(" " if _is_control(char) else char for char in str(value))
+    text = str(value)
+    # Nearly every field is printable ASCII, which has nothing to replace: checking each
+    # character's Unicode category was most of the handler's own time (bench/event.py).
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(" " if _is_control(char) else char for char in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

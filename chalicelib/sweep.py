@@ -10,9 +10,10 @@ the event handler. The sweep judges what is there now, with the same policy:
   "a change" only when an event says when it was made), and the summary
   says so.
 
-Reads are a few paginated calls for all groups together; writes are one
-call per violating group and direction; the check afterwards is again one
-read for all the groups that were changed. One message per sweep that found
+Reads are one call for all groups together (and, in lockdown mode, one
+more for every 200 groups that drifted); writes are one call per violating
+group and direction; the check afterwards reads, again all at once, only
+the groups with changes EC2's answers did not name. One message per sweep that found
 something; silence when all is well.
 """
 
@@ -32,7 +33,7 @@ from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import plan
 from chalicelib.ec2 import SecurityGroups, describe_error
 from chalicelib.logs import DecisionLog
-from chalicelib.outcome import FAILURES, Outcome, RuleOutcome, summary_word
+from chalicelib.outcome import FAILURES, RuleOutcome, summary_word
 from chalicelib.policy import Mode
 from chalicelib.remedy import carry_out, unverified, verified
 from chalicelib.report import plural, rule_document
@@ -132,13 +133,19 @@ def sweep(
 
     ec2 = services.security_groups(region)
     try:
-        groups = ec2.guarded_groups(settings.scope)
-        if settings.policy.mode is Mode.LOCKDOWN:
-            # Only groups with a baseline can be judged: read no other group's rules.
-            judged = [group.group_id for group in groups if approved.for_group(group.group_id, region)]
-            rules = ec2.rules_by_group(judged) if judged else {}
-        else:
-            rules = ec2.rules_by_group(None if settings.scope.all_groups else [group.group_id for group in groups])
+        listed = ec2.guarded_groups_with_rules(settings.scope)
+        groups = [info for info, _ in listed]
+        rules = {info.group_id: found for info, found in listed}
+        # That read lists rules without their IDs, enough to revoke by definition. A held group that
+        # drifted is read again with them, so a modified approved rule is redefined in place.
+        drifted_held = [
+            group.group_id
+            for group in groups
+            if (entry := approved.for_group(group.group_id, region)) is not None
+            and plan(rules[group.group_id], settings.policy, entry)
+        ]
+        if drifted_held:
+            rules.update(ec2.rules_by_group(drifted_held))
     except (ClientError, BotoCoreError, ValueError) as error:
         problem = f"the sweep could not read the guarded groups or their rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", **context)
@@ -164,7 +171,7 @@ def sweep(
         mode=settings.policy.mode.value,
         dry_run=settings.dry_run,
         groups_checked=len(groups),
-        rules_checked=sum(len(found) for found in rules.values()),
+        rules_checked=sum(len(found) for group_id, found in rules.items() if group_id not in unjudged),
         drifted=tuple(drifted),
         unjudged=tuple(unjudged),
     )
@@ -190,12 +197,8 @@ def sweep(
 
 
 def _verify(drifted: list[SweptGroup], ec2: SecurityGroups) -> list[SweptGroup]:
-    """Read the changed groups again, all at once, and check every claimed change."""
-    changed = [
-        group.group_id
-        for group in drifted
-        if any(item.outcome in (Outcome.REVERTED, Outcome.RESTORED) for item in group.rules)
-    ]
+    """Read the groups with unproven changes again, all at once, and check those changes."""
+    changed = [group.group_id for group in drifted if any(item.unproven for item in group.rules)]
     if not changed:
         return drifted
     try:

@@ -6,6 +6,7 @@ delivered. A baseline is taken with the code `sentry snapshot` runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from chalicelib.ec2 import GroupCache, SecurityGroups
 from chalicelib.policy import GroupScope
 from chalicelib.sweep import SweepFailed
 from localaws import cloudtrail
+from localaws.ec2_answers import revokes_name_their_rules
 from sentrycli.snapshot import snapshot, write
 from tests.conftest import DEPLOYED_CALLS
 from tests.faults import refuse
@@ -221,8 +223,9 @@ def test_the_sweep_redefines_a_modified_approved_rule_in_place(world: World, swe
     assert back is not None and (back["FromPort"], back["CidrIpv4"]) == (22, "10.1.0.0/16")
 
 
+@pytest.mark.parametrize("answer_names_rules", [True, False], ids=["answer-names-rules", "answer-says-true"])
 def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_internet(
-    world: World, sweeper: Invoke
+    world: World, sweeper: Invoke, answer_names_rules: bool
 ) -> None:
     guard = {"sg-sentry": "guard"}
     exposed = world.group("exposed", tags=guard)
@@ -231,9 +234,15 @@ def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_in
     for group, port in ((exposed, 22), (public_web, 443), (unguarded, 22)):
         world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from(port=port)])
 
-    answer = sweeper(SENTRY_MODE="internet", SENTRY_GROUP_TAG="sg-sentry=guard")
+    with revokes_name_their_rules() if answer_names_rules else contextlib.nullcontext():
+        answer = sweeper(SENTRY_MODE="internet", SENTRY_GROUP_TAG="sg-sentry=guard")
 
     assert world.rules(exposed) == {DEFAULT_EGRESS}
+    # One read of the groups and their rules, one revoke, and a read to check it only when EC2's answer
+    # did not name the rule it revoked.
+    check = [] if answer_names_rules else ["DescribeSecurityGroupRules"]
+    expected = ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", *check, "Publish"]
+    assert [operation for _, operation, _ in DEPLOYED_CALLS] == expected
     assert "tcp 443 from 0.0.0.0/0, ingress" in world.rules(public_web)  # port 443 may be open
     assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(unguarded)  # not guarded
     assert answer["groups_checked"] == 2 and answer["rules"] == {"reverted": 1}
@@ -244,10 +253,13 @@ def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_in
 
 def test_a_sweep_that_finds_nothing_sends_nothing(world: World, sweeper: Invoke, held: Held) -> None:
     before = snapshot_of_rules(world, held.group_id)
+    DEPLOYED_CALLS.clear()  # the snapshot's reads
     answer = sweeper(**held.env())
     assert answer["outcome"] == "clean" and answer["groups_checked"] == 1
     assert snapshot_of_rules(world, held.group_id) == before
     assert world.messages() == []
+    # A group that matches its baseline costs no second read (for rule IDs) and no write.
+    assert [operation for _, operation, _ in DEPLOYED_CALLS] == ["DescribeSecurityGroups"]
 
 
 def test_in_lockdown_without_a_baseline_the_sweep_judges_nothing_and_says_so(
@@ -434,17 +446,22 @@ def test_the_event_handler_refuses_a_broken_baseline_reports_it_and_changes_noth
     assert "could not read the baseline" in document["problem"]
 
 
-def _after_the_sweeps_read(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object]) -> None:
-    """Make something happen between the sweep's read of the rules and its first change."""
-    read = SecurityGroups.rules_by_group
+def _after_the_sweeps_read(
+    monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object], read: str = "guarded_groups_with_rules"
+) -> None:
+    """Make something happen between the sweep's last read of the rules (`read`) and its first change.
 
-    def read_then(self: SecurityGroups, group_ids: Any) -> Any:
-        found = read(self, group_ids)
-        monkeypatch.setattr(SecurityGroups, "rules_by_group", read)  # later reads (the check) are fresh
+    In internet mode that is the one read of the groups; in lockdown mode, a drifted group's second read.
+    """
+    original = getattr(SecurityGroups, read)
+
+    def read_then(self: SecurityGroups, *args: Any) -> Any:
+        found = original(self, *args)
+        monkeypatch.setattr(SecurityGroups, read, original)  # later reads (the check) are fresh
         meanwhile()
         return found
 
-    monkeypatch.setattr(SecurityGroups, "rules_by_group", read_then)
+    monkeypatch.setattr(SecurityGroups, read, read_then)
 
 
 def test_a_rule_narrowed_after_the_sweep_read_it_is_left_as_it_now_is(
@@ -473,6 +490,7 @@ def test_an_approved_rule_deleted_while_the_sweep_was_redefining_it_is_put_back(
     _after_the_sweeps_read(
         monkeypatch,
         lambda: world.ec2.revoke_security_group_ingress(GroupId=held.group_id, SecurityGroupRuleIds=[rule_id]),
+        read="rules_by_group",
     )
 
     answer = sweeper(**held.env())

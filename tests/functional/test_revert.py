@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from localaws import cloudtrail
+from localaws.ec2_answers import revokes_name_their_rules
+from tests.conftest import DEPLOYED_CALLS
 from tests.functional.conftest import REGION, Invoke, World, ssh_from
 
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
@@ -285,3 +289,21 @@ def test_an_exempt_principal_changes_stay_and_are_reported_as_allowed(world: Wor
     assert subject.startswith("sg-sentry: allowed 1 rule on")
     assert document["rules"][0]["outcome"] == "allowed"
     assert "exempt principal" in document["rules"][0]["reason"]
+
+
+@pytest.mark.parametrize("answer_names_rules", [True, False], ids=["answer-names-rules", "answer-says-true"])
+def test_the_revoke_is_read_back_only_when_the_answer_does_not_name_it(
+    world: World, sentry: Invoke, answer_names_rules: bool
+) -> None:
+    group = world.group()
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
+
+    with revokes_name_their_rules() if answer_names_rules else contextlib.nullcontext():
+        answer = sentry(event, SENTRY_GROUP_IDS=group)
+
+    assert world.rules(group) == {DEFAULT_EGRESS}
+    assert answer["rules"] == {"reverted": 1}
+    read_back = ["DescribeSecurityGroupRules"] if not answer_names_rules else []
+    # The revoke comes first; the group's name for the report is looked up after it.
+    expected = ["RevokeSecurityGroupIngress", *read_back, "DescribeSecurityGroups", "Publish"]
+    assert [operation for _, operation, _ in DEPLOYED_CALLS] == expected

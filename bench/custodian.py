@@ -1,0 +1,222 @@
+"""Cloud Custodian doing the sweep's job, for bench/sweep.py: same server, same groups, same remediation.
+
+What it measures: Cloud Custodian (c7n, pinned below) running one policy
+equivalent to our sweep in internet mode (`policy()`): guarded groups (tag
+sg-sentry=guard), tcp, udp or all-traffic ingress rules from the internet on
+anything but ports 80 and 443 (SENTRY_OPEN_PORTS' default), removed with
+`remove-permissions: matched`, run as `custodian run --cache-period 0`.
+
+How: c7n gets its own virtual environment, .bench/c7n (built on first use by
+`ensure_custodian`): it pins boto3 to an exact release, not the one in
+.venv. bench/sweep.py seeds moto's server and opens the forbidden rules;
+`run_custodian` then runs the policy once, in-process, in a fresh Python of
+c7n's venv (`python -m bench.custodian --child`). The child counts every AWS
+call with `bench.measure.Calls` (as the sweep's child does), refuses any
+connection that is not to the loopback interface, and prints wall time,
+import time, calls by operation, time inside them and peak memory as one
+JSON line. bench/sweep.py checks the outcome as it does the sweep's.
+
+Where the policy differs from the sweep (neither arises on the seeded groups):
+for IPv6 it matches ::/0 only, where the sweep treats every source outside
+internal space as the internet (c7n's `cidr` value type is IPv4-only); and it
+knows nothing of SENTRY_TRUSTED_CIDRS. c7n also describes every group in the
+region and filters by tag on the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".bench" / "c7n"
+# The newest c7n on PyPI when this was written; it installs and runs on Python 3.13.
+C7N_VERSION = "0.9.53"
+# Written last by ensure_custodian: a venv without it is a half-finished install.
+MARKER = VENV / f".c7n-{C7N_VERSION}-installed"
+POLICY_NAME = "sg-sentry-internet"
+
+
+def policy() -> str:
+    """The sweep's internet mode as a c7n policy (YAML).
+
+    OnlyPorts is c7n's inverse match: a rule matches unless it is exactly port
+    80 or exactly 443, and a rule without ports (all traffic) is judged on its
+    source alone. The sweep leaves ICMP alone, hence IpProtocol. An IPv4 source
+    is the internet unless it lies inside internal space, as in the sweep; c7n's
+    `cidr` value type parses IPv4 only, so for IPv6 only ::/0 is matched. Cidr
+    and CidrV6 in one filter would both have to match one range, hence `or`.
+    """
+    # Our own list, so the two cannot drift apart. Imported here: chalicelib is not in c7n's venv.
+    from chalicelib.policy import INTERNAL_NETWORKS
+
+    internal_v4 = json.dumps([str(network) for network in INTERNAL_NETWORKS if network.version == 4])
+    ported = '{type: value, op: in, value: [tcp, udp, "-1"]}'
+    return f"""\
+policies:
+  - name: {POLICY_NAME}
+    resource: aws.security-group
+    filters:
+      - "tag:sg-sentry": guard
+      - or:
+          - type: ingress
+            IpProtocol: {ported}
+            OnlyPorts: [80, 443]
+            Cidr: {{value_type: cidr, op: not-in, value: {internal_v4}}}
+          - type: ingress
+            IpProtocol: {ported}
+            OnlyPorts: [80, 443]
+            CidrV6: {{value: "::/0"}}
+    actions:
+      - type: remove-permissions
+        ingress: matched
+"""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- The c7n virtual environment ---------------------------------------------------------------------------
+
+
+def ensure_custodian() -> Path:
+    """Build .bench/c7n with c7n pinned, unless already built; return its python."""
+    python = VENV / "bin" / "python"
+    if MARKER.exists():
+        return python
+    started = time.perf_counter()
+    base = subprocess.run([REPO / "scripts" / "find-python"], capture_output=True, text=True, check=True)
+    say(f"building {VENV.relative_to(REPO)} with {base.stdout.strip()} and c7n=={C7N_VERSION} ...")
+    subprocess.run([base.stdout.strip(), "-m", "venv", "--clear", str(VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"c7n=={C7N_VERSION}"], check=True)
+    # The child imports bench.measure from the repo with c7n's python: it must need nothing but the stdlib.
+    subprocess.run([str(python), "-c", "import c7n.cli, bench.measure"], cwd=REPO, check=True)
+    MARKER.write_text(f"c7n=={C7N_VERSION}\n")
+    say(f"c7n installed in {time.perf_counter() - started:.1f} s")
+    return python
+
+
+# --- The child: c7n's python, one `custodian run` ----------------------------------------------------------
+
+
+def is_loopback(host: object) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_only(refused: list[str], reached: set[str]) -> None:
+    """Refuse, and note, every name lookup or connection not to the loopback interface.
+
+    AWS_ENDPOINT_URL should send every client c7n makes to moto; this proves it
+    did, and turns any client that ignores it (or an instance-metadata probe)
+    into a refused connection instead of traffic leaving the machine.
+    """
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and not is_loopback(host):
+            refused.append(f"lookup {host}")
+            raise OSError(f"bench.custodian: refused to look up {host}: loopback only")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            if not is_loopback(address[0]):
+                refused.append(f"connect {address[0]}:{address[1]}")
+                raise OSError(f"bench.custodian: refused to connect to {address[0]}: loopback only")
+            reached.add(f"{address[0]}:{address[1]}")
+        real_connect(self, address)
+
+    socket.getaddrinfo = getaddrinfo
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+
+
+def custodian_child(policy: str, output: str, region: str) -> dict[str, Any]:
+    """In c7n's python: run the policy once through custodian's own CLI (what the child prints)."""
+    refused: list[str] = []
+    reached: set[str] = set()
+    loopback_only(refused, reached)
+    from bench.measure import Calls, peak_rss_mb
+
+    # As in bench/sweep.py: botocore is imported by Calls before the clock starts.
+    calls = Calls(counting=True)
+    started = time.perf_counter()
+    import c7n.cli
+
+    imported = time.perf_counter()
+    try:
+        c7n.cli.main(["run", "--cache-period", "0", "-s", output, "-r", region, policy])
+        exit_code: Any = 0
+    except SystemExit as stop:  # custodian exits 2 when a policy raised
+        exit_code = stop.code
+    wall = time.perf_counter() - started
+    # What the policy's filters matched; missing when custodian stopped before running it (an invalid policy).
+    resources = Path(output) / POLICY_NAME / "resources.json"
+    matched = json.loads(resources.read_text()) if resources.exists() else None
+    return {
+        "exit_code": exit_code,
+        "matched_groups": None if matched is None else len(matched),
+        "wall_seconds": wall,
+        "import_seconds": imported - started,
+        "calls": calls.counts,
+        "call_seconds": calls.seconds,
+        "max_rss_mb": peak_rss_mb(),
+        "reached": sorted(reached),
+        "refused": refused,
+    }
+
+
+# --- The parent: one run against the server bench/sweep.py seeded -----------------------------------------
+
+
+def run_custodian(python: Path, endpoint: str, folder: Path) -> dict[str, Any]:
+    """Run the policy once, in a fresh process of c7n's python, against `endpoint`; return what it measured."""
+    from localaws.server import REGION
+
+    policy_file = folder / "policy.yml"
+    policy_file.write_text(policy())
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    # No config or credentials file of the user's may add a profile, a role or an endpoint.
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    with tempfile.TemporaryDirectory(dir=folder) as output:
+        command = [str(python), "-m", "bench.custodian", "--child", "--policy", str(policy_file)]
+        command += ["--output", output, "--region", REGION]
+        child = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+        raise RuntimeError(f"the custodian child failed:\n{child.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
+    if result["exit_code"] != 0 or result["refused"]:
+        raise RuntimeError(f"custodian failed or reached out: {result}\n{child.stderr[-3000:]}")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", action="store_true", help="run the policy once (bench/sweep.py does)")
+    parser.add_argument("--policy")
+    parser.add_argument("--output")
+    parser.add_argument("--region")
+    args = parser.parse_args()
+    if not args.child:
+        parser.error("run `make bench` (or python -m bench.sweep): it seeds the server and runs this")
+    print(json.dumps(custodian_child(args.policy, args.output, args.region)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
