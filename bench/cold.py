@@ -1,6 +1,6 @@
 """Cold start: a fresh Python process that handles one event, next to the original recipe's minimal approach.
 
-    .venv/bin/python -m bench.cold [--runs 11]
+    .venv/bin/python -m bench.cold [--runs 15]
 
 Against moto's server on 127.0.0.1. Each run opens SSH to the world on a
 guarded group (set up, not timed), then starts a fresh interpreter that
@@ -8,7 +8,12 @@ either imports `app.py` and handles the event (the sentry), or imports
 boto3, creates an EC2 client and makes one revoke (the recipe). The two
 alternate; medians are shown, both for the whole process (what a Lambda
 cold start pays, interpreter start included) and for the work inside it.
-The deployment package's size comes from `chalice package`.
+
+Both run as Lambda runs them: in the deployment package (`chalice package`,
+unzipped, as /var/task), with no bytecode cache for it (Lambda cannot write
+one there, so app.py, chalicelib/ and Chalice's runtime are compiled from
+source on every cold start), and boto3 precompiled, as the runtime provides
+it. The package's size is reported too.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import boto3
 from bench.event import SSH, opened
 from bench.measure import empty_account, machine
 from localaws.ec2_answers import revokes_name_their_rules
+from localaws.rehearse import project_copy
 from localaws.server import REGION, local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SENTRY = """
 import time; started = time.perf_counter()
 import json, sys
+import chalice.app
+assert not chalice.app.__file__.startswith(sys.prefix), "Chalice's runtime must come from the package"
 from app import on_security_group_change
 answer = on_security_group_change(json.load(open(sys.argv[1])), None)
 assert answer["outcome"] == "reverted", answer
@@ -52,11 +60,14 @@ print(time.perf_counter() - started)
 """
 
 
-def run(code: str, *args: str, env: dict[str, str]) -> tuple[float, float]:
-    """(whole process, work inside it) in seconds."""
+def run(code: str, *args: str, env: dict[str, str], task: Path) -> tuple[float, float]:
+    """(whole process, work inside it) in seconds, run in `task` (the unzipped package) as Lambda runs it."""
     started = time.perf_counter()
+    # Lambda cannot write bytecode next to the package: every cold start compiles app.py, chalicelib/ and
+    # Chalice's runtime from source. Only boto3, which the runtime provides, comes precompiled.
+    env = env | {"PYTHONDONTWRITEBYTECODE": "1"}
     child = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code, *args], cwd=task, env=env, capture_output=True, text=True, check=False
     )
     whole = time.perf_counter() - started
     if child.returncode != 0:
@@ -64,24 +75,27 @@ def run(code: str, *args: str, env: dict[str, str]) -> tuple[float, float]:
     return whole, float(child.stdout.splitlines()[-1])
 
 
-def package_size() -> tuple[int, dict[str, int]]:
-    """The deployment zip's size, and the compressed bytes of each top-level part."""
-    with tempfile.TemporaryDirectory(prefix="sg-sentry-package-") as out:
+def package(into: Path) -> tuple[int, dict[str, int]]:
+    """Build the deployment zip and unzip it into `into`; return its size and the compressed bytes of each part."""
+    # A clean copy: Chalice ships everything under chalicelib/, bytecode caches a local run left included.
+    with project_copy() as project, tempfile.TemporaryDirectory(prefix="sg-sentry-package-") as out:
         env = dict(os.environ, AWS_DEFAULT_REGION=REGION)
         chalice = str(Path(sys.executable).parent / "chalice")
-        subprocess.run([chalice, "--project-dir", str(ROOT), "package", out], check=True, capture_output=True, env=env)
+        command = [chalice, "--project-dir", str(project), "package", out]
+        subprocess.run(command, check=True, capture_output=True, env=env)
         path = Path(out) / "deployment.zip"
         parts: dict[str, int] = {}
         with zipfile.ZipFile(path) as archive:
             for item in archive.infolist():
                 top = item.filename.split("/")[0]
                 parts[top] = parts.get(top, 0) + item.compress_size
+            archive.extractall(into)
         return path.stat().st_size, parts
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     times: dict[str, list[tuple[float, float]]] = {"sentry": [], "recipe": []}
@@ -98,15 +112,16 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
         sentry_env = env | {"SENTRY_GROUP_IDS": group, "SENTRY_TOPIC_ARN": topic}
         event_file = Path(folder) / "event.json"
+        task = Path(folder) / "task"  # Lambda's /var/task: the deployment package, unzipped
+        size, parts = package(task)
         for number in range(args.runs):
             print(f"cold start {number + 1} of {args.runs} ...", file=sys.stderr, flush=True)
             event_file.write_text(json.dumps(opened(ec2, group)))
-            times["sentry"].append(run(SENTRY, str(event_file), env=sentry_env))
+            times["sentry"].append(run(SENTRY, str(event_file), env=sentry_env, task=task))
             opened(ec2, group)
-            times["recipe"].append(run(RECIPE, str(event_file), group, json.dumps(SSH), env=env))
+            times["recipe"].append(run(RECIPE, str(event_file), group, json.dumps(SSH), env=env, task=task))
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
         assert not [r for r in rules["SecurityGroupRules"] if r.get("FromPort") == 22], "SSH left open"
-    size, parts = package_size()
     medians = {
         who: (statistics.median(w for w, _ in runs), statistics.median(i for _, i in runs))
         for who, runs in times.items()

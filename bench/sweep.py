@@ -1,18 +1,26 @@
-"""The sweep at scale: N guarded groups, 10% with a forbidden rule, against moto's server on 127.0.0.1.
+"""The sweep at scale, and Cloud Custodian doing the same job: N guarded groups against moto's server on 127.0.0.1.
 
-    .venv/bin/python -m bench.sweep [--sizes 100,1000,5000] [--modes internet,lockdown]
+    .venv/bin/python -m bench.sweep [--sizes 100,1000,5000] [--modes internet,lockdown] [--repeats 3]
+                                    [--no-custodian]
 
-In `internet` mode one group in ten has SSH open to the world. In `lockdown`
-mode every group is first snapshotted into a baseline; then one group in ten
-gets that SSH rule (to revoke) and one in twenty loses its approved rule (to
-restore), none of it through an event.
+For each size, a fresh moto server is seeded over HTTP (not timed) with N
+groups tagged sg-sentry=guard, each with an allowed rule. Then, on that one
+server:
 
-For each size, a fresh moto server is seeded over HTTP (not timed), then the
-sweep runs once in a fresh Python process pointed at it, as a Lambda
-invocation would: the child reports wall time, the AWS calls it made (by
-operation), and its peak memory. The parent checks the outcome (every
-forbidden rule gone, every allowed rule still there) and prints a Markdown
-table for BENCHMARKS.md.
+* internet mode: SSH is opened to the world on one group in ten, and the
+  sweep runs once in a fresh Python process, as a Lambda invocation would;
+  then the same rules are opened again and Cloud Custodian (bench/custodian.py)
+  runs its equivalent policy once, also in a fresh process. Each runs
+  `--repeats` times, in alternating order; the median run is shown.
+* lockdown mode: every group is snapshotted into a baseline; then one group
+  in ten gets that SSH rule (to revoke) and one in twenty loses its approved
+  rule (to restore), none of it through an event; the sweep runs once.
+
+moto's revokes answer as EC2's do, naming the rules revoked
+(localaws/ec2_answers.py). Each child reports wall time, the AWS calls it
+made (by operation, and the time inside them), and its peak memory. The
+parent checks every outcome (every forbidden rule gone, every allowed rule
+there) and prints Markdown tables for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -137,9 +145,10 @@ def in_a_child(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def measure(groups: int, modes: list[str], custodian: Path | None) -> list[dict[str, Any]]:
-    """Seed `groups` groups once, then in turn: the sweep in internet mode, Cloud Custodian on the same
-    forbidden rules opened again, and the sweep in lockdown mode after a baseline and drift."""
+def measure(groups: int, modes: list[str], custodian: Path | None, repeats: int = 3) -> list[dict[str, Any]]:
+    """Seed `groups` groups once, then in turn: the sweep in internet mode and Cloud Custodian, each on the
+    same forbidden rules opened again, `repeats` times; and the sweep in lockdown mode after a baseline and
+    drift, once."""
     # Imported here: it loads moto's EC2 models, which the sweep's child must not carry in its memory.
     from localaws.ec2_answers import revokes_name_their_rules
 
@@ -161,13 +170,22 @@ def measure(groups: int, modes: list[str], custodian: Path | None) -> list[dict[
             runs.append(("internet", lambda: in_a_child(sweep, env)))
         if custodian is not None:
             runs.append(("custodian", lambda: run_custodian(custodian, endpoint, Path(folder))))
-        for tool, run in runs:
-            forbidden = open_to_the_world(group_ids)
-            result = run()
-            still_open, allowed = ports_left()
-            result.update(mode=tool, violating=len(forbidden), rules_before=groups * 2 + len(forbidden))
-            result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
-            results.append(result)
+        # This machine's speed drifts from run to run by more than the difference between the two: each runs
+        # `repeats` times, in alternating order, and the run with the median wall time is shown.
+        tried: dict[str, list[dict[str, Any]]] = {}
+        for number in range(repeats):
+            for tool, run in runs if number % 2 == 0 else runs[::-1]:
+                forbidden = open_to_the_world(group_ids)
+                result = run()
+                still_open, allowed = ports_left()
+                result.update(mode=tool, violating=len(forbidden), rules_before=groups * 2 + len(forbidden))
+                result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
+                tried.setdefault(tool, []).append(result)
+        for tool, _ in runs:
+            walls = sorted(result["wall_seconds"] for result in tried[tool])
+            median = next(result for result in tried[tool] if result["wall_seconds"] == walls[len(walls) // 2])
+            median.update(walls=walls, correct=all(result["correct"] for result in tried[tool]))
+            results.append(median)
         if "lockdown" in modes:
             path = str(Path(folder) / "baseline.json")
             forbidden, emptied = drift_from_a_baseline(path)
@@ -209,7 +227,8 @@ def table(results: list[dict[str, Any]]) -> str:
 def comparison(results: list[dict[str, Any]]) -> str:
     """The sweep (internet mode) against Cloud Custodian, size by size."""
     lines = [
-        "| groups | sg-sentry sweep | Cloud Custodian | sg-sentry is faster by | AWS calls, sg-sentry : Custodian |",
+        "| groups | sg-sentry sweep, median (all runs) | Cloud Custodian, median (all runs) | sg-sentry is faster by "
+        "| AWS calls, sg-sentry : Custodian |",
         "|---:|---:|---:|---:|---:|",
     ]
     by_size: dict[int, dict[str, dict[str, Any]]] = {}
@@ -220,11 +239,16 @@ def comparison(results: list[dict[str, Any]]) -> str:
             continue
         ours, theirs = runs["internet"], runs["custodian"]
         lines.append(
-            f"| {size:,} | {ours['wall_seconds']:.1f} s | {theirs['wall_seconds']:.1f} s "
+            f"| {size:,} | {_walls(ours)} | {_walls(theirs)} "
             f"| {theirs['wall_seconds'] / ours['wall_seconds']:.2f}x "
             f"| {sum(ours['calls'].values()):,} : {sum(theirs['calls'].values()):,} |"
         )
     return "\n".join(lines)
+
+
+def _walls(result: dict[str, Any]) -> str:
+    runs = ", ".join(f"{wall:.1f}" for wall in result["walls"])
+    return f"{result['wall_seconds']:.1f} s ({runs})"
 
 
 def main() -> int:
@@ -232,6 +256,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000,5000", help="comma-separated group counts")
     parser.add_argument("--modes", default="internet,lockdown", help="comma-separated: internet, lockdown")
     parser.add_argument("--no-custodian", action="store_true", help="skip Cloud Custodian (and its install)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each tool in internet mode (median shown)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
@@ -244,7 +269,7 @@ def main() -> int:
     modes = args.modes.split(",")
     for size in (int(part) for part in args.sizes.split(",")):
         print(f"{size:,} groups: seeding, then {', '.join(modes)} ...", file=sys.stderr, flush=True)
-        results += measure(size, modes, custodian)
+        results += measure(size, modes, custodian, args.repeats)
     print(machine())
     print(table(results))
     if custodian is not None:

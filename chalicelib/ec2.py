@@ -60,6 +60,8 @@ class RevokeResult:
     error: str | None = None
     # EC2's answer named this rule among those it revoked: proof enough, no read needed.
     shown: bool = False
+    # The rule's ID as EC2's answer gave it, for a rule revoked by its definition (the sweep's).
+    revoked_id: str | None = None
 
 
 class RestoreStatus(StrEnum):
@@ -328,15 +330,18 @@ class SecurityGroups:
         if response.get("Return") is False and not unknown:
             return [RevokeResult(rule, RevokeStatus.FAILED, "EC2 answered Return=false") for rule in rules]
         revoked = _named_rules(response.get("RevokedSecurityGroupRules"), _rule_from_revoked)
-        revoked_ids = {rule.rule_id for rule in revoked}
-        return [
-            RevokeResult(rule, RevokeStatus.ALREADY_GONE)
-            if rule in unknown
-            else RevokeResult(
-                rule, RevokeStatus.REVOKED, shown=rule.rule_id in revoked_ids if by_rule_id else rule in revoked
-            )
-            for rule in rules
-        ]
+        if by_rule_id:
+            named = {rule.rule_id for rule in revoked}
+            return [_revoke_result(rule, unknown, rule.rule_id if rule.rule_id in named else None) for rule in rules]
+        by_definition = {rule: rule.rule_id for rule in revoked}
+        return [_revoke_result(rule, unknown, by_definition.get(rule)) for rule in rules]
+
+
+def _revoke_result(rule: Rule, unknown: set[Rule], named_id: str | None) -> RevokeResult:
+    """A successful answer's verdict on one rule; `named_id` when the answer named it among those revoked."""
+    if rule in unknown:
+        return RevokeResult(rule, RevokeStatus.ALREADY_GONE)
+    return RevokeResult(rule, RevokeStatus.REVOKED, shown=named_id is not None, revoked_id=named_id)
 
 
 def _named_rules(items: object, read: Callable[[Mapping[str, Any]], Rule]) -> list[Rule]:

@@ -8,6 +8,7 @@ Every step comes back as a `RuleOutcome`, failed ones included.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from chalicelib.drift import Fix, Step
 from chalicelib.ec2 import RestoreResult, RestoreStatus, RevokeResult, RevokeStatus, SecurityGroups, describe_error
@@ -103,7 +104,9 @@ def _revoked(step: Step, result: RevokeResult | None) -> RuleOutcome:
     if result is None:
         return RuleOutcome(step.rule, Outcome.FAILED, step.reason, "no answer from EC2 for this rule")
     if result.status is RevokeStatus.REVOKED:
-        return RuleOutcome(step.rule, Outcome.REVERTED, step.reason, shown=result.shown)
+        # A rule revoked by its definition gets the ID EC2's answer gave it, for the report.
+        rule = replace(step.rule, rule_id=result.revoked_id) if result.revoked_id else step.rule
+        return RuleOutcome(rule, Outcome.REVERTED, step.reason, shown=result.shown)
     if result.status is RevokeStatus.ALREADY_GONE:
         return RuleOutcome(step.rule, Outcome.ALREADY_GONE, f"{step.reason}; the rule was already gone")
     return RuleOutcome(step.rule, Outcome.FAILED, step.reason, result.error)

@@ -233,6 +233,7 @@ def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_in
     unguarded = world.group("unguarded")
     for group, port in ((exposed, 22), (public_web, 443), (unguarded, 22)):
         world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from(port=port)])
+    ssh_id = rule_id_of(world, exposed, 22)
 
     with revokes_name_their_rules() if answer_names_rules else contextlib.nullcontext():
         answer = sweeper(SENTRY_MODE="internet", SENTRY_GROUP_TAG="sg-sentry=guard")
@@ -249,6 +250,11 @@ def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_in
     ((subject, document),) = world.messages()
     assert subject == "sg-sentry sweep: reverted 1 rule on 1 group in eu-west-1"
     assert [group["id"] for group in document["groups"]] == [exposed]
+    # The sweep's listing carries no rule IDs: the report names the rule by the ID EC2's answer gave it.
+    (swept,) = document["groups"]
+    assert [rule["rule_id"] for rule in swept["rules"]] == [ssh_id if answer_names_rules else None]
+    (email,) = world.emails()
+    assert (f"[{ssh_id}]" in email) is answer_names_rules
 
 
 def test_a_sweep_that_finds_nothing_sends_nothing(world: World, sweeper: Invoke, held: Held) -> None:

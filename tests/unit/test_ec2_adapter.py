@@ -258,11 +258,11 @@ def test_by_permission_the_answer_proves_each_rule_by_its_definition(stubbed: tu
     )
     with stub:
         results = groups.revoke(GROUP, Direction.INGRESS, [V4, V6, group_rule])
-    # 0.0.0.0/0 is not named: revoked, but left for the read to prove.
-    assert [(str(r.rule.source), r.status, r.shown) for r in results] == [
-        ("0.0.0.0/0", RevokeStatus.REVOKED, False),
-        ("::/0", RevokeStatus.REVOKED, True),
-        ("security group sg-0ffee", RevokeStatus.REVOKED, True),
+    # 0.0.0.0/0 is not named: revoked, but left for the read to prove. The others get the IDs the answer gave.
+    assert [(str(r.rule.source), r.status, r.shown, r.revoked_id) for r in results] == [
+        ("0.0.0.0/0", RevokeStatus.REVOKED, False, None),
+        ("::/0", RevokeStatus.REVOKED, True, "sgr-7"),
+        ("security group sg-0ffee", RevokeStatus.REVOKED, True, "sgr-8"),
     ]
 
 
