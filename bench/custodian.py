@@ -26,6 +26,7 @@ region and filters by tag on the client.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import json
 import os
@@ -39,10 +40,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".bench" / "c7n"
-# The newest c7n on PyPI when this was written; it installs and runs on Python 3.13.
-C7N_VERSION = "0.9.53"
-# Written last by ensure_custodian: a venv without it is a half-finished install.
-MARKER = VENV / f".c7n-{C7N_VERSION}-installed"
+# c7n pinned with every dependency: the newest c7n on PyPI when this was written (it runs on Python 3.13).
+REQUIREMENTS = REPO / "bench" / "c7n-requirements.txt"
+PINS = REQUIREMENTS.read_text()
+C7N_VERSION = next(line.split("==")[1] for line in PINS.splitlines() if line.startswith("c7n=="))
+# Written last by ensure_custodian: a venv without it is a half-finished install, or one of other pins.
+MARKER = VENV / f".installed-{hashlib.sha256(PINS.encode()).hexdigest()[:12]}"
 POLICY_NAME = "sg-sentry-internet"
 
 
@@ -96,9 +99,9 @@ def ensure_custodian() -> Path:
         return python
     started = time.perf_counter()
     base = subprocess.run([REPO / "scripts" / "find-python"], capture_output=True, text=True, check=True)
-    say(f"building {VENV.relative_to(REPO)} with {base.stdout.strip()} and c7n=={C7N_VERSION} ...")
+    say(f"building {VENV.relative_to(REPO)} with {base.stdout.strip()} and c7n=={C7N_VERSION} (all pinned) ...")
     subprocess.run([base.stdout.strip(), "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"c7n=={C7N_VERSION}"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)], check=True)
     # The child imports bench.measure from the repo with c7n's python: it must need nothing but the stdlib.
     subprocess.run([str(python), "-c", "import c7n.cli, bench.measure"], cwd=REPO, check=True)
     MARKER.write_text(f"c7n=={C7N_VERSION}\n")

@@ -8,7 +8,6 @@ meant could leave a group unguarded, so it fails closed and changes nothing.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,19 +60,6 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """The settings the SENTRY_* variables of `env` give, or ConfigError naming every bad one.
-
-        Parsed once per distinct set of values: a warm container sees the same
-        ones on every event, and parsing them took a fifth of the handler's
-        own time (bench/event.py). Errors are not cached; they raise every time.
-        SENTRY_BASELINE_FILE's file is checked when its value is first seen:
-        deployed, it cannot disappear.
-        """
-        return _parsed(tuple(sorted((name, value) for name, value in env.items() if name.startswith("SENTRY_"))))
-
-    @classmethod
-    def parse(cls, env: Mapping[str, str]) -> Settings:
-        """`from_env` without the cache."""
         errors: list[str] = []
 
         def read(name: str, parse: Callable[[str], T], default: T) -> T:
@@ -123,11 +109,6 @@ class Settings:
             sweep_minutes=sweep_minutes,
             baseline_path=baseline_path,
         )
-
-
-@functools.lru_cache(maxsize=16)
-def _parsed(settings: tuple[tuple[str, str], ...]) -> Settings:
-    return Settings.parse(dict(settings))
 
 
 def sweep_minutes(env: Mapping[str, str]) -> int:

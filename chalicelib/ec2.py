@@ -39,8 +39,9 @@ ALREADY_GONE_CODES = frozenset(
 )
 # "The rule is there already": restoring it again is a success.
 ALREADY_PRESENT_CODES = frozenset({"InvalidPermission.Duplicate"})
-# EC2 takes at most 200 values in one filter.
+# EC2 takes at most 200 values in one filter, and returns at most 1,000 items a page.
 FILTER_VALUES_LIMIT = 200
+PAGE_SIZE = 1000
 # Tag lookups are cached per warm container; a tag added to a group takes
 # effect within this many seconds.
 GROUP_CACHE_SECONDS = 300.0
@@ -181,8 +182,9 @@ class SecurityGroups:
     def guarded_groups_with_rules(self, scope: GroupScope) -> list[tuple[GroupInfo, list[Rule]]]:
         """Every group `scope` guards, with its rules as DescribeSecurityGroups lists them: without rule IDs.
 
-        One call for all of them: EC2 returns every item when no page size
-        is asked for (a `NextToken`, should one come, is followed).
+        One read per filter (a tag, or 200 IDs), in pages of 1,000 groups: EC2
+        would return every group in one answer when asked for no page size,
+        but advises against it, as such calls may be throttled or time out.
         """
         queries: list[list[dict[str, Any]]] = []
         if scope.all_groups:
@@ -198,7 +200,7 @@ class SecurityGroups:
         paginator = self._client.get_paginator("describe_security_groups")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
-            for page in paginator.paginate(**options):
+            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
                 for group in page["SecurityGroups"]:
                     info = _group_info(group)
                     found[info.group_id] = (info, _group_rules(group))
@@ -206,13 +208,13 @@ class SecurityGroups:
         return list(found.values())
 
     def rules_by_group(self, group_ids: Sequence[str] | None) -> dict[str, list[Rule]]:
-        """The rules of each group (None: every group in the region) with their IDs, in as few calls as EC2 allows."""
+        """The rules of each group (None: every group in the region) with their IDs, in pages of 1,000."""
         rules: dict[str, list[Rule]] = {group_id: [] for group_id in group_ids or ()}
         queries = [[]] if group_ids is None else [[{"Name": "group-id", "Values": c}] for c in _chunks(group_ids)]
         paginator = self._client.get_paginator("describe_security_group_rules")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
-            for page in paginator.paginate(**options):
+            for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
                 for item in page["SecurityGroupRules"]:
                     rules.setdefault(item["GroupId"], []).append(rule_from_security_group_rule(item))
         return rules

@@ -10,10 +10,11 @@ the event handler. The sweep judges what is there now, with the same policy:
   "a change" only when an event says when it was made), and the summary
   says so.
 
-Reads are one call for all groups together (and, in lockdown mode, one
-more for every 200 groups that drifted); writes are one call per violating
-group and direction; the check afterwards reads, again all at once, only
-the groups with changes EC2's answers did not name. One message per sweep that found
+Reads are one paginated listing of the groups with their rules (and, in
+lockdown mode, one more call per 200 held groups where a rule may have been
+modified in place, for the rule IDs a redefinition needs); writes are one
+call per violating group and direction; the check afterwards reads, again
+all at once, only the groups with changes EC2's answers did not name. One message per sweep that found
 something; silence when all is well.
 """
 
@@ -30,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import baseline
 from chalicelib.baseline import Baseline, BaselineError
 from chalicelib.config import ConfigError, Settings
-from chalicelib.drift import plan
+from chalicelib.drift import Fix, Step, plan
 from chalicelib.ec2 import SecurityGroups, describe_error
 from chalicelib.logs import DecisionLog
 from chalicelib.outcome import FAILURES, RuleOutcome, summary_word
@@ -134,19 +135,20 @@ def sweep(
     ec2 = services.security_groups(region)
     try:
         listed = ec2.guarded_groups_with_rules(settings.scope)
-        groups = [info for info, _ in listed]
+        groups = sorted((info for info, _ in listed), key=lambda info: info.group_id)
         rules = {info.group_id: found for info, found in listed}
-        # That read lists rules without their IDs, enough to revoke by definition. A held group that
-        # drifted is read again with them, so a modified approved rule is redefined in place.
-        drifted_held = [
-            group.group_id
+        steps = {
+            group.group_id: plan(rules[group.group_id], settings.policy, approved.for_group(group.group_id, region))
             for group in groups
-            if (entry := approved.for_group(group.group_id, region)) is not None
-            and plan(rules[group.group_id], settings.policy, entry)
-        ]
-        if drifted_held:
-            rules.update(ec2.rules_by_group(drifted_held))
-    except (ClientError, BotoCoreError, ValueError) as error:
+        }
+        # That read lists rules without their IDs: enough to revoke by definition and to restore. Where
+        # a rule may have been modified in place, the group is read again with them, to redefine it.
+        modified = [group_id for group_id, planned in steps.items() if planned and _may_redefine(planned)]
+        if modified:
+            rules.update(ec2.rules_by_group(modified))
+            for group_id in modified:
+                steps[group_id] = plan(rules[group_id], settings.policy, approved.for_group(group_id, region))
+    except (ClientError, BotoCoreError, ValueError, KeyError) as error:
         problem = f"the sweep could not read the guarded groups or their rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", **context)
         publish(sweep_problem_report(problem, region), settings, services, log, context)
@@ -154,13 +156,13 @@ def sweep(
 
     drifted: list[SweptGroup] = []
     unjudged: list[str] = []
-    for group in sorted(groups, key=lambda info: info.group_id):
-        entry = approved.for_group(group.group_id, region)
-        steps = plan(rules.get(group.group_id, []), settings.policy, entry)
-        if steps is None:
+    for group in groups:
+        planned = steps[group.group_id]
+        if planned is None:
             unjudged.append(group.group_id)
-        elif steps:
-            outcomes = carry_out(steps, group.group_id, ec2, settings.dry_run, verify=False)
+        elif planned:
+            outcomes = carry_out(planned, group.group_id, ec2, settings.dry_run, verify=False)
+            entry = approved.for_group(group.group_id, region)
             count = len(entry.rules) if entry is not None else None
             drifted.append(SweptGroup(group.group_id, group.name, tuple(outcomes), count))
     drifted = _verify(drifted, ec2)
@@ -194,6 +196,16 @@ def sweep(
     if result.failures:
         raise SweepFailed(f"the sweep of {region} could not put right {len(result.failures)} rule(s); see the log")
     return result
+
+
+def _may_redefine(steps: tuple[Step, ...]) -> bool:
+    """Whether rule IDs could turn part of this plan into a redefinition in place.
+
+    Only a missing approved rule that has an ID, and a rule to revoke of the
+    same direction and kind of source, can be one rule modified in place.
+    """
+    missing = {(s.rule.direction, s.rule.source.kind) for s in steps if s.fix is Fix.RESTORE and s.rule.rule_id}
+    return any(s.fix is Fix.REVOKE and (s.rule.direction, s.rule.source.kind) in missing for s in steps)
 
 
 def _verify(drifted: list[SweptGroup], ec2: SecurityGroups) -> list[SweptGroup]:

@@ -215,12 +215,35 @@ def test_the_sweep_redefines_a_modified_approved_rule_in_place(world: World, swe
         GroupId=held.group_id, SecurityGroupRules=[{"SecurityGroupRuleId": rule_id, "SecurityGroupRule": spec}]
     )
 
+    DEPLOYED_CALLS.clear()  # the snapshot's reads
+
     answer = sweeper(**held.env())
 
     assert answer["rules"] == {"restored": 1}
     assert world.rules(held.group_id) == APPROVED
     back = rule_by_id(world, held.group_id, rule_id)
     assert back is not None and (back["FromPort"], back["CidrIpv4"]) == (22, "10.1.0.0/16")
+    # The groups' listing has no rule IDs; a redefinition needs them, so this group was read again.
+    operations = [operation for _, operation, _ in DEPLOYED_CALLS]
+    assert operations[:3] == ["DescribeSecurityGroups", "DescribeSecurityGroupRules", "ModifySecurityGroupRules"]
+
+
+def test_drift_that_cannot_be_a_modified_rule_costs_no_second_read(world: World, sweeper: Invoke, held: Held) -> None:
+    world.ec2.authorize_security_group_ingress(GroupId=held.group_id, IpPermissions=[ssh_from()])
+    DEPLOYED_CALLS.clear()  # the snapshot's reads and the set-up
+
+    answer = sweeper(**held.env())
+
+    assert answer["rules"] == {"reverted": 1} and world.rules(held.group_id) == APPROVED
+    # Nothing approved is missing, so no rule can have been modified in place: no read for rule IDs before
+    # the revoke. The read after it is the check: plain moto's answer does not name the rule it revoked.
+    operations = [operation for _, operation, _ in DEPLOYED_CALLS]
+    assert operations == [
+        "DescribeSecurityGroups",
+        "RevokeSecurityGroupIngress",
+        "DescribeSecurityGroupRules",
+        "Publish",
+    ]
 
 
 @pytest.mark.parametrize("answer_names_rules", [True, False], ids=["answer-names-rules", "answer-says-true"])

@@ -163,8 +163,7 @@ def _rule_item(group: str, rule_id: str, port: int) -> dict[str, object]:
 def test_the_sweeps_reads_follow_every_page_and_filter_200_ids_at_a_time(
     stubbed: tuple[SecurityGroups, Stubber],
 ) -> None:
-    # moto never paginates; EC2 may (when it does, it answers with a NextToken), and takes at most 200 values
-    # a filter. No page size is asked for: without one, EC2 returns every item it can in one answer.
+    # moto never paginates; EC2 does (1,000 items a page, as asked) and takes at most 200 values a filter.
     from chalicelib.policy import GroupScope
 
     groups, stub = stubbed
@@ -181,27 +180,27 @@ def test_the_sweeps_reads_follow_every_page_and_filter_200_ids_at_a_time(
             ],
             "NextToken": "page-2",
         },
-        {"Filters": tag},
+        {"Filters": tag, "MaxResults": 1000},
     )
     stub.add_response(
         "describe_security_groups",
         {"SecurityGroups": [{"GroupId": ids[1], "GroupName": "b"}]},
-        {"Filters": tag, "NextToken": "page-2"},
+        {"Filters": tag, "MaxResults": 1000, "NextToken": "page-2"},
     )
     stub.add_response(
         "describe_security_group_rules",
         {"SecurityGroupRules": [_rule_item(ids[0], "sgr-1", 22)], "NextToken": "more"},
-        {"Filters": [{"Name": "group-id", "Values": first}]},
+        {"Filters": [{"Name": "group-id", "Values": first}], "MaxResults": 1000},
     )
     stub.add_response(
         "describe_security_group_rules",
         {"SecurityGroupRules": [_rule_item(ids[0], "sgr-2", 23)]},
-        {"Filters": [{"Name": "group-id", "Values": first}], "NextToken": "more"},
+        {"Filters": [{"Name": "group-id", "Values": first}], "MaxResults": 1000, "NextToken": "more"},
     )
     stub.add_response(
         "describe_security_group_rules",
         {"SecurityGroupRules": [_rule_item(ids[200], "sgr-3", 24)]},
-        {"Filters": [{"Name": "group-id", "Values": second}]},
+        {"Filters": [{"Name": "group-id", "Values": second}], "MaxResults": 1000},
     )
     with stub:
         found = groups.guarded_groups_with_rules(GroupScope(tag_key="sg-sentry", tag_value="guard"))
@@ -220,12 +219,17 @@ def _revoked(rule_id: str, **definition: object) -> dict[str, object]:
     return {"SecurityGroupRuleId": rule_id, "GroupId": GROUP, "IsEgress": False} | definition
 
 
+def _no_read(group_id: str) -> list[Rule]:
+    pytest.fail(f"the group {group_id} was read back although EC2's answer proved the change")
+
+
 def test_rules_the_answer_names_as_revoked_are_proven_and_not_read_back(
     stubbed: tuple[SecurityGroups, Stubber],
 ) -> None:
-    # Current EC2 lists what it revoked; the stub has no describe_security_group_rules answer queued,
-    # so a read afterwards would fail the test.
+    # Current EC2 lists what it revoked: no read afterwards (carry_out would swallow a stub's error, so the
+    # read itself fails the test).
     groups, stub = stubbed
+    groups.group_rules = _no_read  # type: ignore[method-assign]
     by_id = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-1")
     stub.add_response(
         "revoke_security_group_ingress",
@@ -300,7 +304,38 @@ def test_a_restore_the_answer_names_is_proven(stubbed: tuple[SecurityGroups, Stu
     https = Rule.build(Direction.INGRESS, "tcp", 443, 443, Source(SourceKind.CIDR_IPV4, "10.0.0.0/8"), "approved")
     created = _revoked("sgr-5", IpProtocol="tcp", FromPort=443, ToPort=443, CidrIpv4="10.0.0.0/8")
     stub.add_response("authorize_security_group_ingress", {"Return": True, "SecurityGroupRules": [created]})
+    groups.group_rules = _no_read  # type: ignore[method-assign]
     with stub:
         results = carry_out([Step(Fix.RESTORE, https, "approved")], GROUP, groups, dry_run=False)
     assert [(r.outcome, r.shown) for r in results] == [(Outcome.RESTORED, True)]
     stub.assert_no_pending_responses()
+
+
+def test_an_egress_rule_is_proven_only_by_an_egress_entry(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    egress = Rule.build(Direction.EGRESS, "-1", None, None, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"))
+    everywhere = {"IpProtocol": "-1", "CidrIpv4": "0.0.0.0/0"}
+    stub.add_response(
+        "revoke_security_group_egress",
+        {"Return": True, "RevokedSecurityGroupRules": [_revoked("sgr-1", **everywhere)]},  # IsEgress false
+    )
+    stub.add_response(
+        "revoke_security_group_egress",
+        {"Return": True, "RevokedSecurityGroupRules": [_revoked("sgr-2", **everywhere) | {"IsEgress": True}]},
+    )
+    with stub:
+        (as_ingress,) = groups.revoke(GROUP, Direction.EGRESS, [egress])
+        (as_egress,) = groups.revoke(GROUP, Direction.EGRESS, [egress])
+    assert (as_ingress.shown, as_ingress.revoked_id) == (False, None)
+    assert (as_egress.shown, as_egress.revoked_id) == (True, "sgr-2")
+
+
+def test_a_revoke_by_id_is_proven_only_by_its_own_id(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    rule = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-1")
+    named = _revoked("sgr-9", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIpv4="0.0.0.0/0")
+    stub.add_response("revoke_security_group_ingress", {"Return": True, "RevokedSecurityGroupRules": [named]})
+    with stub:
+        (result,) = groups.revoke(GROUP, Direction.INGRESS, [rule])
+    # The same definition under another ID is another rule: this one still has to be read back.
+    assert (result.status, result.shown, result.revoked_id) == (RevokeStatus.REVOKED, False, None)
