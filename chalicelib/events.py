@@ -44,6 +44,8 @@ DETAIL_TYPE = "AWS API Call via CloudTrail"
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 # Security group IDs are AWS's to choose; anything else in the field is forged or broken.
 GROUP_ID = re.compile(r"sg-[0-9a-f]{8,17}")
+# The same for rule IDs; a modified rule's ID is looked up in a filter, where AWS reads * and ? as wildcards.
+RULE_ID = re.compile(r"sgr-[0-9a-f]{8,17}")
 EVENT_SOURCE = "ec2.amazonaws.com"
 
 
@@ -318,6 +320,8 @@ def _with_updates(change: SecurityGroupChange, request: Mapping[str, Any]) -> Se
         rule_id = _text(entry["SecurityGroupRuleId"])
         if not rule_id:
             raise EventNotUnderstood("a modified rule has no SecurityGroupRuleId")
+        if not RULE_ID.fullmatch(rule_id):
+            raise EventNotUnderstood(f"{rule_id[:40]!r} is not a security group rule ID")
         rule = rule_from_security_group_rule(spec)
         updates.append(RuleUpdate(rule_id, rule.protocol, rule.from_port, rule.to_port, rule.source, rule.description))
     if not updates:

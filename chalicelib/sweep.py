@@ -14,8 +14,8 @@ Reads are one paginated listing of the groups with their rules (and, in
 lockdown mode, one more call per 200 held groups where a rule may have been
 modified in place, for the rule IDs a redefinition needs); writes are one
 call per violating group and direction; the check afterwards reads, again
-all at once, only the groups with changes EC2's answers did not name. One message per sweep that found
-something; silence when all is well.
+all at once, only the groups with changes EC2's answers did not name. One
+message per sweep that found something; silence when all is well.
 """
 
 from __future__ import annotations

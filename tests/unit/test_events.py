@@ -323,6 +323,16 @@ def test_found_by_fuzzing_a_region_that_is_not_one_is_not_understood(region: obj
         parse_event(record)
 
 
+@pytest.mark.parametrize("rule_id", ["[", "sgr-*", "sgr-0a1b2c3d?", "sg-0a1b2c3d4e5f60718"])
+def test_a_modified_rule_id_that_is_not_one_is_not_understood(rule_id: str) -> None:
+    # The ID is looked up in a filter, where * and ? are wildcards (and moto compiles it as a pattern).
+    record = load_event("modify_rules_single.json")
+    request = record["detail"]["requestParameters"]["ModifySecurityGroupRulesRequest"]
+    request["SecurityGroupRule"]["SecurityGroupRuleId"] = rule_id
+    with pytest.raises(EventNotUnderstood, match="is not a security group rule ID"):
+        parse_event(record)
+
+
 @pytest.mark.parametrize(
     "group_id", ["sg-1\x1b[31m\nFORGED LINE: all good", "sg-ZZZZZZZZ", "web-prod", "sg-0a1b2c3d\n"]
 )
