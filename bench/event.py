@@ -65,7 +65,7 @@ def timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def per_event(ec2: Any, sns: Any, topic: str, group: str, events: int, calls: Calls) -> dict[str, Any]:
+def per_event(ec2: Any, sns: Any, group: str, events: int, calls: Calls) -> dict[str, Any]:
     from chalicelib.sentry import handle
 
     handled: list[float] = []
@@ -147,7 +147,7 @@ def main() -> int:
             os.environ.update(setting(group_id))
             print(f"timing {args.events} events, groups guarded {scope}, {answer} ...", file=sys.stderr, flush=True)
             with revokes_name_their_rules() if answer == AS_EC2 else contextlib.nullcontext():
-                results[f"{scope}, {answer}"] = per_event(ec2, sns, topic, group_id, args.events, calls)
+                results[f"{scope}, {answer}"] = per_event(ec2, sns, group_id, args.events, calls)
         os.environ.pop("SENTRY_GROUP_IDS", None)
         os.environ["SENTRY_GROUP_TAG"] = "sg-sentry"
         print(f"a burst of {args.burst} events on distinct groups ...", file=sys.stderr, flush=True)
