@@ -137,6 +137,14 @@ def ports_left() -> tuple[int, int]:
     return ports.count(22), ports.count(443)
 
 
+def checked(result: dict[str, Any], mode: str, groups: int, violating: int, rules_before: int) -> dict[str, Any]:
+    """Label a run's result and judge the account it left: no SSH open, every group's HTTPS rule there."""
+    still_open, allowed = ports_left()
+    result.update(mode=mode, violating=violating, rules_before=rules_before)
+    result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
+    return result
+
+
 def in_a_child(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     child = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if child.returncode != 0:
@@ -176,10 +184,7 @@ def measure(groups: int, modes: list[str], custodian: Path | None, repeats: int 
         for number in range(repeats):
             for tool, run in runs if number % 2 == 0 else runs[::-1]:
                 forbidden = open_to_the_world(group_ids)
-                result = run()
-                still_open, allowed = ports_left()
-                result.update(mode=tool, violating=len(forbidden), rules_before=groups * 2 + len(forbidden))
-                result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
+                result = checked(run(), tool, groups, len(forbidden), rules_before=groups * 2 + len(forbidden))
                 tried.setdefault(tool, []).append(result)
         for tool, _ in runs:
             walls = sorted(result["wall_seconds"] for result in tried[tool])
@@ -190,12 +195,9 @@ def measure(groups: int, modes: list[str], custodian: Path | None, repeats: int 
             path = str(Path(folder) / "baseline.json")
             forbidden, emptied = drift_from_a_baseline(path)
             result = in_a_child(sweep, env | {"SENTRY_MODE": "lockdown", "SENTRY_BASELINE_FILE": path})
-            still_open, allowed = ports_left()
             violating = len(set(forbidden) | set(emptied))
             # Allowed + default egress + forbidden - emptied.
-            result.update(mode="lockdown", violating=violating, rules_before=groups * 2 + len(forbidden) - len(emptied))
-            result.update(still_open=still_open, correct=still_open == 0 and allowed == groups)
-            results.append(result)
+            results.append(checked(result, "lockdown", groups, violating, groups * 2 + len(forbidden) - len(emptied)))
     for result in results:
         result.update(groups=groups, seeding_seconds=seeding)
         # Issue 5's target: ceil(rules / 1,000) pages read, plus one change per violating group.

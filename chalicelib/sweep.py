@@ -137,17 +137,15 @@ def sweep(
         listed = ec2.guarded_groups_with_rules(settings.scope)
         groups = sorted((info for info, _ in listed), key=lambda info: info.group_id)
         rules = {info.group_id: found for info, found in listed}
-        steps = {
-            group.group_id: plan(rules[group.group_id], settings.policy, approved.for_group(group.group_id, region))
-            for group in groups
-        }
+        entries = {group.group_id: approved.for_group(group.group_id, region) for group in groups}
+        steps = {group_id: plan(rules[group_id], settings.policy, entry) for group_id, entry in entries.items()}
         # That read lists rules without their IDs: enough to revoke by definition and to restore. Where
         # a rule may have been modified in place, the group is read again with them, to redefine it.
         modified = [group_id for group_id, planned in steps.items() if planned and _may_redefine(planned)]
         if modified:
             rules.update(ec2.rules_by_group(modified))
             for group_id in modified:
-                steps[group_id] = plan(rules[group_id], settings.policy, approved.for_group(group_id, region))
+                steps[group_id] = plan(rules[group_id], settings.policy, entries[group_id])
     except (ClientError, BotoCoreError, ValueError, KeyError) as error:
         problem = f"the sweep could not read the guarded groups or their rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", **context)
@@ -162,7 +160,7 @@ def sweep(
             unjudged.append(group.group_id)
         elif planned:
             outcomes = carry_out(planned, group.group_id, ec2, settings.dry_run, verify=False)
-            entry = approved.for_group(group.group_id, region)
+            entry = entries[group.group_id]
             count = len(entry.rules) if entry is not None else None
             drifted.append(SweptGroup(group.group_id, group.name, tuple(outcomes), count))
     drifted = _verify(drifted, ec2)
