@@ -11,18 +11,20 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, Rate
 
 from chalicelib.config import sweep_minutes
-from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE, HANDLED_EVENT_NAMES
+from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE
+from chalicelib.indirect import EVENT_NAMES
 from chalicelib.sentry import handle
 
 app = Chalice(app_name="sg-sentry")
 
-# EventBridge delivers only these CloudTrail records to the function.
+# EventBridge delivers only these CloudTrail records to the function: rule changes, and the calls
+# that can open a guarded group without one (its tags, prefix lists, interfaces; see chalicelib/indirect.py).
 SECURITY_GROUP_CHANGES = {
     "source": ["aws.ec2"],
     "detail-type": [DETAIL_TYPE],
     "detail": {
         "eventSource": [EVENT_SOURCE],
-        "eventName": list(HANDLED_EVENT_NAMES),
+        "eventName": list(EVENT_NAMES),
     },
 }
 # Read at import because Chalice deploys the schedule from it, with the

@@ -7,7 +7,13 @@ fixed for the life of a deployment, and need no S3 or SSM permission nor a
 store that an attacker could rewrite at run time.
 
 A group with an entry here is held to exactly these rules in lockdown mode;
-a group without one is guarded as before (every change reverted).
+a group without one is guarded as before (every change reverted). A group
+with an entry is guarded whatever its tags say: a tag is the actor's to
+change, this file is not.
+
+A rule whose source is a prefix list is approved together with what the
+list held when the baseline was taken (the group's ``prefix_lists``): a list
+changed since to reach further no longer makes that rule the approved one.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,8 @@ class ApprovedGroup:
     # Rule IDs are kept when snapshotted: a rule modified in place can then
     # be put back in place. Equality, as always, ignores them.
     rules: tuple[Rule, ...]
+    # Each prefix list the rules reference -> the CIDRs it held when they were approved.
+    prefix_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def approved(self) -> frozenset[Rule]:
@@ -55,6 +64,10 @@ class Baseline:
         entry = self.groups.get(group_id)
         return entry if entry is not None and entry.region == region else None
 
+    def group_ids(self, region: str) -> frozenset[str]:
+        """The groups with an entry in this region: guarded whatever their tags say."""
+        return frozenset(group_id for group_id, entry in self.groups.items() if entry.region == region)
+
     def with_groups(self, groups: Iterable[ApprovedGroup], taken_at: str) -> Baseline:
         """This baseline with these groups' entries replaced (or added)."""
         merged = dict(self.groups)
@@ -66,14 +79,7 @@ class Baseline:
         return {
             "format": FORMAT,
             "taken_at": self.taken_at,
-            "groups": {
-                group_id: {
-                    "region": group.region,
-                    "name": group.name,
-                    "rules": sorted((_rule_document(rule) for rule in group.rules), key=_sort_key),
-                }
-                for group_id, group in sorted(self.groups.items())
-            },
+            "groups": {group_id: _group_document(group) for group_id, group in sorted(self.groups.items())},
         }
 
     @classmethod
@@ -127,6 +133,17 @@ def save(baseline: Baseline, path: Path = DEFAULT_PATH) -> None:
     os.replace(temporary, path)
 
 
+def _group_document(group: ApprovedGroup) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "region": group.region,
+        "name": group.name,
+        "rules": sorted((_rule_document(rule) for rule in group.rules), key=_sort_key),
+    }
+    if group.prefix_lists:
+        document["prefix_lists"] = {list_id: sorted(cidrs) for list_id, cidrs in sorted(group.prefix_lists.items())}
+    return document
+
+
 def _group(group_id: str, entry: Any) -> ApprovedGroup:
     where = f"group {group_id!r}"
     if not GROUP_ID.fullmatch(str(group_id)):
@@ -149,8 +166,31 @@ def _group(group_id: str, entry: Any) -> ApprovedGroup:
         if rule in rules:
             raise BaselineError(f"{where}, rule {number}: {rule} is listed twice")
         rules.append(rule)
+    lists = _prefix_lists(where, entry.get("prefix_lists", {}))
+    for number, rule in enumerate(rules, start=1):
+        if rule.source.kind is SourceKind.PREFIX_LIST and rule.source.value not in lists:
+            raise BaselineError(
+                f"{where}, rule {number}: {rule} is approved without the entries its prefix list held then "
+                "(a baseline from before sg-sentry judged lists by their entries): run `sentry snapshot` again"
+            )
     name = entry.get("name")
-    return ApprovedGroup(group_id, region, str(name) if name else None, tuple(rules))
+    return ApprovedGroup(group_id, region, str(name) if name else None, tuple(rules), lists)
+
+
+def _prefix_lists(where: str, document: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(document, Mapping):
+        raise BaselineError(f"{where}: 'prefix_lists' must map prefix list IDs to lists of CIDRs")
+    lists: dict[str, tuple[str, ...]] = {}
+    for list_id, cidrs in document.items():
+        if not str(list_id).startswith("pl-") or not isinstance(cidrs, list):
+            raise BaselineError(f"{where}: prefix list {str(list_id)[:40]!r} must be a pl- ID with a list of CIDRs")
+        for cidr in cidrs:
+            try:
+                ip_network(str(cidr), strict=False)
+            except ValueError as error:
+                raise BaselineError(f"{where}: prefix list {list_id}: {error}") from None
+        lists[str(list_id)] = tuple(str(cidr) for cidr in cidrs)
+    return lists
 
 
 def _rule(item: Any) -> Rule:

@@ -16,12 +16,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from chalicelib import baseline
-from chalicelib.policy import DEFAULT_OPEN_PORTS, GroupScope, Mode, Network, Policy, PortRange
+from chalicelib.policy import (
+    DEFAULT_OPEN_PORTS,
+    DEFAULT_TRUSTED_PREFIX_LISTS,
+    GroupScope,
+    Mode,
+    Network,
+    Policy,
+    PortRange,
+)
 
 T = TypeVar("T")
 
 GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+LIST_PATTERN = re.compile(r"^[A-Za-z0-9.*?-]{1,255}$")
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
 KNOWN = frozenset(
     {
@@ -30,6 +39,7 @@ KNOWN = frozenset(
         "SENTRY_MODE",
         "SENTRY_OPEN_PORTS",
         "SENTRY_TRUSTED_CIDRS",
+        "SENTRY_TRUSTED_PREFIX_LISTS",
         "SENTRY_EXEMPT_PRINCIPALS",
         "SENTRY_DRY_RUN",
         "SENTRY_TOPIC_ARN",
@@ -80,6 +90,7 @@ class Settings:
             open_ports=read("SENTRY_OPEN_PORTS", _ports, DEFAULT_OPEN_PORTS),
             trusted_networks=read("SENTRY_TRUSTED_CIDRS", _networks, ()),
             exempt_principals=read("SENTRY_EXEMPT_PRINCIPALS", _arn_patterns, ()),
+            trusted_prefix_lists=read("SENTRY_TRUSTED_PREFIX_LISTS", _list_patterns, DEFAULT_TRUSTED_PREFIX_LISTS),
         )
         dry_run = read("SENTRY_DRY_RUN", _boolean, False)
         topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
@@ -186,6 +197,19 @@ def _arn_patterns(raw: str) -> tuple[str, ...]:
     bad = [pattern for pattern in patterns if not pattern.startswith("arn:")]
     if bad:
         raise ValueError(f"patterns must start with 'arn:' (a bare '*' would exempt everyone): {', '.join(bad)}")
+    return patterns
+
+
+def _list_patterns(raw: str) -> tuple[str, ...]:
+    if raw.lower() == "none":
+        return ()
+    patterns = tuple(_split(raw))
+    bad = [p for p in patterns if not p.startswith("com.amazonaws.") or not LIST_PATTERN.match(p)]
+    if bad:
+        # Only AWS-managed lists can be trusted: a customer's list is judged by its entries, whatever its name.
+        raise ValueError(
+            f"expected names of AWS-managed prefix lists (com.amazonaws.…, * allowed) or none: {', '.join(bad)}"
+        )
     return patterns
 
 

@@ -8,14 +8,19 @@ group's present rules against its baseline are the only sound ground.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from chalicelib.baseline import ApprovedGroup
 from chalicelib.events import Actor
-from chalicelib.policy import Mode, Policy, decide
+from chalicelib.policy import Mode, Policy, decide, reaches_past_approval
+from chalicelib.prefix_lists import NO_LISTS, ListContents
 from chalicelib.rules import Rule
+
+# Why an approved rule present on the group is not the approved one after all (its prefix list
+# reaches further now), or None when it is.
+Unapproved = Callable[[Rule], str | None]
 
 # Who a sweep judges rules for: nobody. No principal ARN, so no exemption can match.
 NO_ACTOR = Actor(identity_type="none (found by the sweep)")
@@ -25,6 +30,9 @@ class Fix(StrEnum):
     REVOKE = "revoke"
     RESTORE = "restore"
     REDEFINE = "redefine"
+    # An approved rule that is missing but not put back: its prefix list now reaches past what it
+    # held when the rule was approved. Nothing is called; the report says why.
+    HOLD_BACK = "hold back"
 
 
 @dataclass(frozen=True)
@@ -40,34 +48,54 @@ class Step:
     by_rule_id: bool = False
 
 
-def plan(current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None) -> tuple[Step, ...] | None:
-    """The steps that make `current` acceptable; None when the policy cannot judge it without a baseline."""
+def plan(
+    current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None, lists: ListContents = NO_LISTS
+) -> tuple[Step, ...] | None:
+    """The steps that make `current` acceptable; None when the policy cannot judge it without a baseline.
+
+    `lists` holds what the prefix lists referenced (by `current` and the
+    baseline) contain now; the baseline's entry says what they held then.
+    """
     if policy.mode is Mode.LOCKDOWN:
-        return None if baseline is None else back_to_baseline(current, baseline.rules)
+        if baseline is None:
+            return None
+        contents = lists.with_approved(baseline.prefix_lists)
+        return back_to_baseline(current, baseline.rules, lambda rule: reaches_past_approval(rule, policy, contents))
     steps = []
     for rule in current:
-        decision = decide(rule, NO_ACTOR, policy)
+        decision = decide(rule, NO_ACTOR, policy, lists=lists)
         if decision.revert:
             steps.append(Step(Fix.REVOKE, rule, decision.reason))
     return tuple(steps)
 
 
-def back_to_baseline(current: Iterable[Rule], approved: Sequence[Rule]) -> tuple[Step, ...]:
+def back_to_baseline(
+    current: Iterable[Rule], approved: Sequence[Rule], unapproved: Unapproved = lambda rule: None
+) -> tuple[Step, ...]:
     """Revoke what is not approved, restore what is approved and missing.
 
     A present rule that carries the ID of a missing approved rule was
     modified in place: it is redefined back, keeping its ID, in one call and
     with no moment in which neither definition exists. AWS cannot turn one
     kind of source into another in place, so that case is revoke and restore.
+
+    An approved prefix-list rule whose list now reaches past what it held
+    when approved (`unapproved` says why) is not the approved rule: present,
+    it is revoked; missing, it is held back, not restored, until the list
+    holds no more than it did.
     """
     present = list(dict.fromkeys(current))
     present_set = set(present)
     approved_set = set(approved)
+    withheld = {rule: why for rule in approved if (why := unapproved(rule)) is not None}
     missing = [rule for rule in approved if rule not in present_set]
-    missing_by_id = {rule.rule_id: rule for rule in missing if rule.rule_id}
+    missing_by_id = {rule.rule_id: rule for rule in missing if rule.rule_id and rule not in withheld}
     steps: list[Step] = []
     for rule in present:
-        if rule in approved_set:
+        if rule in approved_set and rule not in withheld:
+            continue
+        if rule in withheld:
+            steps.append(Step(Fix.REVOKE, rule, withheld[rule]))
             continue
         target = missing_by_id.pop(rule.rule_id, None) if rule.rule_id else None
         if target is not None and target.direction is rule.direction and target.source.kind is rule.source.kind:
@@ -75,5 +103,9 @@ def back_to_baseline(current: Iterable[Rule], approved: Sequence[Rule]) -> tuple
             missing.remove(target)
         else:
             steps.append(Step(Fix.REVOKE, rule, "not in the approved baseline"))
-    steps += [Step(Fix.RESTORE, rule, "approved in the baseline but missing from the group") for rule in missing]
+    for rule in missing:
+        if rule in withheld:
+            steps.append(Step(Fix.HOLD_BACK, rule, f"{withheld[rule]}; it is put back once the list holds no more"))
+        else:
+            steps.append(Step(Fix.RESTORE, rule, "approved in the baseline but missing from the group"))
     return tuple(steps)

@@ -3,9 +3,10 @@
 Revocation and restoration are batched (one call per group and direction)
 and fall back to one call per rule only when AWS says part of the batch is
 already done, so a duplicate delivery of an event is harmless. Errors never
-escape as exceptions from `revoke`, `authorize` or `redefine`: each rule
-comes back with its own result, so the report can say exactly what was and
-was not done.
+escape as exceptions from `revoke`, `authorize`, `redefine` or `tag_group`:
+each rule comes back with its own result, so the report can say exactly
+what was and was not done. Reads never stop at a rule they cannot read:
+it comes back as an `UnreadableRule` beside the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from chalicelib.policy import GroupScope
 from chalicelib.rules import (
     Direction,
     Rule,
+    UnreadableRule,
+    read_ip_permissions,
+    read_security_group_rule,
     rule_from_security_group_rule,
     rules_from_ip_permission,
     to_ip_permissions,
@@ -42,8 +46,9 @@ ALREADY_PRESENT_CODES = frozenset({"InvalidPermission.Duplicate"})
 # EC2 takes at most 200 values in one filter, and returns at most 1,000 items a page.
 FILTER_VALUES_LIMIT = 200
 PAGE_SIZE = 1000
-# Tag lookups are cached per warm container; a tag added to a group takes
-# effect within this many seconds.
+# Group lookups are cached per warm container, but only ever trusted to say
+# that a group IS guarded: "not guarded" always comes from a fresh read, so
+# a tag removed and put back cannot leave a stale "not guarded" behind.
 GROUP_CACHE_SECONDS = 300.0
 
 
@@ -55,7 +60,7 @@ class RevokeStatus(StrEnum):
 
 @dataclass(frozen=True)
 class RevokeResult:
-    rule: Rule
+    rule: Rule | UnreadableRule
     status: RevokeStatus
     # "Code: message" from AWS when status is FAILED.
     error: str | None = None
@@ -93,6 +98,26 @@ class GroupInfo:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class GroupRules:
+    """A group's rules as read, and those that could not be read."""
+
+    rules: tuple[Rule, ...] = ()
+    unreadable: tuple[UnreadableRule, ...] = ()
+
+    @property
+    def rule_ids(self) -> frozenset[str]:
+        ids = {rule.rule_id for rule in self.rules} | {item.rule_id for item in self.unreadable}
+        return frozenset(rule_id for rule_id in ids if rule_id)
+
+
+@dataclass(frozen=True)
+class ListedGroup:
+    info: GroupInfo
+    # As DescribeSecurityGroups lists them: without rule IDs.
+    rules: GroupRules
+
+
 @dataclass
 class GroupCache:
     """Group descriptions by (region, group ID), kept for `ttl` seconds."""
@@ -109,6 +134,9 @@ class GroupCache:
 
     def put(self, key: tuple[str, str], info: GroupInfo | None) -> None:
         self._entries[key] = (self.clock() + self.ttl, info)
+
+    def drop(self, key: tuple[str, str]) -> None:
+        self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -131,6 +159,8 @@ class SecurityGroups:
             "ec2:ModifySecurityGroupRules",
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeSecurityGroupRules",
+            # Putting back a guard tag someone removed from a guarded group.
+            "ec2:CreateTags",
         }
     )
 
@@ -139,11 +169,20 @@ class SecurityGroups:
         self._cache = cache
         self._region: str = client.meta.region_name
 
-    def describe_group(self, group_id: str) -> GroupInfo | None:
-        """The group's name and tags, or None if it does not exist. Cached."""
+    @property
+    def client(self) -> Any:
+        """The EC2 client, for an adapter of another EC2 resource (prefix lists) that reads alongside."""
+        return self._client
+
+    def cached_group(self, group_id: str) -> GroupInfo | None:
+        """The group as this container last read it (within the cache's time), with no call."""
+        return self._cache.get((self._region, group_id))[1]
+
+    def describe_group(self, group_id: str, fresh: bool = False) -> GroupInfo | None:
+        """The group's name and tags, or None if it does not exist. Cached, unless `fresh`."""
         key = (self._region, group_id)
         hit, info = self._cache.get(key)
-        if hit:
+        if hit and not fresh:
             return info
         try:
             groups = self._client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
@@ -177,9 +216,9 @@ class SecurityGroups:
 
     def guarded_groups(self, scope: GroupScope) -> list[GroupInfo]:
         """Every existing group in this region that `scope` guards."""
-        return [info for info, _ in self.guarded_groups_with_rules(scope)]
+        return [listed.info for listed in self.guarded_groups_with_rules(scope)]
 
-    def guarded_groups_with_rules(self, scope: GroupScope) -> list[tuple[GroupInfo, list[Rule]]]:
+    def guarded_groups_with_rules(self, scope: GroupScope) -> list[ListedGroup]:
         """Every group `scope` guards, with its rules as DescribeSecurityGroups lists them: without rule IDs.
 
         One read per filter (a tag, or 200 IDs), in pages of 1,000 groups: EC2
@@ -196,40 +235,53 @@ class SecurityGroups:
                 queries.append([{"Name": f"tag:{scope.tag_key}", "Values": [scope.tag_value]}])
             elif scope.tag_key is not None:
                 queries.append([{"Name": "tag-key", "Values": [scope.tag_key]}])
-        found: dict[str, tuple[GroupInfo, list[Rule]]] = {}
+        return self._listed(queries)
+
+    def groups_with_rules(self, group_ids: Sequence[str]) -> list[ListedGroup]:
+        """These groups (those that exist), with their rules as DescribeSecurityGroups lists them."""
+        return self._listed([[{"Name": "group-id", "Values": chunk}] for chunk in _chunks(sorted(set(group_ids)))])
+
+    def _listed(self, queries: list[list[dict[str, Any]]]) -> list[ListedGroup]:
+        found: dict[str, ListedGroup] = {}
         paginator = self._client.get_paginator("describe_security_groups")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
             for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
                 for group in page["SecurityGroups"]:
                     info = _group_info(group)
-                    found[info.group_id] = (info, _group_rules(group))
+                    found[info.group_id] = ListedGroup(info, _group_rules(group))
                     self._cache.put((self._region, info.group_id), info)
         return list(found.values())
 
-    def rules_by_group(self, group_ids: Sequence[str] | None) -> dict[str, list[Rule]]:
+    def rules_by_group(self, group_ids: Sequence[str] | None) -> dict[str, GroupRules]:
         """The rules of each group (None: every group in the region) with their IDs, in pages of 1,000."""
-        rules: dict[str, list[Rule]] = {group_id: [] for group_id in group_ids or ()}
+        found: dict[str, tuple[list[Rule], list[UnreadableRule]]] = {group_id: ([], []) for group_id in group_ids or ()}
         queries = [[]] if group_ids is None else [[{"Name": "group-id", "Values": c}] for c in _chunks(group_ids)]
         paginator = self._client.get_paginator("describe_security_group_rules")
         for filters in queries:
             options: dict[str, Any] = {"Filters": filters} if filters else {}
             for page in paginator.paginate(**options, PaginationConfig={"PageSize": PAGE_SIZE}):
                 for item in page["SecurityGroupRules"]:
-                    rules.setdefault(item["GroupId"], []).append(rule_from_security_group_rule(item))
-        return rules
+                    rules, unreadable = found.setdefault(item["GroupId"], ([], []))
+                    read = read_security_group_rule(item)
+                    (rules if isinstance(read, Rule) else unreadable).append(read)  # type: ignore[arg-type]
+        return {group_id: GroupRules(tuple(r), tuple(u)) for group_id, (r, u) in found.items()}
 
     def revoke(
         self, group_id: str, direction: Direction, rules: Sequence[Rule], by_rule_id: bool = True
     ) -> list[RevokeResult]:
-        """Revoke rules of one group and direction; by rule ID where known (and wanted), else by permission.
+        """Revoke rules of one group and direction; by rule ID where known and asked for, else by permission.
 
-        By permission, AWS removes a rule only if it still has the definition
-        given: a rule read a while ago (by the sweep) and changed since is left
-        alone, where revoking its ID would remove whatever it has become. A
-        rule is proven gone when EC2's answer names it among the rules it
-        revoked (`shown`); otherwise `remedy.carry_out` reads the group again
-        and checks, as EC2 saying "true" is not the last word.
+        The sentry asks for IDs only for rules it just read (or cannot read at
+        all); a rule from a record, or from a read minutes old, goes by permission.
+
+        By permission, AWS removes a rule only while it still has the
+        definition given: a rule changed since it was recorded or read (say,
+        narrowed to 10.0.0.0/8 by its author) is left as it now is, where
+        revoking its ID would remove whatever it has become. A rule is proven
+        gone when EC2's answer names a rule of its very definition among those
+        it revoked (`shown`); otherwise `remedy.carry_out` reads the group
+        again and checks, as EC2 saying "true" is not the last word.
         """
         by_id = [rule for rule in rules if rule.rule_id and by_rule_id]
         by_permission = [rule for rule in rules if not (rule.rule_id and by_rule_id)]
@@ -262,6 +314,21 @@ class SecurityGroups:
         created = set(_named_rules(response.get("SecurityGroupRules"), rule_from_security_group_rule))
         return [RestoreResult(rule, RestoreStatus.RESTORED, shown=rule in created) for rule in rules]
 
+    def revoke_unreadable(
+        self, group_id: str, direction: Direction, items: Sequence[UnreadableRule]
+    ) -> list[RevokeResult]:
+        """Revoke rules nobody can read, by their IDs: there is no definition to give."""
+        return self._revoke(group_id, direction, [item for item in items if item.rule_id], by_rule_id=True)
+
+    def tag_group(self, group_id: str, key: str, value: str) -> str | None:
+        """Set one tag on a group; AWS's error in words if it could not be set, else None."""
+        try:
+            self._client.create_tags(Resources=[group_id], Tags=[{"Key": key, "Value": value}])
+        except Exception as error:  # reported, never lost
+            return describe_error(error)
+        self._cache.drop((self._region, group_id))  # the next look at its tags reads them afresh
+        return None
+
     def redefine(self, group_id: str, pairs: Sequence[tuple[Rule, Rule]]) -> list[RestoreResult]:
         """Give rules (found, approved) their approved definitions back, in place, keeping their IDs."""
         updates = [
@@ -285,9 +352,9 @@ class SecurityGroups:
             return [RestoreResult(f, RestoreStatus.FAILED, "EC2 answered Return=false", a) for f, a in pairs]
         return [RestoreResult(found, RestoreStatus.RESTORED, None, approved) for found, approved in pairs]
 
-    def group_rules(self, group_id: str) -> list[Rule]:
-        """Every rule of one group, both directions."""
-        return self._rules_where("group-id", [group_id])
+    def group_rules(self, group_id: str) -> GroupRules:
+        """Every rule of one group, both directions, with their IDs."""
+        return self.rules_by_group([group_id]).get(group_id, GroupRules())
 
     def _rules_where(self, name: str, values: list[str]) -> list[Rule]:
         paginator = self._client.get_paginator("describe_security_group_rules")
@@ -295,7 +362,7 @@ class SecurityGroups:
         return [rule_from_security_group_rule(item) for page in pages for item in page["SecurityGroupRules"]]
 
     def _revoke(
-        self, group_id: str, direction: Direction, rules: Sequence[Rule], by_rule_id: bool
+        self, group_id: str, direction: Direction, rules: Sequence[Rule | UnreadableRule], by_rule_id: bool
     ) -> list[RevokeResult]:
         call = (
             self._client.revoke_security_group_egress
@@ -305,7 +372,7 @@ class SecurityGroups:
         if by_rule_id:
             what: dict[str, Any] = {"SecurityGroupRuleIds": [rule.rule_id for rule in rules]}
         else:
-            what = {"IpPermissions": to_ip_permissions(rules)}
+            what = {"IpPermissions": to_ip_permissions(rule for rule in rules if isinstance(rule, Rule))}
         try:
             response = call(GroupId=group_id, **what)
         except ClientError as error:
@@ -331,19 +398,28 @@ class SecurityGroups:
             return [RevokeResult(rule, RevokeStatus.FAILED, problem) for rule in rules]
         if response.get("Return") is False and not unknown:
             return [RevokeResult(rule, RevokeStatus.FAILED, "EC2 answered Return=false") for rule in rules]
+        # What EC2 says it revoked is checked against what was meant: by definition, never by ID alone.
         revoked = _named_rules(response.get("RevokedSecurityGroupRules"), _rule_from_revoked)
         if by_rule_id:
-            named = {rule.rule_id for rule in revoked}
-            return [_revoke_result(rule, unknown, rule.rule_id if rule.rule_id in named else None) for rule in rules]
+            named = {rule.rule_id: rule for rule in revoked}
+            return [_revoked_by_id(rule, unknown, named.get(rule.rule_id or "")) for rule in rules]
         by_definition = {rule: rule.rule_id for rule in revoked}
-        return [_revoke_result(rule, unknown, by_definition.get(rule)) for rule in rules]
+        return [_revoke_result(rule, unknown, by_definition.get(rule)) for rule in rules]  # type: ignore[arg-type]
 
 
-def _revoke_result(rule: Rule, unknown: set[Rule], named_id: str | None) -> RevokeResult:
+def _revoke_result(rule: Rule | UnreadableRule, unknown: set[Rule], named_id: str | None) -> RevokeResult:
     """A successful answer's verdict on one rule; `named_id` when the answer named it among those revoked."""
     if rule in unknown:
         return RevokeResult(rule, RevokeStatus.ALREADY_GONE)
     return RevokeResult(rule, RevokeStatus.REVOKED, shown=named_id is not None, revoked_id=named_id)
+
+
+def _revoked_by_id(rule: Rule | UnreadableRule, unknown: set[Rule], named: Rule | None) -> RevokeResult:
+    """A revoke by ID is proven by its own ID in the answer, and only if the rule revoked was the rule meant."""
+    if named is None or isinstance(rule, UnreadableRule) or named == rule:
+        return _revoke_result(rule, unknown, named.rule_id if named is not None else None)
+    problem = f"EC2 revoked rule {rule.rule_id} as {named}, not {rule}: it had been changed since"
+    return RevokeResult(rule, RevokeStatus.FAILED, problem)
 
 
 def _named_rules(items: object, read: Callable[[Mapping[str, Any]], Rule]) -> list[Rule]:
@@ -372,13 +448,14 @@ def _chunks(values: Sequence[str], size: int = FILTER_VALUES_LIMIT) -> list[list
     return [list(values[start : start + size]) for start in range(0, len(values), size)]
 
 
-def _group_rules(group: Mapping[str, Any]) -> list[Rule]:
-    return [
-        rule
-        for key, direction in (("IpPermissions", Direction.INGRESS), ("IpPermissionsEgress", Direction.EGRESS))
-        for permission in group.get(key, [])
-        for rule in rules_from_ip_permission(permission, direction)
-    ]
+def _group_rules(group: Mapping[str, Any]) -> GroupRules:
+    rules: list[Rule] = []
+    unreadable: list[UnreadableRule] = []
+    for key, direction in (("IpPermissions", Direction.INGRESS), ("IpPermissionsEgress", Direction.EGRESS)):
+        read, failed = read_ip_permissions(group.get(key, []), direction)
+        rules += read
+        unreadable += failed
+    return GroupRules(tuple(rules), tuple(unreadable))
 
 
 def _group_info(group: Mapping[str, Any]) -> GroupInfo:

@@ -22,7 +22,6 @@ ours raise `EventOutOfScope`. Nothing downstream sees the raw dict.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,7 +29,17 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from chalicelib.rules import Direction, Rule, Source, rule_from_security_group_rule, rules_from_ip_permission
+from chalicelib.rules import (
+    READ_ERRORS,
+    Direction,
+    Rule,
+    Source,
+    UnreadableRule,
+    describe_problem,
+    excerpt,
+    rule_from_security_group_rule,
+    rules_from_ip_permission,
+)
 
 AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
 AUTHORIZE_EGRESS = "AuthorizeSecurityGroupEgress"
@@ -55,6 +64,10 @@ class EventNotUnderstood(ValueError):
 
 class EventOutOfScope(ValueError):
     """The event is not a security-group change this sentry handles."""
+
+
+class WrongDirection(ValueError):
+    """A rule-set item says it is egress in an ingress call, or the reverse: never revoked through either API."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,9 @@ class SecurityGroupChange:
     # Parts of the record that could not be read, said in words: the rest
     # is still handled, and the report lists these.
     unreadable: tuple[str, ...] = ()
+    # Rules the call created that cannot be read but that the record names by ID: in
+    # lockdown mode they are revoked by that ID (no baseline can approve them).
+    unreadable_rules: tuple[UnreadableRule, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
 
@@ -154,8 +170,8 @@ def envelope(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_event(raw: object) -> SecurityGroupChange:
-    """Parse an EventBridge event, or a bare CloudTrail record, into a change."""
+def unwrap(raw: object) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(CloudTrail record, EventBridge envelope or {}) of an EC2 API call event; refuses anything else."""
     if not isinstance(raw, Mapping):
         raise EventNotUnderstood(f"event is a {type(raw).__name__}, not a JSON object")
     envelope: Mapping[str, Any] = {}
@@ -169,6 +185,12 @@ def parse_event(raw: object) -> SecurityGroupChange:
         record = detail
     if record.get("eventSource") != EVENT_SOURCE:
         raise EventOutOfScope(f"eventSource {record.get('eventSource')!r} is not {EVENT_SOURCE}")
+    return record, envelope
+
+
+def parse_event(raw: object) -> SecurityGroupChange:
+    """Parse an EventBridge event, or a bare CloudTrail record, into a change."""
+    record, envelope = unwrap(raw)
     name = record.get("eventName")
     if name not in HANDLED_EVENT_NAMES:
         raise EventOutOfScope(f"eventName {name!r} is not one of {', '.join(HANDLED_EVENT_NAMES)}")
@@ -176,30 +198,58 @@ def parse_event(raw: object) -> SecurityGroupChange:
         return _parse_record(record, envelope, name)
     except EventNotUnderstood:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except READ_ERRORS as error:
         event_id = str(record.get("eventID"))[:64]
-        raise EventNotUnderstood(f"{name} record {event_id!r}: {_describe(error)}") from error
+        raise EventNotUnderstood(f"{name} record {event_id!r}: {describe_problem(error)}") from error
 
 
-def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: str) -> SecurityGroupChange:
+@dataclass(frozen=True)
+class CallHeader:
+    """What every CloudTrail record of a call says about it, whatever the call."""
+
+    event_id: str
+    event_name: str
+    event_time: str
+    region: str
+    account: str | None
+    actor: Actor
+    error_code: str | None
+    error_message: str | None
+
+
+def call_header(record: Mapping[str, Any], envelope: Mapping[str, Any], name: str) -> CallHeader:
     region = _text(record.get("awsRegion")) or _text(envelope.get("region"))
     if not region:
         raise EventNotUnderstood("record has no awsRegion")
     if not REGION.fullmatch(region):
         raise EventNotUnderstood(f"awsRegion {region[:40]!r} is not an AWS region")
-    params = _mapping(record.get("requestParameters"))
-    response = _mapping(record.get("responseElements"))
-    change = SecurityGroupChange(
+    return CallHeader(
         event_id=_text(record.get("eventID")) or _text(envelope.get("id")) or "unknown",
         event_name=name,
         event_time=_text(record.get("eventTime")) or _text(envelope.get("time")) or "unknown",
         region=region,
         account=_text(record.get("recipientAccountId")) or _text(envelope.get("account")),
         actor=_actor(record),
-        group_id=None,
-        group_name=_text(params.get("groupName")),
         error_code=_text(record.get("errorCode")),
         error_message=_text(record.get("errorMessage")),
+    )
+
+
+def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: str) -> SecurityGroupChange:
+    header = call_header(record, envelope, name)
+    params = _mapping(record.get("requestParameters"))
+    response = _mapping(record.get("responseElements"))
+    change = SecurityGroupChange(
+        event_id=header.event_id,
+        event_name=name,
+        event_time=header.event_time,
+        region=header.region,
+        account=header.account,
+        actor=header.actor,
+        group_id=None,
+        group_name=_text(params.get("groupName")),
+        error_code=header.error_code,
+        error_message=header.error_message,
     )
     if name == MODIFY_RULES:
         return _with_updates(change, _mapping(params.get("ModifySecurityGroupRulesRequest")))
@@ -217,15 +267,32 @@ def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: 
     parts = _rule_set_parts(ruleset, direction) if ruleset else _request_parts(params, direction)
     added: list[Rule] = []
     unreadable: list[str] = []
+    by_id: list[UnreadableRule] = []
     for number, (what, part, read) in enumerate(parts, start=1):
         # One unreadable permission must not hide the others from the sentry.
         try:
             added += read()
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            unreadable.append(f"{what} {number}: {_describe(error)}: {_excerpt(part)}")
-    if not added:
+        except READ_ERRORS as error:
+            rule_id = _rule_set_id(part) if ruleset and not isinstance(error, WrongDirection) else None
+            if rule_id:
+                by_id.append(UnreadableRule(direction, excerpt(part), describe_problem(error), rule_id))
+            else:
+                unreadable.append(f"{what} {number}: {describe_problem(error)}: {excerpt(part)}")
+    if not added and not by_id:
         raise EventNotUnderstood("; ".join(unreadable) or "record names no rule")
-    return replace(change, group_id=group_id, added=tuple(added), unreadable=tuple(unreadable))
+    return replace(
+        change,
+        group_id=group_id,
+        added=tuple(added),
+        unreadable=tuple(unreadable),
+        unreadable_rules=tuple(by_id),
+    )
+
+
+def _rule_set_id(item: Any) -> str | None:
+    """The rule ID of a rule-set item, if it is one (a revoke by ID must never name anything else)."""
+    rule_id = item.get("securityGroupRuleId") if isinstance(item, Mapping) else None
+    return rule_id if isinstance(rule_id, str) and RULE_ID.fullmatch(rule_id) else None
 
 
 # (what it is, the raw fragment, how to read it into rules)
@@ -274,7 +341,7 @@ def _rule_set_item(item: Any, direction: Direction) -> list[Rule]:
     if egress is None:
         egress = direction is Direction.EGRESS
     if not isinstance(egress, bool) or egress != (direction is Direction.EGRESS):
-        raise ValueError(f"isEgress={egress!r} contradicts the call's direction ({direction})")
+        raise WrongDirection(f"isEgress={egress!r} contradicts the call's direction ({direction})")
     return [rule_from_security_group_rule(shaped | {"IsEgress": egress})]
 
 
@@ -404,11 +471,6 @@ def _check_group_id(group_id: str | None) -> None:
         raise EventNotUnderstood(f"{group_id[:40]!r} is not a security group ID")
 
 
-def _excerpt(fragment: Any, limit: int = 200) -> str:
-    text = json.dumps(fragment, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def peek_event_id(raw: object) -> str | None:
     """The CloudTrail event ID of an event that could not be parsed, if it has one."""
     if not isinstance(raw, Mapping):
@@ -419,9 +481,3 @@ def peek_event_id(raw: object) -> str | None:
         if isinstance(value, str) and value:
             return value[:128]
     return None
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"missing field {error.args[0]!r}"
-    return str(error) or type(error).__name__

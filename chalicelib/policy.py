@@ -3,6 +3,8 @@
 `GroupScope` says which security groups are guarded; `Policy` says which
 rules may stay on them. `decide` looks at one rule and the actor who made it
 and returns a `Decision`; it does no I/O, so every branch is a unit test.
+A rule whose source is a prefix list is judged by what the list holds
+(`ListContents`, read beforehand by the caller), never by its ID.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from chalicelib.events import Actor
-from chalicelib.rules import ALL_PROTOCOLS, PORTED_PROTOCOLS, Direction, Rule, SourceKind
+from chalicelib.prefix_lists import NO_LISTS, ListContents, PrefixList, beyond, entries_text
+from chalicelib.rules import ALL_PROTOCOLS, ICMP_PROTOCOLS, PORTED_PROTOCOLS, Direction, Rule, SourceKind
 
 Network = IPv4Network | IPv6Network
 
@@ -54,6 +57,9 @@ class PortRange:
 
 
 DEFAULT_OPEN_PORTS = (PortRange(80, 80), PortRange(443, 443))
+EVERY_PORT = PortRange(0, 65535)
+# AWS-managed prefix lists (owned by AWS, names com.amazonaws.…) whose addresses count as internal.
+DEFAULT_TRUSTED_PREFIX_LISTS = ("com.amazonaws.*",)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,9 @@ class Policy:
     # Glob patterns over principal ARNs, e.g. arn:aws:iam::*:role/terraform-*;
     # see arn_matches for why * stops at ':' and '/'.
     exempt_principals: tuple[str, ...] = ()
+    # Name patterns of AWS-managed prefix lists treated as internal; a customer-managed
+    # list is always judged by its entries, whatever its name.
+    trusted_prefix_lists: tuple[str, ...] = DEFAULT_TRUSTED_PREFIX_LISTS
 
 
 @dataclass(frozen=True)
@@ -104,31 +113,111 @@ class Decision:
     exempt: bool = field(default=False)
 
 
-def decide(rule: Rule, actor: Actor, policy: Policy, approved: frozenset[Rule] | None = None) -> Decision:
+def decide(
+    rule: Rule,
+    actor: Actor,
+    policy: Policy,
+    approved: frozenset[Rule] | None = None,
+    lists: ListContents = NO_LISTS,
+) -> Decision:
     """Decide whether one rule added or changed by `actor` must be reverted.
 
     `approved` is the group's baseline, when it has one: in lockdown mode
-    the group may then hold exactly those rules.
+    the group may then hold exactly those rules, and an approved rule whose
+    prefix list now reaches further than when it was approved is not one of
+    them. `lists` holds what the referenced prefix lists contain.
     """
     pattern = exempt_pattern(actor, policy.exempt_principals)
     if pattern is not None:
         return Decision(False, f"made by an exempt principal (matches {pattern})", exempt=True)
     if policy.mode is Mode.LOCKDOWN and approved is not None:
-        if rule in approved:
-            return Decision(False, "approved in the baseline")
-        return Decision(True, "lockdown mode: not in the approved baseline")
+        if rule not in approved:
+            return Decision(True, "lockdown mode: not in the approved baseline")
+        reach = reaches_past_approval(rule, policy, lists)
+        if reach is not None:
+            return Decision(True, reach)
+        return Decision(False, "approved in the baseline")
     if policy.mode is Mode.LOCKDOWN:
         return Decision(True, "lockdown mode: no rule may be added to or changed on this group")
+    return judge_exposure(rule, policy, lists)
+
+
+def judge_exposure(rule: Rule, policy: Policy, lists: ListContents = NO_LISTS) -> Decision:
+    """Internet mode's question: does this rule open a port outside SENTRY_OPEN_PORTS to the internet?"""
     if rule.direction is Direction.EGRESS:
         return Decision(False, "internet mode guards ingress only")
-    if not is_internet_source(rule, policy.trusted_networks):
-        return Decision(False, f"source {rule.source} is internal")
-    if rule.protocol not in PORTED_PROTOCOLS and rule.protocol != ALL_PROTOCOLS:
-        return Decision(False, f"{rule.protocol_text} carries no ports; internet mode guards tcp, udp and all traffic")
-    ports = PortRange(0, 65535) if rule.protocol == ALL_PROTOCOLS else _rule_ports(rule)
+    through = _internet_reach(rule, policy, lists)
+    if isinstance(through, Decision):
+        return through
+    if rule.protocol in ICMP_PROTOCOLS:
+        return Decision(False, f"{rule.protocol_text} carries no ports; internet mode leaves ICMP alone")
+    if rule.protocol in PORTED_PROTOCOLS:
+        ports = _rule_ports(rule)
+        what = f"{rule.protocol_text} {ports}"
+    else:
+        # AWS: a protocol other than tcp, udp, icmp and icmpv6 allows traffic on every port.
+        ports = EVERY_PORT
+        what = (
+            f"{rule.protocol_text} {ports}" if rule.protocol == ALL_PROTOCOLS else f"{rule.protocol_text} (every port)"
+        )
     if covers(policy.open_ports, ports):
         return Decision(False, f"port {ports} may be open to the internet (SENTRY_OPEN_PORTS)")
-    return Decision(True, f"opens {rule.protocol_text} {ports} to the internet")
+    return Decision(True, f"opens {what} to the internet{through}")
+
+
+def _internet_reach(rule: Rule, policy: Policy, lists: ListContents) -> str | Decision:
+    """How the rule's source reaches the internet ("" for a CIDR, words for a list), or why it does not."""
+    source = rule.source
+    if source.kind is SourceKind.SECURITY_GROUP:
+        return Decision(False, f"source {source} is internal")
+    if source.kind is not SourceKind.PREFIX_LIST:
+        if is_internet_source(rule, policy.trusted_networks):
+            return ""
+        return Decision(False, f"source {source} is internal")
+    if source.value not in lists.current or lists.current[source.value] is None:
+        # Unread or gone: a list nobody can see into may hold anything, so it is judged the internet.
+        return f" through {source}, which could not be read and is treated as the internet"
+    plist = lists.current[source.value]
+    assert plist is not None
+    pattern = trusted_list(plist, policy)
+    if pattern is not None:
+        return Decision(False, f"{plist} is AWS-managed and trusted (SENTRY_TRUSTED_PREFIX_LISTS: {pattern})")
+    public = [entry for entry in plist.entries if is_internet_network(entry.network, policy.trusted_networks)]
+    if not public:
+        return Decision(False, f"{plist} holds only internal addresses")
+    return f" through {plist}, which holds {entries_text(public)}"
+
+
+def reaches_past_approval(rule: Rule, policy: Policy, lists: ListContents) -> str | None:
+    """Why an approved prefix-list rule is no longer the rule that was approved, or None when it still is.
+
+    A prefix-list rule is approved with the entries its list held when the
+    baseline was taken: an entry beyond them (as networks) means the rule
+    now reaches somewhere nobody approved. Fewer entries reach less and are
+    fine. Trusted AWS-managed lists are not compared.
+    """
+    if rule.source.kind is not SourceKind.PREFIX_LIST:
+        return None
+    list_id = rule.source.value
+    plist = lists.current.get(list_id)
+    if plist is None:
+        return f"{rule.source} could not be read, so it cannot be shown to hold only its approved entries"
+    if trusted_list(plist, policy) is not None:
+        return None
+    approved = lists.approved.get(list_id)
+    if approved is None:
+        return f"the baseline does not record what {plist} held when approved"
+    extra = beyond(plist, approved)
+    if not extra:
+        return None
+    return f"{plist} now holds {entries_text(extra)}, beyond the entries it held when approved"
+
+
+def trusted_list(plist: PrefixList, policy: Policy) -> str | None:
+    """The SENTRY_TRUSTED_PREFIX_LISTS pattern an AWS-managed list's name matches, if any."""
+    if not plist.aws_managed or not plist.name:
+        return None
+    return next((p for p in policy.trusted_prefix_lists if _glob_regex(p).fullmatch(plist.name)), None)
 
 
 def exempt_pattern(actor: Actor, patterns: Iterable[str]) -> str | None:
@@ -165,12 +254,16 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 def is_internet_source(rule: Rule, trusted: Iterable[Network] = ()) -> bool:
     """A CIDR source is the internet unless it lies entirely inside internal or trusted space.
 
-    Security-group references and prefix lists are internal by definition.
+    Security-group references are internal by definition; a prefix list is
+    judged by its entries (`judge_exposure`), so this says False for it.
     CIDRs are compared as networks: "10.0.0.0/8" is inside, "10.0.0.0/7" is not.
     """
     if rule.source.kind not in (SourceKind.CIDR_IPV4, SourceKind.CIDR_IPV6):
         return False
-    network = rule.source.network
+    return is_internet_network(rule.source.network, trusted)
+
+
+def is_internet_network(network: Network, trusted: Iterable[Network] = ()) -> bool:
     return not any(
         network.version == inside.version and network.subnet_of(inside)  # type: ignore[arg-type]
         for inside in (*INTERNAL_NETWORKS, *trusted)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.events import Actor, SecurityGroupChange
-from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
+from chalicelib.outcome import HandledChange, Outcome, Outcomed, RuleOutcome, UnreadableOutcome
 
 SUBJECT_LIMIT = 99
 FIELD_LIMIT = 256
@@ -78,7 +78,7 @@ def _group_label(handled: HandledChange) -> str:
 
 def _subject(handled: HandledChange) -> str:
     tag = "sg-sentry [dry run]" if handled.dry_run else "sg-sentry"
-    what = tally_words(handled.rules) or "nothing to revert, rules changed again since"
+    what = tally_words(handled.outcomes) or "nothing to revert, rules changed again since"
     if handled.change.unreadable:
         what = f"could not read {_parts(len(handled.change.unreadable))}, {what}"
     return subject_line(f"{tag}: {what} on {_group_label(handled)}")
@@ -94,16 +94,18 @@ SUBJECT_ORDER = (
     (Outcome.WOULD_RESTORE, "would restore {}"),
     (Outcome.REVERTED, "reverted {}"),
     (Outcome.RESTORED, "restored {}"),
+    (Outcome.NOT_RESTORED, "did not restore {}"),
+    (Outcome.UNREADABLE, "could not read {}"),
     (Outcome.ALREADY_GONE, "{} already gone"),
     (Outcome.ALREADY_PRESENT, "{} already back"),
     (Outcome.ALLOWED, "allowed {}"),
 )
 
 
-def tally_words(rules: Sequence[RuleOutcome], limit: int = 2) -> str:
-    """The two most important counts, e.g. "reverted 2 rules, restored 1 rule"."""
-    counts = Counter(item.outcome for item in rules)
-    said = [template.format(_rules(counts[outcome])) for outcome, template in SUBJECT_ORDER if counts[outcome]]
+def tally_words(items: Sequence[Outcomed], limit: int = 2, noun: str = "rule") -> str:
+    """The most important counts, e.g. "reverted 2 rules, restored 1 rule"."""
+    counts = Counter(item.outcome for item in items)
+    said = [template.format(plural(counts[outcome], noun)) for outcome, template in SUBJECT_ORDER if counts[outcome]]
     return ", ".join(said[:limit])
 
 
@@ -126,7 +128,7 @@ def _headline(handled: HandledChange) -> str:
     elif change.updates:
         what = f"redefined {_rules(len(change.updates))} on"
     else:
-        what = f"added {_rules(len(change.added))} to"
+        what = f"added {_rules(len(change.added) + len(change.unreadable_rules))} to"
     tally = ", ".join(f"{count} {outcome.value}" for outcome in Outcome if (count := handled.count(outcome)))
     return (
         f"{clean(change.actor.name, 128)} {what} security group "
@@ -145,12 +147,7 @@ def _text(handled: HandledChange, listed: int) -> str:
         f"  When         {clean(change.event_time)}",
         f"  Console      {console_link(clean(change.region, 32), handled.group_id)}",
         "",
-        "Who",
-        f"  Principal    {clean(actor.arn or 'unknown')}",
-        f"  Identity     {clean(actor.identity_type)}"
-        + (f" (role {clean(actor.session_issuer_arn)})" if actor.session_issuer_arn else ""),
-        f"  Source IP    {clean(actor.source_ip or 'unknown')}",
-        f"  Through      {_channel(actor)}; user agent {clean(actor.user_agent or 'unknown')}",
+        *who_lines(actor),
         "",
         "Rules",
     ]
@@ -159,6 +156,9 @@ def _text(handled: HandledChange, listed: int) -> str:
     hidden = len(handled.rules) - listed
     if hidden > 0:
         lines.append(f"  ... and {hidden} more rules (see the JSON document or the log).")
+    first = min(len(handled.rules), listed) + 1
+    for number, unreadable in enumerate(handled.unreadable[:listed], start=first):
+        lines += unreadable_lines(number, unreadable)
     if change.removed:
         lines += ["", "Removed by this change, as CloudTrail recorded it"]
         lines += [f"  - {clean(rule, 200)}" for rule in change.removed[:listed]]
@@ -179,6 +179,50 @@ def _text(handled: HandledChange, listed: int) -> str:
         f"Mode {handled.mode}{_held(handled)}; dry run {'on: nothing was changed' if handled.dry_run else 'off'}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def who_lines(actor: Actor) -> list[str]:
+    """Who made the call, for any report about an event."""
+    return [
+        "Who",
+        f"  Principal    {clean(actor.arn or 'unknown')}",
+        f"  Identity     {clean(actor.identity_type)}"
+        + (f" (role {clean(actor.session_issuer_arn)})" if actor.session_issuer_arn else ""),
+        f"  Source IP    {clean(actor.source_ip or 'unknown')}",
+        f"  Through      {_channel(actor)}; user agent {clean(actor.user_agent or 'unknown')}",
+    ]
+
+
+def actor_document(actor: Actor) -> dict[str, Any]:
+    return {
+        "arn": clean(actor.arn) if actor.arn else None,
+        "type": clean(actor.identity_type),
+        "session_issuer_arn": clean(actor.session_issuer_arn) if actor.session_issuer_arn else None,
+        "source_ip": clean(actor.source_ip) if actor.source_ip else None,
+        "user_agent": clean(actor.user_agent) if actor.user_agent else None,
+        "invoked_by": clean(actor.invoked_by) if actor.invoked_by else None,
+        "console": actor.console,
+    }
+
+
+def unreadable_lines(number: int, item: UnreadableOutcome) -> list[str]:
+    head = f"  {number}. COULD NOT READ {clean(item.rule, 300)}"
+    detail = f"     {item.outcome.value.upper()}: {clean(item.reason)}"
+    if item.error:
+        detail += f" (AWS error: {clean(item.error)})"
+    return [head, detail]
+
+
+def unreadable_document(item: UnreadableOutcome) -> dict[str, Any]:
+    return {
+        "rule": clean(item.rule, 300),
+        "rule_id": clean(item.rule.rule_id, 64) if item.rule.rule_id else None,
+        "direction": item.rule.direction.value,
+        "problem": clean(item.rule.problem),
+        "outcome": item.outcome.value,
+        "reason": clean(item.reason),
+        "error": clean(item.error) if item.error else None,
+    }
 
 
 def _held(handled: HandledChange) -> str:
@@ -224,20 +268,13 @@ def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
             "name": clean(handled.group_name, 255) if handled.group_name else None,
             "console_url": console_link(clean(change.region, 32), handled.group_id),
         },
-        "actor": {
-            "arn": clean(actor.arn) if actor.arn else None,
-            "type": clean(actor.identity_type),
-            "session_issuer_arn": clean(actor.session_issuer_arn) if actor.session_issuer_arn else None,
-            "source_ip": clean(actor.source_ip) if actor.source_ip else None,
-            "user_agent": clean(actor.user_agent) if actor.user_agent else None,
-            "invoked_by": clean(actor.invoked_by) if actor.invoked_by else None,
-            "console": actor.console,
-        },
+        "actor": actor_document(actor),
         "unreadable": [clean(problem, 300) for problem in handled.change.unreadable[:listed]],
         "mode": handled.mode,
         "dry_run": handled.dry_run,
         "rules": [rule_document(item) for item in handled.rules[:listed]],
         "rules_total": len(handled.rules),
+        "unreadable_rules": [unreadable_document(item) for item in handled.unreadable[:listed]],
         "removed": [clean(rule, 200) for rule in handled.change.removed[:listed]],
         "baseline_rules": handled.baseline_rules,
         "text": text,

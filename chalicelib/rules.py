@@ -9,10 +9,15 @@ and reverts single rules.
 This module holds the values, the text people read, and the two boto3
 converters (from the describe/authorize shapes, to `IpPermissions`).
 CloudTrail's shapes are read in `events`. Nothing here performs I/O.
+
+A rule AWS holds but this module cannot read (moto, for one, accepts tcp
+with ports -1 or 23-21) becomes an `UnreadableRule`, never an exception that
+stops the reading of every other rule.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -208,6 +213,40 @@ class Rule:
         return f"{what} {preposition} {self.source}, {self.direction}"
 
 
+@dataclass(frozen=True)
+class UnreadableRule:
+    """A rule AWS holds (or a record names) that cannot be read into a `Rule`.
+
+    Known by its ID when AWS gave one: in lockdown mode it is then revoked
+    by that ID, since no baseline can approve a rule nobody can read.
+    """
+
+    direction: Direction
+    # What was read, cut short, for the report.
+    text: str
+    problem: str
+    rule_id: str | None = None
+
+    def __str__(self) -> str:
+        named = f"rule {self.rule_id}" if self.rule_id else "a rule"
+        return f"{named} ({self.direction}) that cannot be read: {self.problem}: {self.text}"
+
+
+def excerpt(fragment: object, limit: int = 200) -> str:
+    """A raw fragment as short JSON text, for reports about what could not be read."""
+    text = json.dumps(fragment, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_problem(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing field {error.args[0]!r}"
+    return str(error) or type(error).__name__
+
+
+READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
 # --- boto3 shapes -----------------------------------------------------------
 
 
@@ -227,6 +266,32 @@ def rules_from_ip_permission(permission: Mapping[str, Any], direction: Direction
         for p in permission.get("UserIdGroupPairs", [])
     ]
     return rules
+
+
+def read_ip_permissions(
+    permissions: Iterable[Mapping[str, Any]], direction: Direction
+) -> tuple[list[Rule], list[UnreadableRule]]:
+    """Every readable rule of these permissions, and what could not be read (one entry per permission)."""
+    rules: list[Rule] = []
+    unreadable: list[UnreadableRule] = []
+    for permission in permissions:
+        try:
+            rules += rules_from_ip_permission(permission, direction)
+        except READ_ERRORS as error:
+            unreadable.append(UnreadableRule(direction, excerpt(permission), describe_problem(error)))
+    return rules, unreadable
+
+
+def read_security_group_rule(item: Mapping[str, Any]) -> Rule | UnreadableRule:
+    """One entry of ``SecurityGroupRules``, or what is known of it when it cannot be read."""
+    try:
+        return rule_from_security_group_rule(item)
+    except READ_ERRORS as error:
+        direction = Direction.EGRESS if item.get("IsEgress") is True else Direction.INGRESS
+        rule_id = item.get("SecurityGroupRuleId")
+        return UnreadableRule(
+            direction, excerpt(item), describe_problem(error), rule_id if isinstance(rule_id, str) else None
+        )
 
 
 def rule_from_security_group_rule(item: Mapping[str, Any]) -> Rule:
@@ -269,6 +334,10 @@ def to_ip_permissions(rules: Iterable[Rule], descriptions: bool = False) -> list
             if rule.from_port is not None:
                 permission["FromPort"] = rule.from_port
                 permission["ToPort"] = rule.to_port
+            elif rule.protocol != ALL_PROTOCOLS:
+                # Another protocol by number: AWS ignores its ports, but a request without them
+                # is refused by emulators (moto crashes on it), and -1 means "every port" anyway.
+                permission["FromPort"] = permission["ToPort"] = -1
             permissions[key] = permission
         source = rule.source
         note = {"Description": rule.description} if descriptions and rule.description else {}

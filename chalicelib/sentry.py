@@ -1,9 +1,14 @@
-"""Handle one security-group change: read it, judge each rule, revert, report.
+"""Handle one event: read it, judge each rule, revert, report.
 
 The order matters and is deliberate. With guarded groups listed by ID and
 rule IDs in the record, the first AWS call is the revoke: every lookup that
 only serves the email (the group's name) happens after it, so a forbidden
-rule stays open no longer than the revoke takes.
+rule stays open no longer than the revoke takes. The revoke names each rule
+by its definition, so a rule its author corrected before the event arrived
+(narrowed to 10.0.0.0/8, say) is left as it now is.
+
+Events that change no rule of their own but may open a guarded group (its
+guard tag, a prefix list, an interface, a truncated record) go to `rejudge`.
 """
 
 from __future__ import annotations
@@ -15,29 +20,39 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import baseline
-from chalicelib.baseline import ApprovedGroup, BaselineError
+from chalicelib.baseline import ApprovedGroup, Baseline, BaselineError
 from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import Fix, Step, back_to_baseline
 from chalicelib.ec2 import GroupInfo, SecurityGroups, describe_error
-from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, parse_event, peek_event_id
+from chalicelib.ec2_interfaces import NetworkInterfaces
+from chalicelib.ec2_prefix_lists import PrefixLists
+from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, peek_event_id
 from chalicelib.identity import OwnIdentity
+from chalicelib.indirect import IndirectChange, parse_change
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import SnsNotifier
-from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
-from chalicelib.policy import GroupScope, Mode, Policy, decide, exempt_pattern
-from chalicelib.remedy import carry_out
+from chalicelib.outcome import HandledChange, Outcome, RevertFailed, RuleOutcome, SweepResult, UnreadableOutcome
+from chalicelib.policy import GroupScope, Mode, Policy, decide, exempt_pattern, reaches_past_approval
+from chalicelib.prefix_lists import ListContents, PrefixList
+from chalicelib.remedy import carry_out, revoke_unreadable, verified_unreadable
 from chalicelib.report import build_report, problem_report, rule_document
-from chalicelib.rules import Direction, Rule
+from chalicelib.rules import Direction, Rule, SourceKind, UnreadableRule
 from chalicelib.services import Aws, BotoAws, publish
+
+__all__ = ["REQUIRED_PERMISSIONS", "RevertFailed", "handle", "handle_event"]
 
 # What Lambda itself needs to write the function's logs.
 LAMBDA_LOGGING = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
 # Every IAM action the deployed function needs: .chalice/policy-<stage>.json grants exactly these.
-REQUIRED_PERMISSIONS = SecurityGroups.PERMISSIONS | SnsNotifier.PERMISSIONS | LAMBDA_LOGGING
-
-
-class RevertFailed(RuntimeError):
-    """A forbidden rule could not be revoked, or an approved one restored; raised so Lambda retries and alarms."""
+REQUIRED_PERMISSIONS = (
+    SecurityGroups.PERMISSIONS
+    | PrefixLists.PERMISSIONS
+    | NetworkInterfaces.PERMISSIONS
+    | SnsNotifier.PERMISSIONS
+    | LAMBDA_LOGGING
+)
+UNREADABLE_REVOKED = "lockdown mode: no baseline can approve a rule nobody can read, so it is revoked by its ID"
+UNREADABLE_LEFT = "internet mode cannot judge a rule it cannot read: look at it by hand"
 
 
 def handle(raw: Any) -> dict[str, Any]:
@@ -45,6 +60,8 @@ def handle(raw: Any) -> dict[str, Any]:
     handled = handle_event(raw)
     if handled is None:
         return {"outcome": "ignored"}
+    if isinstance(handled, SweepResult):
+        return handled.as_dict()
     return {
         "outcome": handled.summary,
         "event_id": handled.change.event_id,
@@ -58,7 +75,7 @@ def handle_event(
     env: Mapping[str, str] | None = None,
     services: Aws | None = None,
     log: DecisionLog | None = None,
-) -> HandledChange | None:
+) -> HandledChange | SweepResult | None:
     """Handle one EventBridge event; return what was done, or None when it was not ours.
 
     Raises `ConfigError` or `BaselineError` for bad settings, `RevertFailed`
@@ -77,6 +94,10 @@ def handle_event(
         log.write("WARNING", "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG", "ignored")
         return None
     change = _read(raw, env, settings, services, log)
+    if isinstance(change, IndirectChange):
+        from chalicelib.rejudge import handle_indirect
+
+        return handle_indirect(change, settings, env, services, log)
     if change is None:
         return None
     context = {
@@ -93,14 +114,15 @@ def handle_event(
 
     try:
         ec2 = services.security_groups(change.region)
-        group_id, group = _guarded_group(change, settings.scope, ec2)
+        approved_file = baseline.load(settings.baseline_path)
+        group_id, group = _guarded_group(change, settings.scope, ec2, approved_file)
         if group_id is None:
             target = change.group_id or f"group named {change.group_name!r}"
             message = f"ignored: {target} is not guarded ({settings.scope})"
             log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
             return None
-        approved = _approved(settings, group_id, change.region)
-        planned, why_nothing = _plan(change, settings.policy, ec2, approved)
+        approved = _approved(settings, approved_file, group_id, change.region)
+        planned, unreadable, why_nothing = _plan(change, settings.policy, ec2, services, approved)
     except BaselineError as error:
         problem = f"could not read the baseline, so nothing was judged: {error}"
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
@@ -111,11 +133,14 @@ def handle_event(
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
         publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
         raise
-    if not planned:
+    if not planned and not unreadable:
         log.write("INFO", f"nothing to do: {why_nothing}", "nothing-to-do", group_id=group_id, **context)
         return None
 
-    outcomes = _act(planned, group_id, ec2, settings.dry_run)
+    exempt = exempt_pattern(change.actor, settings.policy.exempt_principals)
+    left = UNREADABLE_LEFT if exempt is None else f"made by an exempt principal (matches {exempt}); left as it is"
+    revokes = settings.policy.mode is Mode.LOCKDOWN and exempt is None
+    outcomes, unreadable_outcomes = _act(planned, unreadable, group_id, ec2, settings.dry_run, revokes, left)
     group = group or _lookup_quietly(ec2, group_id)
     handled = HandledChange(
         change=change,
@@ -125,6 +150,7 @@ def handle_event(
         dry_run=settings.dry_run,
         rules=tuple(outcomes),
         baseline_rules=len(approved.rules) if approved is not None else None,
+        unreadable=tuple(unreadable_outcomes),
     )
     _report(handled, settings, services, log, context)
     return handled
@@ -132,10 +158,10 @@ def handle_event(
 
 def _read(
     raw: Any, env: Mapping[str, str], settings: Settings, services: Aws, log: DecisionLog
-) -> SecurityGroupChange | None:
+) -> SecurityGroupChange | IndirectChange | None:
     """The change the event records, or None (logged) when it is not ours or cannot be read."""
     try:
-        return parse_event(raw)
+        return parse_change(raw)
     except EventOutOfScope as error:
         log.write("INFO", f"ignored, not a change this sentry handles: {error}", "out-of-scope")
         return None
@@ -168,7 +194,8 @@ def _report(
     handled: HandledChange, settings: Settings, services: Aws, log: DecisionLog, context: dict[str, Any]
 ) -> None:
     """Log and publish what was done; raise if anything failed, so Lambda retries and alarms."""
-    level = "ERROR" if handled.failures or handled.change.unreadable else "INFO"
+    incomplete = handled.change.unreadable or handled.count(Outcome.UNREADABLE)
+    level = "ERROR" if handled.failures or incomplete else "INFO"
     rules = [rule_document(item) for item in handled.rules]
     report = build_report(handled)
     log.write(level, report.subject, handled.summary, group_id=handled.group_id, rules=rules, **context)
@@ -184,9 +211,15 @@ def _report(
 
 
 def _guarded_group(
-    change: SecurityGroupChange, scope: GroupScope, ec2: SecurityGroups
+    change: SecurityGroupChange, scope: GroupScope, ec2: SecurityGroups, approved: Baseline
 ) -> tuple[str | None, GroupInfo | None]:
-    """The group's ID if it is guarded, and its description if one had to be fetched."""
+    """The group's ID if it is guarded, and its description if one had to be fetched.
+
+    A group with a baseline entry is guarded whatever its tags say. By tag,
+    a cached look may say "guarded" (a tag removed since is itself an event
+    the sentry handles), but "not guarded" is only ever said by a fresh
+    read: a cached answer must never let a forbidden change through.
+    """
     group = None
     group_id = change.group_id
     if group_id is None and change.group_name:
@@ -194,21 +227,24 @@ def _guarded_group(
         group_id = group.group_id if group else None
     if group_id is None:
         return None, None
-    if scope.covers_id(group_id):
+    if scope.covers_id(group_id) or group_id in approved.group_ids(change.region):
         return group_id, group
     if scope.tag_key is None:
         return None, None
-    group = group or ec2.describe_group(group_id)
+    cached = group or ec2.cached_group(group_id)
+    if cached is not None and scope.covers_tags(cached.tags):
+        return group_id, cached
+    group = ec2.describe_group(group_id, fresh=True)
     if group is not None and scope.covers_tags(group.tags):
         return group_id, group
     return None, None
 
 
-def _approved(settings: Settings, group_id: str, region: str) -> ApprovedGroup | None:
+def _approved(settings: Settings, approved: Baseline, group_id: str, region: str) -> ApprovedGroup | None:
     """The group's baseline; only lockdown mode holds a group to one."""
     if settings.policy.mode is not Mode.LOCKDOWN:
         return None
-    return baseline.load(settings.baseline_path).for_group(group_id, region)
+    return approved.for_group(group_id, region)
 
 
 # In report order: what must be done (a Step), or what is known already (a RuleOutcome).
@@ -216,30 +252,35 @@ Planned = list[Step | RuleOutcome]
 
 
 def _plan(
-    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, approved: ApprovedGroup | None
-) -> tuple[Planned, str]:
-    """What to do about the change, and, when that is nothing, why."""
+    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, services: Aws, approved: ApprovedGroup | None
+) -> tuple[Planned, list[UnreadableRule], str]:
+    """What to do about the change (rules, and unreadable rules to revoke by ID), and, when nothing, why."""
     exempt = exempt_pattern(change.actor, policy.exempt_principals)
     if change.is_revoke and approved is None:
-        return [], "a revoke matters only on a group held to a baseline (lockdown mode)"
+        return [], [], "a revoke matters only on a group held to a baseline (lockdown mode)"
     if change.is_revoke and exempt is not None:
-        return [], f"made by an exempt principal (matches {exempt}); nothing is restored"
+        return [], [], f"made by an exempt principal (matches {exempt}); nothing is restored"
+    unreadable = list(change.unreadable_rules)
     if approved is not None and exempt is None and (change.is_revoke or change.updates):
         # CloudTrail says neither what a modified rule was nor, for a revoke
         # by ID, what was removed: the present rules against the baseline say all.
         present = ec2.group_rules(approved.group_id)
-        planned: Planned = list(back_to_baseline(present, approved.rules))
+        lists = _lists(services, change.region, [*present.rules, *approved.rules], approved)
+        steps = back_to_baseline(present.rules, approved.rules, lambda rule: reaches_past_approval(rule, policy, lists))
+        planned: Planned = list(steps)
         updated = {update.rule_id for update in change.updates}
         planned += [
             RuleOutcome(rule, Outcome.ALLOWED, "approved in the baseline")
-            for rule in present
-            if rule.rule_id in updated and rule in approved.approved
+            for rule in present.rules
+            if rule.rule_id in updated and rule in approved.approved and not any(s.rule == rule for s in steps)
         ]
-        return planned, "the group holds exactly its approved rules"
-    return _judge(change, policy, ec2, approved), "no rule to judge"
+        return planned, [*unreadable, *present.unreadable], "the group holds exactly its approved rules"
+    return _judge(change, policy, ec2, services, approved), unreadable, "no rule to judge"
 
 
-def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, approved: ApprovedGroup | None) -> Planned:
+def _judge(
+    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, services: Aws, approved: ApprovedGroup | None
+) -> Planned:
     rules: list[Rule] = list(change.added)
     planned: Planned = []
     if change.updates:
@@ -251,27 +292,75 @@ def _judge(change: SecurityGroupChange, policy: Policy, ec2: SecurityGroups, app
                 reason = f"rule {update.rule_id} no longer exists; nothing to revert"
                 planned.append(RuleOutcome(update.as_rule(Direction.UNKNOWN), Outcome.ALREADY_GONE, reason))
             elif now != update.as_rule(now.direction):
-                # Revoking by ID now would remove whatever the rule has
-                # become, which a later (perhaps exempt) change decided.
+                # Revoking it now would remove whatever the rule has become, which a later
+                # (perhaps exempt) change decided.
                 reason = f"rule {update.rule_id} is now {now}; that later change is judged on its own event"
                 planned.append(RuleOutcome(update.as_rule(now.direction), Outcome.SUPERSEDED, reason))
             else:
                 rules.append(update.as_rule(now.direction))
+    lists = ListContents()
+    if _needs_lists(rules, policy, approved, change):
+        lists = _lists(services, change.region, rules, approved)
     allowed = approved.approved if approved is not None else None
     for rule in rules:
-        decision = decide(rule, change.actor, policy, allowed)
+        decision = decide(rule, change.actor, policy, allowed, lists)
         if decision.revert:
-            # The record's rule IDs name exactly what this change created (or redefined, checked above).
-            planned.append(Step(Fix.REVOKE, rule, decision.reason, by_rule_id=True))
+            # By definition: EC2 removes it only while it is still what the record says it became.
+            planned.append(Step(Fix.REVOKE, rule, decision.reason))
         else:
             planned.append(RuleOutcome(rule, Outcome.ALLOWED, decision.reason))
     return planned
 
 
-def _act(planned: Planned, group_id: str, ec2: SecurityGroups, dry_run: bool) -> list[RuleOutcome]:
+def _needs_lists(
+    rules: list[Rule], policy: Policy, approved: ApprovedGroup | None, change: SecurityGroupChange
+) -> bool:
+    """Whether a decision depends on what a prefix list holds (which costs a read before the revoke)."""
+    if exempt_pattern(change.actor, policy.exempt_principals) is not None:
+        return False
+    listed = [rule for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST]
+    if policy.mode is Mode.INTERNET:
+        return bool(listed)
+    # Lockdown reverts every rule not approved without looking; an approved one is checked.
+    return approved is not None and any(rule in approved.approved for rule in listed)
+
+
+def _lists(services: Aws, region: str, rules: list[Rule], approved: ApprovedGroup | None) -> ListContents:
+    wanted = {rule.source.value for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST}
+    current: dict[str, PrefixList | None] = services.prefix_lists(region).read(wanted) if wanted else {}
+    return ListContents(current, approved.prefix_lists if approved is not None else {})
+
+
+def _act(
+    planned: Planned,
+    unreadable: list[UnreadableRule],
+    group_id: str,
+    ec2: SecurityGroups,
+    dry_run: bool,
+    revokes: bool,
+    left: str,
+) -> tuple[list[RuleOutcome], list[UnreadableOutcome]]:
     steps = [item for item in planned if isinstance(item, Step)]
     done = iter(carry_out(steps, group_id, ec2, dry_run))
-    return [next(done) if isinstance(item, Step) else item for item in planned]
+    outcomes = [next(done) if isinstance(item, Step) else item for item in planned]
+    return outcomes, _unreadable(unreadable, group_id, ec2, dry_run, revokes, left)
+
+
+def _unreadable(
+    items: list[UnreadableRule], group_id: str, ec2: SecurityGroups, dry_run: bool, revokes: bool, left: str
+) -> list[UnreadableOutcome]:
+    """Revoke unreadable rules by ID (lockdown, not exempt), or list them for a person to look at."""
+    if not items:
+        return []
+    if not revokes:
+        return [UnreadableOutcome(item, Outcome.UNREADABLE, left) for item in items]
+    outcomes = revoke_unreadable(group_id, items, ec2, dry_run, UNREADABLE_REVOKED)
+    if not any(item.unproven for item in outcomes):
+        return outcomes
+    try:
+        return verified_unreadable(outcomes, ec2.group_rules(group_id).rule_ids)
+    except Exception:  # the revokes stand; the report says they were not checked
+        return outcomes
 
 
 def _lookup_quietly(ec2: SecurityGroups, group_id: str) -> GroupInfo | None:

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from chalicelib import aws
 from chalicelib.config import Settings
 from chalicelib.ec2 import SecurityGroups
+from chalicelib.ec2_interfaces import NetworkInterfaces
+from chalicelib.ec2_prefix_lists import PrefixLists
 from chalicelib.identity import OwnIdentity
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import NotificationFailed, SnsNotifier
@@ -19,6 +21,10 @@ from chalicelib.report import Report
 
 class Aws(Protocol):
     def security_groups(self, region: str) -> SecurityGroups: ...
+
+    def prefix_lists(self, region: str) -> PrefixLists: ...
+
+    def interfaces(self, region: str) -> NetworkInterfaces: ...
 
     def notifier(self, topic_arn: str) -> SnsNotifier: ...
 
@@ -30,6 +36,12 @@ class BotoAws:
 
     def security_groups(self, region: str) -> SecurityGroups:
         return SecurityGroups(aws.client("ec2", region))
+
+    def prefix_lists(self, region: str) -> PrefixLists:
+        return PrefixLists(aws.client("ec2", region))
+
+    def interfaces(self, region: str) -> NetworkInterfaces:
+        return NetworkInterfaces(aws.client("ec2", region))
 
     def notifier(self, topic_arn: str) -> SnsNotifier:
         region = topic_arn.split(":")[3]

@@ -1,98 +1,97 @@
-"""The sweep: read every guarded group's rules at once and put right what no event reported.
+"""The sweep: judge the guarded groups as they are now, and put right what no event reported.
 
 EventBridge delivers CloudTrail events on a best-effort basis, and rules
 added before the sentry was deployed (or while it was failing) never reach
 the event handler. The sweep judges what is there now, with the same policy:
 
-* internet mode: every rule that opens a group to the internet is revoked;
+* internet mode: every rule that opens a group to the internet is revoked
+  (a prefix-list rule by what its list holds now);
 * lockdown mode with a baseline: the group is brought back to exactly it;
 * lockdown mode without a baseline: the group is not judged (every rule is
   "a change" only when an event says when it was made), and the summary
-  says so.
+  says so;
+* and, unless every group is guarded, interfaces that carry a guarded group
+  beside an open one lose the open one (`sweep_interfaces`).
 
-Reads are one paginated listing of the groups with their rules (and, in
-lockdown mode, one more call per 200 held groups where a rule may have been
-modified in place, for the rule IDs a redefinition needs); writes are one
-call per violating group and direction; the check afterwards reads, again
-all at once, only the groups with changes EC2's answers did not name. One
-message per sweep that found something; silence when all is well.
+Groups with an entry in the baseline are swept whatever their tags say. A
+rule that cannot be read is reported on its own (and revoked by its ID in
+lockdown mode), never a reason to stop sweeping the rest.
+
+The same judgement serves events that change no rule of their own but may
+open a guarded group (a guard tag removed, a prefix list widened, an
+interface given another group, a record CloudTrail truncated): each asks,
+through a `Selection`, for what it points at to be judged at once.
+
+Reads are one paginated listing of the groups with their rules, one of the
+prefix lists they reference, and, in lockdown mode, one more call per 200
+held groups where a rule may have been modified in place or cannot be read
+(for rule IDs); writes are one call per violating group and direction; the
+check afterwards reads, again all at once, only the groups with changes
+EC2's answers did not name. One message per sweep that found something;
+silence when all is well.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import baseline
-from chalicelib.baseline import Baseline, BaselineError
+from chalicelib.baseline import ApprovedGroup, Baseline, BaselineError
 from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import Fix, Step, plan
-from chalicelib.ec2 import SecurityGroups, describe_error
+from chalicelib.ec2 import GroupRules, ListedGroup, SecurityGroups, describe_error
+from chalicelib.ec2_prefix_lists import PrefixLists
 from chalicelib.logs import DecisionLog
-from chalicelib.outcome import FAILURES, RuleOutcome, summary_word
-from chalicelib.policy import Mode
-from chalicelib.remedy import carry_out, unverified, verified
+from chalicelib.outcome import (
+    FAILURES,
+    InterfaceOutcome,
+    Outcome,
+    SweepFailed,
+    SweepResult,
+    SweptGroup,
+    TagOutcome,
+    Trigger,
+    UnreadableOutcome,
+    summary_word,
+)
+from chalicelib.policy import GroupScope, Mode
+from chalicelib.prefix_lists import ListContents, PrefixList
+from chalicelib.remedy import carry_out, revoke_unreadable, settle, unverified, verified_unreadable
 from chalicelib.report import plural, rule_document
+from chalicelib.rules import Rule, SourceKind
 from chalicelib.services import Aws, BotoAws, publish
+from chalicelib.sweep_interfaces import judge_interfaces
 from chalicelib.sweep_report import build_sweep_report, sweep_problem_report
 
-
-class SweepFailed(RuntimeError):
-    """The sweep could not put at least one rule right; raised so the invocation counts as an error."""
-
-
-@dataclass(frozen=True)
-class SweptGroup:
-    group_id: str
-    name: str | None
-    rules: tuple[RuleOutcome, ...]
-    # How many rules the group's baseline approves; None when it has none.
-    baseline_rules: int | None = None
+__all__ = ["EVERYTHING", "Selection", "SweepFailed", "SweepResult", "SweptGroup", "judge", "sweep"]
+UNREADABLE_IN_INTERNET_MODE = "internet mode cannot judge a rule it cannot read: look at it by hand"
+UNREADABLE_IN_LOCKDOWN = "lockdown mode: no baseline can approve a rule nobody can read, so it is revoked by its ID"
 
 
 @dataclass(frozen=True)
-class SweepResult:
-    region: str
-    time: str
-    mode: str
-    dry_run: bool
-    groups_checked: int
-    rules_checked: int
-    # Groups where something was (or would be) done, or failed.
-    drifted: tuple[SweptGroup, ...] = ()
-    # Groups in lockdown mode without a baseline: the sweep cannot judge them.
-    unjudged: tuple[str, ...] = ()
+class Selection:
+    """What to judge: every guarded group and interface (the schedule), or what one event points at."""
 
-    @property
-    def outcomes(self) -> tuple[RuleOutcome, ...]:
-        return tuple(item for group in self.drifted for item in group.rules)
+    groups: bool = True
+    # None: every guarded group. Otherwise these (those of them that are guarded).
+    group_ids: frozenset[str] | None = None
+    # Only groups with a rule that references one of these lists.
+    prefix_lists: frozenset[str] | None = None
+    interfaces: bool = True
+    # Both None: every interface. Otherwise these instances' interfaces, and these interfaces' workloads.
+    instance_ids: frozenset[str] | None = None
+    interface_ids: frozenset[str] | None = None
 
-    @property
-    def failures(self) -> tuple[RuleOutcome, ...]:
-        return tuple(item for item in self.outcomes if item.outcome in FAILURES)
 
-    @property
-    def summary(self) -> str:
-        return summary_word(self.outcomes) or "clean"
-
-    def as_dict(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for item in self.outcomes:
-            counts[item.outcome.value] = counts.get(item.outcome.value, 0) + 1
-        return {
-            "outcome": self.summary,
-            "region": self.region,
-            "groups_checked": self.groups_checked,
-            "rules_checked": self.rules_checked,
-            "groups_drifted": len(self.drifted),
-            "groups_not_judged": len(self.unjudged),
-            "rules": counts,
-        }
+EVERYTHING = Selection()
 
 
 def sweep(
@@ -119,111 +118,240 @@ def sweep(
         region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if not region:
             raise ConfigError("the sweep needs a region: AWS_REGION is not set")
-        if settings.policy.mode is not Mode.LOCKDOWN:
-            approved = Baseline()  # internet mode does not use one
-        elif approved is None:
-            approved = baseline.load(settings.baseline_path)
+        approved = baseline.load(settings.baseline_path) if approved is None else approved
     except (ConfigError, BaselineError) as error:
         log.write("ERROR", str(error), "config-error")
         raise
-    started = datetime.now(UTC).isoformat(timespec="seconds")
     context = {"event_name": "sweep", "dry_run": settings.dry_run}
     if not settings.scope.guards_anything:
         log.write("WARNING", "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG", "ignored")
-        return SweepResult(region, started, settings.policy.mode.value, settings.dry_run, 0, 0)
+        return SweepResult(region, _now(), settings.policy.mode.value, settings.dry_run, 0, 0)
+    result = judge(settings, approved, region, services, log, EVERYTHING, context)
+    finish(result, settings, services, log, context)
+    return result
 
+
+def judge(
+    settings: Settings,
+    approved: Baseline,
+    region: str,
+    services: Aws,
+    log: DecisionLog,
+    selection: Selection,
+    context: dict[str, Any],
+    trigger: Trigger | None = None,
+) -> SweepResult:
+    """Judge what `selection` names as it is now, and put it right. Raises (logged, reported) if AWS cannot be read."""
+    started = _now()
     ec2 = services.security_groups(region)
+    held = approved.group_ids(region)
     try:
-        listed = ec2.guarded_groups_with_rules(settings.scope)
-        groups = sorted((info for info, _ in listed), key=lambda info: info.group_id)
-        rules = {info.group_id: found for info, found in listed}
-        entries = {group.group_id: approved.for_group(group.group_id, region) for group in groups}
-        steps = {group_id: plan(rules[group_id], settings.policy, entry) for group_id, entry in entries.items()}
-        # That read lists rules without their IDs: enough to revoke by definition and to restore. Where
-        # a rule may have been modified in place, the group is read again with them, to redefine it.
-        modified = [group_id for group_id, planned in steps.items() if planned and _may_redefine(planned)]
-        if modified:
-            rules.update(ec2.rules_by_group(modified))
-            for group_id in modified:
-                steps[group_id] = plan(rules[group_id], settings.policy, entries[group_id])
+        listed = _selected(ec2, settings.scope, held, selection) if selection.groups else []
+        # Only lockdown mode holds a group to its baseline; in internet mode an entry only keeps it guarded.
+        holds = settings.policy.mode is Mode.LOCKDOWN
+        entries = {g.info.group_id: approved.for_group(g.info.group_id, region) if holds else None for g in listed}
+        rules = {group.info.group_id: group.rules for group in listed}
+        lists = read_lists(services.prefix_lists(region), _referenced(rules.values(), entries.values()))
+        plans = {group_id: _plan(rules[group_id], settings, entries[group_id], lists) for group_id in rules}
+        # That read lists rules without their IDs: enough to revoke by definition and to restore. Where a
+        # rule may have been modified in place, or cannot be read, the group is read again with them.
+        again = [
+            gid for gid, steps in plans.items() if entries[gid] and (_may_redefine(steps) or rules[gid].unreadable)
+        ]
+        if again:
+            rules.update(ec2.rules_by_group(again))
+            plans.update((gid, _plan(rules[gid], settings, entries[gid], lists)) for gid in again)
     except (ClientError, BotoCoreError, ValueError, KeyError) as error:
-        problem = f"the sweep could not read the guarded groups or their rules: {describe_error(error)}"
+        problem = f"could not read the guarded groups, their prefix lists or interfaces: {describe_error(error)}"
         log.write("ERROR", problem, "failed", **context)
-        publish(sweep_problem_report(problem, region), settings, services, log, context)
+        publish(sweep_problem_report(problem, region, trigger), settings, services, log, context)
         raise
 
     drifted: list[SweptGroup] = []
     unjudged: list[str] = []
-    for group in groups:
-        planned = steps[group.group_id]
-        if planned is None:
-            unjudged.append(group.group_id)
-        elif planned:
-            outcomes = carry_out(planned, group.group_id, ec2, settings.dry_run, verify=False)
-            entry = entries[group.group_id]
+    for group in sorted(listed, key=lambda listed_group: listed_group.info.group_id):
+        group_id = group.info.group_id
+        steps = plans[group_id]
+        if steps is None:
+            unjudged.append(group_id)
+            continue
+        unreadable = _unreadable(group_id, rules[group_id], entries[group_id], ec2, settings.dry_run)
+        if steps or unreadable:
+            outcomes = carry_out(steps, group_id, ec2, settings.dry_run, verify=False)
+            entry = entries[group_id]
             count = len(entry.rules) if entry is not None else None
-            drifted.append(SweptGroup(group.group_id, group.name, tuple(outcomes), count))
+            drifted.append(SweptGroup(group_id, group.info.name, tuple(outcomes), count, tuple(unreadable)))
     drifted = _verify(drifted, ec2)
-
-    result = SweepResult(
+    # Then the side door, once the groups themselves are put right.
+    interfaces: list[InterfaceOutcome] = []
+    problems: list[str] = []
+    if _sides(settings, selection):
+        try:
+            found = judge_interfaces(services, region, settings, held, selection, listed, lists)
+            interfaces = found.carry_out(settings.dry_run)
+        except (ClientError, BotoCoreError, ValueError, KeyError) as error:
+            problem = f"could not read the interfaces of guarded workloads: {describe_error(error)}"
+            log.write("ERROR", problem, "failed", **context)
+            problems.append(problem)
+    return SweepResult(
         region=region,
         time=started,
         mode=settings.policy.mode.value,
         dry_run=settings.dry_run,
-        groups_checked=len(groups),
-        rules_checked=sum(len(found) for group_id, found in rules.items() if group_id not in unjudged),
+        groups_checked=len(listed),
+        rules_checked=sum(len(found.rules) for group_id, found in rules.items() if group_id not in unjudged),
         drifted=tuple(drifted),
         unjudged=tuple(unjudged),
+        interfaces=tuple(interfaces),
+        trigger=trigger,
+        problems=tuple(problems),
     )
+
+
+def finish(
+    result: SweepResult,
+    settings: Settings,
+    services: Aws,
+    log: DecisionLog,
+    context: dict[str, Any],
+    failure: type[RuntimeError] = SweepFailed,
+) -> None:
+    """Log what was done, publish one message if it is worth one, and raise if anything failed."""
     for swept in result.drifted:
-        level = "ERROR" if any(item.outcome in FAILURES for item in swept.rules) else "INFO"
+        level = "ERROR" if any(item.outcome in FAILURES for item in swept.outcomes) else "INFO"
         documents = [rule_document(item) for item in swept.rules]
-        word = summary_word(swept.rules) or "clean"
-        message = f"sweep: {word} on {swept.group_id}"
-        log.write(level, message, word, group_id=swept.group_id, rules=documents, **context)
+        word = summary_word(swept.outcomes) or "clean"
+        log.write(
+            level,
+            f"{_who(result)}: {word} on {swept.group_id}",
+            word,
+            group_id=swept.group_id,
+            rules=documents,
+            **context,
+        )
+    for item in result.interfaces:
+        level = "ERROR" if item.outcome in FAILURES else "INFO"
+        word = summary_word((item,)) or "clean"
+        log.write(level, f"{_who(result)}: {word}: {item.fix.reason}", word, **context)
     said = (
-        f"sweep of {region}: {plural(result.groups_checked, 'group')}, {plural(result.rules_checked, 'rule')}, "
-        f"{len(result.drifted)} drifted, {len(result.unjudged)} not judged (lockdown without a baseline)"
+        f"{_who(result)} of {result.region}: {plural(result.groups_checked, 'group')}, "
+        f"{plural(result.rules_checked, 'rule')}, {len(result.drifted)} drifted, "
+        f"{len(result.unjudged)} not judged (lockdown without a baseline), "
+        f"{plural(len(result.interfaces), 'interface')} opening a guarded workload"
     )
-    level = "ERROR" if result.failures else "WARNING" if result.unjudged else "INFO"
-    log.write(level, said, f"sweep-{result.summary}", **context)
-    if result.drifted:
-        failure = publish(build_sweep_report(result), settings, services, log, context)
-        if failure is not None and not result.failures:
-            raise failure
-    if result.failures:
-        raise SweepFailed(f"the sweep of {region} could not put right {len(result.failures)} rule(s); see the log")
-    return result
+    level = "ERROR" if result.failed else "WARNING" if result.unjudged else "INFO"
+    prefix = "" if result.trigger else "sweep-"
+    log.write(level, said, f"{prefix}{result.summary}", **context)
+    if result.worth_reporting:
+        published = publish(build_sweep_report(result), settings, services, log, context)
+        if published is not None and not result.failed:
+            raise published
+    if result.failed:
+        raise failure(f"the {_who(result)} of {result.region} {_failed_words(result)}; see the log")
 
 
-def _may_redefine(steps: tuple[Step, ...]) -> bool:
+def read_lists(reader: PrefixLists, list_ids: Iterable[str]) -> dict[str, PrefixList | None]:
+    """What the prefix lists hold now; no call at all when no rule references one."""
+    wanted = sorted(set(list_ids))
+    return reader.read(wanted) if wanted else {}
+
+
+def _referenced(rules: Iterable[GroupRules], entries: Iterable[ApprovedGroup | None]) -> set[str]:
+    every: list[Rule] = [rule for found in rules for rule in found.rules]
+    every += [rule for entry in entries if entry is not None for rule in entry.rules]
+    return {rule.source.value for rule in every if rule.source.kind is SourceKind.PREFIX_LIST}
+
+
+def _selected(ec2: SecurityGroups, scope: GroupScope, held: frozenset[str], selection: Selection) -> list[ListedGroup]:
+    """The guarded groups the selection names, with their rules."""
+    if selection.group_ids is not None:
+        found = ec2.groups_with_rules(sorted(selection.group_ids))
+        listed = [
+            g
+            for g in found
+            if scope.covers_id(g.info.group_id) or scope.covers_tags(g.info.tags) or g.info.group_id in held
+        ]
+    else:
+        # A group with a baseline entry is guarded whatever its tags say: its ID is listed beside the scope.
+        listed = ec2.guarded_groups_with_rules(replace(scope, group_ids=scope.group_ids | held))
+    if selection.prefix_lists is not None:
+        wanted = selection.prefix_lists
+        listed = [
+            g
+            for g in listed
+            if any(r.source.kind is SourceKind.PREFIX_LIST and r.source.value in wanted for r in g.rules.rules)
+        ]
+    return listed
+
+
+def _sides(settings: Settings, selection: Selection) -> bool:
+    # With every group guarded, a group beside a guarded one is guarded itself: no side door to look for.
+    return selection.interfaces and not settings.scope.all_groups
+
+
+def _plan(
+    found: GroupRules, settings: Settings, entry: ApprovedGroup | None, lists: Mapping[str, PrefixList | None]
+) -> tuple[Step, ...] | None:
+    return plan(found.rules, settings.policy, entry, ListContents(lists))
+
+
+def _unreadable(
+    group_id: str, found: GroupRules, entry: ApprovedGroup | None, ec2: SecurityGroups, dry_run: bool
+) -> list[UnreadableOutcome]:
+    if not found.unreadable:
+        return []
+    if entry is None:  # internet mode (lockdown without a baseline is not judged at all)
+        return [UnreadableOutcome(item, Outcome.UNREADABLE, UNREADABLE_IN_INTERNET_MODE) for item in found.unreadable]
+    return revoke_unreadable(group_id, found.unreadable, ec2, dry_run, UNREADABLE_IN_LOCKDOWN)
+
+
+def _may_redefine(steps: tuple[Step, ...] | None) -> bool:
     """Whether rule IDs could turn part of this plan into a redefinition in place.
 
     Only a missing approved rule that has an ID, and a rule to revoke of the
     same direction and kind of source, can be one rule modified in place.
     """
+    if not steps:
+        return False
     missing = {(s.rule.direction, s.rule.source.kind) for s in steps if s.fix is Fix.RESTORE and s.rule.rule_id}
     return any(s.fix is Fix.REVOKE and (s.rule.direction, s.rule.source.kind) in missing for s in steps)
 
 
 def _verify(drifted: list[SweptGroup], ec2: SecurityGroups) -> list[SweptGroup]:
     """Read the groups with unproven changes again, all at once, and check those changes."""
-    changed = [group.group_id for group in drifted if any(item.unproven for item in group.rules)]
+    changed = [group.group_id for group in drifted if any(item.unproven for item in group.outcomes)]
     if not changed:
         return drifted
     try:
         present = ec2.rules_by_group(changed)
     except Exception as error:  # the changes stand; only the proof is missing, and the report says so
-        return [
-            SweptGroup(g.group_id, g.name, tuple(unverified(i, error) for i in g.rules), g.baseline_rules)
-            for g in drifted
-        ]
-    return [
-        SweptGroup(
-            group.group_id,
-            group.name,
-            tuple(verified(group.rules, present.get(group.group_id, []))),
-            group.baseline_rules,
-        )
-        for group in drifted
-    ]
+        return [replace(g, rules=tuple(unverified(i, error) for i in g.rules)) for g in drifted]
+    checked = []
+    for group in drifted:
+        now = present.get(group.group_id)
+        if now is None:
+            checked.append(group)
+            continue
+        rules = settle(group.rules, group.group_id, ec2, partial(ec2.group_rules, group.group_id), now)
+        unreadable = verified_unreadable(group.unreadable, now.rule_ids)
+        checked.append(replace(group, rules=tuple(rules), unreadable=tuple(unreadable)))
+    return checked
+
+
+def _failed_words(result: SweepResult) -> str:
+    kinds = Counter(
+        "interface" if isinstance(item, InterfaceOutcome) else "guard tag" if isinstance(item, TagOutcome) else "rule"
+        for item in result.failures
+    )
+    said = [plural(count, noun) for noun, count in sorted(kinds.items(), key=lambda kind: kind[0] != "rule")]
+    errors = sorted({item.error for item in result.failures if item.error})
+    words = [f"could not put right {', '.join(said)} ({'; '.join(errors[:3])})"] if said else []
+    return "; ".join(words + [f"could not check: {problem}" for problem in result.problems])
+
+
+def _who(result: SweepResult) -> str:
+    return f"{result.trigger.change.event_name} check" if result.trigger else "sweep"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

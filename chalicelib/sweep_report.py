@@ -1,17 +1,21 @@
-"""The sweep's one message: every group it put right, in plain words and as JSON.
+"""The message about groups judged again: by the sweep, or at once because an event asked for it.
 
 Built like the event report (same rule lines, same cleaning, same SNS size
-limit), but about many groups and with no actor: a sweep sees rules, not
-who made them.
+limit), but about many groups. A sweep has no actor (it sees rules, not who
+made them); a judgement an event asked for (a guard tag removed, a prefix
+list changed, an interface given another group, a truncated record) says
+who made that event's call, and what was done about the call itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from chalicelib.outcome import InterfaceOutcome, SweepResult, SweptGroup, TagOutcome, Trigger
 from chalicelib.report import (
     SNS_MESSAGE_LIMIT,
     Report,
+    actor_document,
     clean,
     console_link,
     plural,
@@ -19,10 +23,10 @@ from chalicelib.report import (
     rule_lines,
     subject_line,
     tally_words,
+    unreadable_document,
+    unreadable_lines,
+    who_lines,
 )
-
-if TYPE_CHECKING:
-    from chalicelib.sweep import SweepResult, SweptGroup
 
 # (groups listed, rules listed per group), tried in turn until the message fits in SNS.
 LISTED_LIMITS = ((50, 40), (20, 15), (10, 5), (3, 3))
@@ -38,43 +42,76 @@ def build_sweep_report(result: SweepResult) -> Report:
     return report
 
 
-def sweep_problem_report(problem: str, region: str) -> Report:
+def sweep_problem_report(problem: str, region: str, trigger: Trigger | None = None) -> Report:
+    what = f"what {trigger.change.event_name} changed" if trigger else "the guarded groups"
+    who = "The sg-sentry check of an event" if trigger else "The sg-sentry sweep"
     text = (
-        "The sg-sentry sweep could not read the guarded groups, so it checked nothing. "
-        "Events are still handled as they come.\n\n"
+        f"{who} could not read {what}, so it checked nothing. Events are still handled as they come.\n\n"
         f"  Problem      {clean(problem, 1000)}\n"
         f"  Region       {clean(region, 32)}\n"
     )
-    document = {"source": "sg-sentry", "kind": "sweep", "summary": "not-evaluated", "problem": clean(problem, 1000)}
-    return Report(
-        subject_line(f"sg-sentry sweep: could not read the groups in {region}"), text, document | {"text": text}
+    if trigger:
+        text += f"  Event ID     {clean(trigger.change.event_id)}\n"
+    document = {
+        "source": "sg-sentry",
+        "kind": _kind(trigger),
+        "summary": "not-evaluated",
+        "problem": clean(problem, 1000),
+    }
+    subject = (
+        f"sg-sentry: could not check {trigger.change.event_name}"
+        if trigger
+        else "sg-sentry sweep: could not read the groups"
     )
+    return Report(subject_line(f"{subject} in {region}"), text, document | {"text": text})
+
+
+def _kind(trigger: Trigger | None) -> str:
+    return "sweep" if trigger is None else "event"
+
+
+def _tally(result: SweepResult, limit: int) -> str:
+    """What was done, most important first: guard tags, rules, interfaces."""
+    parts = [
+        tally_words(result.trigger.tags if result.trigger else (), limit, "guard tag"),
+        tally_words(result.outcomes, limit),
+        tally_words(result.interfaces, limit, "interface"),
+    ]
+    return ", ".join(part for part in parts if part) or "nothing to put right"
 
 
 def _subject(result: SweepResult) -> str:
-    tag = "sg-sentry sweep [dry run]" if result.dry_run else "sg-sentry sweep"
-    where = plural(len(result.drifted), "group")
-    return subject_line(f"{tag}: {tally_words(result.outcomes)} on {where} in {result.region}")
+    tally = _tally(result, 2)
+    if result.trigger is None:
+        tag = "sg-sentry sweep [dry run]" if result.dry_run else "sg-sentry sweep"
+        where = f" on {plural(len(result.drifted), 'group')}" if result.drifted else ""
+        return subject_line(f"{tag}: {tally}{where} in {result.region}")
+    tag = "sg-sentry [dry run]" if result.dry_run else "sg-sentry"
+    return subject_line(f"{tag}: {tally} after {result.trigger.change.event_name} in {result.region}")
 
 
 def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
-    tally = tally_words(result.outcomes, limit=9)
-    lines = [
-        f"The sweep of {clean(result.region, 32)} at {clean(result.time)} checked "
-        f"{plural(result.groups_checked, 'guarded group')} ({plural(result.rules_checked, 'rule')}) "
-        f"and found drift on {len(result.drifted):,}: {tally}.",
-        "",
-        NO_EXEMPTIONS,
-    ]
+    lines = _opening(result, _tally(result, 9))
+    if result.trigger and result.trigger.tags:
+        lines += ["", "Guard tags"]
+        for number, tag in enumerate(result.trigger.tags, start=1):
+            lines += _tag_lines(number, tag)
     for group in result.drifted[:groups_listed]:
         lines += ["", *_group_lines(group, result.region, rules_listed)]
     if len(result.drifted) > groups_listed:
         lines += ["", f"... and {len(result.drifted) - groups_listed} more groups (see the JSON document or the log)."]
+    if result.interfaces:
+        lines += ["", "Interfaces that opened a guarded workload through another group"]
+        for number, item in enumerate(result.interfaces[:groups_listed], start=1):
+            lines += _interface_lines(number, item)
+    if result.problems:
+        lines += ["", "Could not check (the invocation fails, and the next sweep tries again)"]
+        lines += [f"  {clean(problem, 1000)}" for problem in result.problems]
     if result.unjudged:
         shown = ", ".join(result.unjudged[:20]) + (" ..." if len(result.unjudged) > 20 else "")
         lines += [
             "",
-            f"Not judged: {len(result.unjudged)} group(s) in lockdown mode have no baseline, so the sweep cannot",
+            f"Not judged: {len(result.unjudged)} group(s) in lockdown mode have no baseline, so the sentry cannot",
             f"tell approved rules from drift (run `sentry snapshot`): {shown}",
         ]
     held = "; groups with a baseline are held to exactly it" if result.mode == "lockdown" else ""
@@ -82,24 +119,69 @@ def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _opening(result: SweepResult, tally: str) -> list[str]:
+    checked = f"{plural(result.groups_checked, 'guarded group')} ({plural(result.rules_checked, 'rule')})" + (
+        f" and {plural(len(result.interfaces), 'interface')} to put right" if result.interfaces else ""
+    )
+    if result.trigger is None:
+        return [
+            f"The sweep of {clean(result.region, 32)} at {clean(result.time)} checked {checked} "
+            f"and found drift on {len(result.drifted):,}: {tally}.",
+            "",
+            NO_EXEMPTIONS,
+        ]
+    change = result.trigger.change
+    header = change.header
+    return [
+        f"{clean(change.actor.name, 128)} {clean(result.trigger.what, 300)} ({clean(change.event_name)}). "
+        f"{result.trigger.why}: {checked}; {tally}.",
+        "",
+        "What changed",
+        f"  Account      {clean(header.account or 'unknown')}",
+        f"  Region       {clean(header.region)}",
+        f"  When         {clean(header.event_time)}",
+        f"  Event ID     {clean(header.event_id)}",
+        "",
+        *who_lines(change.actor),
+    ]
+
+
+def _tag_lines(number: int, tag: TagOutcome) -> list[str]:
+    detail = f"     {tag.outcome.value.upper()}: {clean(tag.reason)}"
+    if tag.error:
+        detail += f" (AWS error: {clean(tag.error)})"
+    return [f"  {number}. {clean(tag.group_id, 32)}: tag {clean(tag.key, 128)}={clean(tag.value, 256)}", detail]
+
+
+def _interface_lines(number: int, item: InterfaceOutcome) -> list[str]:
+    fix = item.fix
+    removed = ", ".join(opening.group_id for opening in fix.remove)
+    detail = f"     {item.outcome.value.upper()}: took {removed} off; it keeps {', '.join(fix.keep)}"
+    if item.error:
+        detail += f" (AWS error: {clean(item.error)})"
+    return [f"  {number}. {clean(fix.reason, 600)}", detail]
+
+
 def _group_lines(group: SweptGroup, region: str, rules_listed: int) -> list[str]:
     name = f" ({clean(group.name, 64)})" if group.name else ""
     held = "" if group.baseline_rules is None else f", baseline of {plural(group.baseline_rules, 'rule')}"
     lines = [
-        f"Group {group.group_id}{name}: {tally_words(group.rules, limit=9)}{held}",
+        f"Group {group.group_id}{name}: {tally_words(group.outcomes, limit=9)}{held}",
         f"  Console      {console_link(clean(region, 32), group.group_id)}",
     ]
     for number, item in enumerate(group.rules[:rules_listed], start=1):
         lines += rule_lines(number, item)
     if len(group.rules) > rules_listed:
         lines.append(f"  ... and {len(group.rules) - rules_listed} more rules.")
+    for number, unreadable in enumerate(group.unreadable[:rules_listed], start=len(group.rules[:rules_listed]) + 1):
+        lines += unreadable_lines(number, unreadable)
     return lines
 
 
 def _document(result: SweepResult, text: str, groups_listed: int, rules_listed: int) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "source": "sg-sentry",
-        "kind": "sweep",
+        "kind": _kind(result.trigger),
         "summary": result.summary,
         "subject": _subject(result),
         "region": result.region,
@@ -117,9 +199,40 @@ def _document(result: SweepResult, text: str, groups_listed: int, rules_listed: 
                 "baseline_rules": group.baseline_rules,
                 "rules": [rule_document(item) for item in group.rules[:rules_listed]],
                 "rules_total": len(group.rules),
+                "unreadable": [unreadable_document(item) for item in group.unreadable[:rules_listed]],
             }
             for group in result.drifted[:groups_listed]
         ],
+        "interfaces": [
+            {
+                "interface_id": item.fix.interface.interface_id,
+                "instance_id": item.fix.interface.instance_id,
+                "guarded": list(item.fix.guarded),
+                "removed": [opening.group_id for opening in item.fix.remove],
+                "kept": list(item.fix.keep),
+                "reason": clean(item.fix.reason, 600),
+                "outcome": item.outcome.value,
+                "error": clean(item.error) if item.error else None,
+            }
+            for item in result.interfaces[:groups_listed]
+        ],
         "not_judged": list(result.unjudged[:200]),
+        "problems": [clean(problem, 1000) for problem in result.problems],
         "text": text,
     }
+    if result.trigger is not None:
+        change = result.trigger.change
+        document["event"] = {
+            "id": clean(change.event_id),
+            "name": clean(change.event_name),
+            "time": clean(change.header.event_time),
+            "account": clean(change.header.account or ""),
+            "region": clean(change.region),
+            "what": clean(result.trigger.what, 300),
+        }
+        document["actor"] = actor_document(change.actor)
+        document["tags"] = [
+            {"group_id": t.group_id, "key": clean(t.key, 128), "value": clean(t.value), "outcome": t.outcome.value}
+            for t in result.trigger.tags
+        ]
+    return document

@@ -9,6 +9,16 @@ PascalCase wrapper of ModifySecurityGroupRules).
 
 `apply` makes the call and captures the rules it created the way AWS's
 ``securityGroupRuleSet`` reports them: every one of them, with its ID.
+
+Calls that open a group without a rule change of their own (tags, prefix
+lists, interfaces, launches) are recorded from their request and their
+answer: `record(..., response=...)`. These records follow the EC2 query
+API's logging (``resourcesSet``, ``tagSet``, ``groupSet``, ``instancesSet``);
+the newer prefix-list calls log their request in PascalCase under
+``<Operation>Request``, as ModifySecurityGroupRules does. No real record of
+the prefix-list calls was at hand (shared/reference has none): the sentry
+finds the IDs it needs wherever a record holds them, so a shape that
+differs does not hide the change.
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ def apply(ec2: Any, operation: str, **params: Any) -> tuple[dict[str, Any], list
         return {rule["SecurityGroupRuleId"]: rule for page in pages for rule in page["SecurityGroupRules"]}
 
     before = rule_ids()
-    response = getattr(ec2, _snake(operation))(**params)
+    response = getattr(ec2, snake(operation))(**params)
     after = rule_ids()
     if operation.startswith("Revoke"):
         return response, [rule for rule_id, rule in before.items() if rule_id not in after]
@@ -85,8 +95,12 @@ def record(
     with_rule_set: bool = True,
     error: tuple[str, str] | None = None,
     event_time: str = "2026-11-23T09:15:00Z",
+    response: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The CloudTrail record of one call. ``with_rule_set=False`` gives the pre-2021 shape."""
+    """The CloudTrail record of one call. ``with_rule_set=False`` gives the pre-2021 shape.
+
+    `response` is boto3's answer, for the calls that are not rule changes (see the module's text).
+    """
     request_id = str(uuid.uuid4())
     entry: dict[str, Any] = {
         "eventVersion": "1.10",
@@ -107,8 +121,16 @@ def record(
         "recipientAccountId": ACCOUNT,
         "eventCategory": "Management",
     }
+    if operation in WRAPPED:
+        entry["requestParameters"] = {f"{operation}Request": _pascal_items(dict(params))}
+    elif operation not in RULE_OPERATIONS:
+        entry["requestParameters"] = _query_request(params)
     if error is not None:
         entry["errorCode"], entry["errorMessage"] = error
+    elif operation not in RULE_OPERATIONS:
+        answer = {key: value for key, value in (response or {}).items() if key != "ResponseMetadata"}
+        elements = {"requestId": request_id, **_query_response(answer)}
+        entry["responseElements"] = {f"{operation}Response": elements} if operation in WRAPPED else elements
     elif operation == "ModifySecurityGroupRules":
         entry["responseElements"] = {"ModifySecurityGroupRulesResponse": {"requestId": request_id, "return": True}}
     else:
@@ -119,6 +141,67 @@ def record(
                 [_camel({key: value for key, value in rule.items() if key != "Tags"}) for rule in created or []]
             )
     return entry
+
+
+RULE_OPERATIONS = (
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "ModifySecurityGroupRules",
+)
+# Newer EC2 calls log their request and response in PascalCase, each under one wrapper.
+WRAPPED = ("ModifyManagedPrefixList", "RestoreManagedPrefixListVersion")
+# boto3's names -> the query API's logged names.
+_QUERY_NAMES = {
+    "Resources": "resourcesSet",
+    "Tags": "tagSet",
+    "Groups": "groupSet",
+    "SecurityGroupIds": "groupSet",
+    "Instances": "instancesSet",
+    "NetworkInterfaces": "networkInterfaceSet",
+}
+
+
+def _query_request(params: Mapping[str, Any]) -> dict[str, Any]:
+    request: dict[str, Any] = {}
+    for key, value in params.items():
+        name = _QUERY_NAMES.get(key, key[:1].lower() + key[1:])
+        if key == "Resources":
+            value = [{"resourceId": resource} for resource in value]
+        elif key in ("Groups", "SecurityGroupIds"):
+            value = [{"groupId": group} for group in value]
+        request[name] = _query_value(value)
+    return request
+
+
+def _query_response(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_QUERY_NAMES.get(k, k[:1].lower() + k[1:]): _query_response(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return _items([_query_response(item) for item in value])
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k[:1].lower() + k[1:]: _query_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return _items([_query_value(item) for item in value])
+    return value
+
+
+def _pascal_items(params: dict[str, Any]) -> dict[str, Any]:
+    # As ModifySecurityGroupRules logs its list: each item numbered with a "tag", singular names.
+    logged: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, list):
+            items = [dict(item, tag=number) for number, item in enumerate(value, start=1)]
+            singular = key[:-3] + "y" if key.endswith("ies") else key.removesuffix("s")
+            logged[singular] = items[0] if len(items) == 1 else items
+        else:
+            logged[key] = value
+    return logged
 
 
 def eventbridge(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,5 +250,5 @@ def _group_id(ec2: Any, params: Mapping[str, Any]) -> str:
     return str(groups[0]["GroupId"])
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
     return "".join("_" + char.lower() if char.isupper() else char for char in name).lstrip("_")

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
+from localaws.moto_fidelity import as_ec2
+
 LOOPBACK = "127.0.0.1"
 REGION = "eu-west-1"
 
@@ -35,7 +37,8 @@ def local_aws(region: str = REGION) -> Iterator[str]:
     # A profile or config file of the user's must not send anything elsewhere.
     os.environ.pop("AWS_PROFILE", None)
     try:
-        yield endpoint
+        with as_ec2():  # the server runs in this process: moto answers as EC2 would
+            yield endpoint
     finally:
         os.environ.clear()
         os.environ.update(saved)

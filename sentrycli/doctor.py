@@ -255,7 +255,12 @@ class Doctor:
         log_group = f"{arn.format('logs')}:log-group:/aws/lambda/{function_name or self.function_name}"
         needs = []
         for action in sorted(REQUIRED_PERMISSIONS):
-            if action.startswith(("ec2:Revoke", "ec2:Authorize", "ec2:Modify")):
+            if action == "ec2:ModifyNetworkInterfaceAttribute":
+                needs += [Need(action, f"{arn.format('ec2')}:security-group/{group}") for group in groups]
+                needs.append(Need(action, f"{arn.format('ec2')}:network-interface/eni-00000000000000000"))
+            elif action == "ec2:GetManagedPrefixListEntries":
+                needs.append(Need(action, f"{arn.format('ec2')}:prefix-list/pl-00000000000000000"))
+            elif action.startswith(("ec2:Revoke", "ec2:Authorize", "ec2:Modify", "ec2:CreateTags")):
                 needs += [Need(action, f"{arn.format('ec2')}:security-group/{group}") for group in groups]
             elif action == "sns:Publish":
                 needs.append(Need(action, self.settings.topic_arn or "*"))

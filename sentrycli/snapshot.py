@@ -9,12 +9,25 @@ from pathlib import Path
 from chalicelib import baseline
 from chalicelib.baseline import ApprovedGroup
 from chalicelib.ec2 import SecurityGroups
+from chalicelib.ec2_prefix_lists import PrefixLists
 from chalicelib.events import GROUP_ID
 from chalicelib.policy import GroupScope
+from chalicelib.rules import SourceKind
 
 
-def snapshot(ec2: SecurityGroups, scope: GroupScope, region: str, group_ids: Sequence[str] = ()) -> list[ApprovedGroup]:
-    """The approved rules of the named groups, or else of every group `scope` guards, as they are now."""
+def snapshot(
+    ec2: SecurityGroups,
+    scope: GroupScope,
+    region: str,
+    group_ids: Sequence[str] = (),
+    lists: PrefixLists | None = None,
+) -> list[ApprovedGroup]:
+    """The approved rules of the named groups, or else of every group `scope` guards, as they are now.
+
+    A prefix-list rule is approved with what its list holds now (read with
+    `lists`, by default through the same EC2 client): a list widened later
+    no longer makes that rule the approved one.
+    """
     bad = [group_id for group_id in group_ids if not GROUP_ID.fullmatch(group_id)]
     if bad:
         raise ValueError(f"not security group IDs: {', '.join(bad)}")
@@ -28,10 +41,31 @@ def snapshot(ec2: SecurityGroups, scope: GroupScope, region: str, group_ids: Seq
     if not groups:
         raise ValueError(f"no security group in {region} is guarded by {scope}")
     rules = ec2.rules_by_group([group.group_id for group in groups])
-    return [
-        ApprovedGroup(group.group_id, region, group.name, tuple(rules.get(group.group_id, [])))
-        for group in sorted(groups, key=lambda info: info.group_id)
-    ]
+    unreadable = [f"{group_id}: {item}" for group_id, found in rules.items() for item in found.unreadable]
+    if unreadable:
+        raise ValueError(f"cannot approve rules nobody can read; fix or remove them first: {'; '.join(unreadable)}")
+    referenced_lists = {
+        rule.source.value
+        for found in rules.values()
+        for rule in found.rules
+        if rule.source.kind is SourceKind.PREFIX_LIST
+    }
+    contents = (lists or PrefixLists(ec2.client)).read(referenced_lists) if referenced_lists else {}
+    gone = sorted(list_id for list_id, plist in contents.items() if plist is None)
+    if gone:
+        raise ValueError(f"rules reference prefix lists EC2 does not have: {', '.join(gone)}")
+    approved = []
+    for group in sorted(groups, key=lambda info: info.group_id):
+        found = rules.get(group.group_id)
+        group_rules = found.rules if found else ()
+        referenced = {r.source.value for r in group_rules if r.source.kind is SourceKind.PREFIX_LIST}
+        entries = {
+            list_id: tuple(entry.cidr for entry in plist.entries)
+            for list_id in sorted(referenced)
+            if (plist := contents[list_id]) is not None
+        }
+        approved.append(ApprovedGroup(group.group_id, region, group.name, group_rules, entries))
+    return approved
 
 
 def write(groups: Sequence[ApprovedGroup], path: Path) -> baseline.Baseline:

@@ -13,13 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import botocore.client
+import botocore.loaders
+import botocore.session
 import pytest
 
-from chalicelib import aws, identity
+from chalicelib import aws, ec2_prefix_lists, identity
 from chalicelib.ec2 import GROUP_CACHE
+from localaws.moto_fidelity import as_ec2
 
 EVENTS = Path(__file__).parent / "events"
 ROOT = Path(__file__).resolve().parent.parent
+# moto builds some 1,300 default AMIs (with volumes and snapshots) for every EC2 backend it creates, which
+# was 40% of the suite's time; no test needs them (moto does not check an instance's AMI).
+os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
 
 @cache
@@ -62,6 +68,26 @@ def loopback_only() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def one_botocore_loader() -> Iterator[None]:
+    """Every botocore session of the suite shares one loader, so each service's model is read from disk once.
+
+    The sentry starts a new session in every test (chalicelib.aws.reset, so that no credentials carry over),
+    and each session would read EC2's model, some megabytes of JSON, again: a fifth of the suite's time.
+    """
+    shared = botocore.loaders.create_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", lambda *_: shared)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def moto_as_ec2() -> Iterator[None]:
+    """moto's interfaces, DeleteTags and IPv6 egress revokes behave as EC2's (localaws/moto_fidelity.py)."""
+    with as_ec2():
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def record_aws_actions() -> Iterator[None]:
     """Record every API call whose caller is the deployed code (app.py or chalicelib/), whatever client made it."""
     deployed = (str(ROOT / "chalicelib") + os.sep, str(ROOT / "app.py"))
@@ -97,11 +123,13 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     aws.reset()
     GROUP_CACHE.clear()
+    ec2_prefix_lists.forget()
     identity.forget()
     DEPLOYED_CALLS.clear()
     yield
     aws.reset()
     GROUP_CACHE.clear()
+    ec2_prefix_lists.forget()
     identity.forget()
 
 

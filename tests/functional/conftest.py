@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,50 @@ class World:
 
     def change(self, operation: str, record_options: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
         """Make a real call, then return the EventBridge event AWS would deliver for it."""
+        options = dict(record_options or {})
+        created = None
         if operation == "ModifySecurityGroupRules":
             self.ec2.modify_security_group_rules(**params)
-            created = None
-        else:
+        elif operation in cloudtrail.RULE_OPERATIONS:
             _, created = cloudtrail.apply(self.ec2, operation, **params)
-        record = cloudtrail.record(operation, params, created, region=REGION, **(record_options or {}))
+        else:  # tags, prefix lists, interfaces: recorded from the request and EC2's answer
+            options["response"] = getattr(self.ec2, cloudtrail.snake(operation))(**params)
+        record = cloudtrail.record(operation, params, created, region=REGION, **options)
         return cloudtrail.eventbridge(record)
+
+    def prefix_list(self, *cidrs: str, name: str = "corp") -> str:
+        """A customer-managed prefix list holding these CIDRs."""
+        entries = [{"Cidr": cidr} for cidr in cidrs]
+        created = self.ec2.create_managed_prefix_list(
+            PrefixListName=name, MaxEntries=10, AddressFamily="IPv4", Entries=entries
+        )
+        return str(created["PrefixList"]["PrefixListId"])
+
+    def list_version(self, list_id: str) -> int:
+        (found,) = self.ec2.describe_managed_prefix_lists(PrefixListIds=[list_id])["PrefixLists"]
+        return int(found["Version"])
+
+    def subnet(self) -> str:
+        subnets = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [self.vpc_id]}])["Subnets"]
+        if subnets:
+            return str(subnets[0]["SubnetId"])
+        return str(self.ec2.create_subnet(VpcId=self.vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"])
+
+    def instance(self, *group_ids: str) -> tuple[str, str]:
+        """An instance in the world's VPC with these groups: (instance ID, its interface's ID)."""
+        launched = self.ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=self.subnet(), SecurityGroupIds=list(group_ids)
+        )["Instances"][0]
+        return str(launched["InstanceId"]), str(launched["NetworkInterfaces"][0]["NetworkInterfaceId"])
+
+    def interface_groups(self, interface_id: str) -> set[str]:
+        """The groups an interface really carries afterwards."""
+        (found,) = self.ec2.describe_network_interfaces(NetworkInterfaceIds=[interface_id])["NetworkInterfaces"]
+        return {group["GroupId"] for group in found["Groups"]}
+
+    def tags(self, group_id: str) -> dict[str, str]:
+        (found,) = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
 
     def messages(self) -> list[tuple[str, dict[str, Any]]]:
         """(subject, JSON document) of every notification delivered to the SQS subscriber."""
@@ -100,10 +138,17 @@ class World:
         return [json.loads(message)["email"] for _, message, *_ in topic.sent_notifications]
 
 
+@cache
+def test_client(service: str) -> Any:
+    """One client per service for the whole suite: moto serves whichever mock is open, and a client costs
+    a tenth of a second to build."""
+    return boto3.client(service, region_name=REGION)
+
+
 @pytest.fixture
 def world() -> Iterator[World]:
     with mock_aws():
-        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
+        yield World.build(*(test_client(name) for name in ("ec2", "sns", "sqs")))
 
 
 Invoke = Callable[..., Any]

@@ -238,10 +238,12 @@ def test_drift_that_cannot_be_a_modified_rule_costs_no_second_read(world: World,
     # Nothing approved is missing, so no rule can have been modified in place: no read for rule IDs before
     # the revoke. The read after it is the check: plain moto's answer does not name the rule it revoked.
     operations = [operation for _, operation, _ in DEPLOYED_CALLS]
+    # Then one read of the region's interfaces, for a guarded workload opened through another group.
     assert operations == [
         "DescribeSecurityGroups",
         "RevokeSecurityGroupIngress",
         "DescribeSecurityGroupRules",
+        "DescribeNetworkInterfaces",
         "Publish",
     ]
 
@@ -263,9 +265,9 @@ def test_in_internet_mode_the_sweep_reverts_what_opens_a_guarded_group_to_the_in
 
     assert world.rules(exposed) == {DEFAULT_EGRESS}
     # One read of the groups and their rules, one revoke, and a read to check it only when EC2's answer
-    # did not name the rule it revoked.
+    # did not name the rule it revoked; then one read of the interfaces (the side door).
     check = [] if answer_names_rules else ["DescribeSecurityGroupRules"]
-    expected = ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", *check, "Publish"]
+    expected = ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", *check, "DescribeNetworkInterfaces", "Publish"]
     assert [operation for _, operation, _ in DEPLOYED_CALLS] == expected
     assert "tcp 443 from 0.0.0.0/0, ingress" in world.rules(public_web)  # port 443 may be open
     assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(unguarded)  # not guarded
@@ -287,8 +289,9 @@ def test_a_sweep_that_finds_nothing_sends_nothing(world: World, sweeper: Invoke,
     assert answer["outcome"] == "clean" and answer["groups_checked"] == 1
     assert snapshot_of_rules(world, held.group_id) == before
     assert world.messages() == []
-    # A group that matches its baseline costs no second read (for rule IDs) and no write.
-    assert [operation for _, operation, _ in DEPLOYED_CALLS] == ["DescribeSecurityGroups"]
+    # A group that matches its baseline costs no second read (for rule IDs) and no write; the interfaces
+    # are read once, to find a guarded workload opened through another group.
+    assert [operation for _, operation, _ in DEPLOYED_CALLS] == ["DescribeSecurityGroups", "DescribeNetworkInterfaces"]
 
 
 def test_in_lockdown_without_a_baseline_the_sweep_judges_nothing_and_says_so(

@@ -63,6 +63,18 @@ CIDRS_V4 = st.one_of(
 CIDRS_V6 = st.one_of(
     VALID_V6, st.sampled_from(["::/0", "fd00::/8", "0.0.0.0/0", "::/129", "gg::/0"]), st.text(max_size=20)
 )
+# The calls that open a group without a rule change of their own (chalicelib/indirect.py).
+INDIRECT_NAMES = [
+    "CreateTags",
+    "DeleteTags",
+    "ModifyManagedPrefixList",
+    "RestoreManagedPrefixListVersion",
+    "ModifyNetworkInterfaceAttribute",
+    "ModifyInstanceAttribute",
+    "RunInstances",
+    "CreateNetworkInterface",
+    "AttachNetworkInterface",
+]
 EVENT_NAMES = st.one_of(
     st.sampled_from(
         [
@@ -71,10 +83,16 @@ EVENT_NAMES = st.one_of(
             "ModifySecurityGroupRules",
             "RevokeSecurityGroupIngress",
             "CreateSecurityGroup",
+            *INDIRECT_NAMES,
         ]
     ),
     st.text(max_size=30),
 )
+RULE_CHANGES = st.sampled_from(
+    ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules"]
+)
+# CloudTrail's mark on a field it cut short, and things that look like it.
+OMITTED = st.sampled_from([{"omitted": True, "originalSize": 262144}, {"omitted": "true"}, {"omitted": False}])
 
 
 def listed(element: st.SearchStrategy[Any], max_size: int = 4) -> st.SearchStrategy[Any]:
@@ -141,6 +159,40 @@ def modify_requests(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[dict
     )
 
 
+def tag_requests(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
+    resource = st.one_of(group_ids, st.sampled_from(["i-0123456789abcdef0", "vpc-01234567"]), HOSTILE, JSON)
+    tag = st.fixed_dictionaries(
+        {"key": st.one_of(st.sampled_from(["sg-sentry", "team"]), HOSTILE, JSON)},
+        optional={"value": st.one_of(st.sampled_from(["guard", "off", ""]), HOSTILE, JSON)},
+    )
+    return st.fixed_dictionaries(
+        {"resourcesSet": listed(st.fixed_dictionaries({"resourceId": resource}))},
+        optional={"tagSet": listed(tag)},
+    )
+
+
+def prefix_list_requests() -> st.SearchStrategy[Any]:
+    list_id = st.one_of(st.sampled_from(["pl-0123456789abcdef0", "pl-zz", ""]), HOSTILE, JSON)
+    return st.one_of(
+        st.fixed_dictionaries({"ModifyManagedPrefixListRequest": st.fixed_dictionaries({"PrefixListId": list_id})}),
+        st.fixed_dictionaries({"prefixListId": list_id}),
+        JSON,
+    )
+
+
+def interface_requests(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    ids = st.one_of(st.sampled_from(["eni-0123456789abcdef0", "i-0123456789abcdef0", "eni-"]), HOSTILE, JSON)
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "networkInterfaceId": ids,
+            "instanceId": ids,
+            "groupSet": listed(st.fixed_dictionaries({"groupId": st.one_of(group_ids, JSON)})),
+            "instancesSet": listed(st.fixed_dictionaries({"instanceId": ids})),
+        },
+    )
+
+
 def identities() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.fixed_dictionaries(
@@ -167,6 +219,10 @@ def records(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, An
         ),
         st.fixed_dictionaries({"groupName": HOSTILE, "ipPermissions": listed(permissions(group_ids))}),
         modify_requests(group_ids),
+        tag_requests(group_ids),
+        prefix_list_requests(),
+        interface_requests(group_ids),
+        OMITTED,
         JSON,
     )
     response = st.one_of(
@@ -174,14 +230,15 @@ def records(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, An
         st.fixed_dictionaries(
             {"_return": st.booleans()}, optional={"securityGroupRuleSet": listed(rule_set_items(group_ids))}
         ),
+        interface_requests(group_ids),
+        OMITTED,
         JSON,
     )
     # Most records carry a header the sentry handles, so the fuzzing reaches past it into the body.
     header = {
         "eventSource": st.just("ec2.amazonaws.com"),
-        "eventName": st.sampled_from(
-            ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules"]
-        ),
+        # Two in three a rule change, one in three a call around one.
+        "eventName": st.one_of(RULE_CHANGES, RULE_CHANGES, st.sampled_from(INDIRECT_NAMES)),
         "awsRegion": st.just("eu-west-1"),
     }
     odd_header = {

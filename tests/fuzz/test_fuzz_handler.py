@@ -1,7 +1,9 @@
 """Properties of the whole handler against moto.
 
 1. Bad input never escapes as an exception, and never touches a rule of a group that is not guarded.
-2. After a record of a real call that added forbidden rules to a guarded group, none of them remains.
+2. After a record of a real call that added forbidden rules to a guarded group, none of them remains
+   (prefix lists judged by their entries, every protocol by the ports it carries).
+3. Whatever tag calls are made on whatever groups, a guarded group never loses its guard tag.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import given, reject
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -41,7 +43,8 @@ class FuzzWorld:
     guarded: str
     unguarded: str
     peer: str
-    prefix_list: str
+    # Customer-managed lists, each with its entries known: True when one of them is the internet.
+    prefix_lists: dict[str, bool]
     # With an IPv6 block: moto (unlike EC2) silently skips revoking IPv6 egress rules in a VPC without one.
     dual_stack_vpc: str
 
@@ -74,11 +77,18 @@ def fuzz_world() -> Iterator[FuzzWorld]:
                     {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
                 ],
             )
-        prefix_list = world.ec2.create_managed_prefix_list(
-            PrefixListName="corp", MaxEntries=5, AddressFamily="IPv4", Entries=[{"Cidr": "192.0.2.0/24"}]
-        )["PrefixList"]["PrefixListId"]
+        lists = {world.prefix_list(*cidrs, name=name): internet for name, cidrs, internet in PREFIX_LISTS}
         dual_stack = world.ec2.create_vpc(CidrBlock="10.9.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
-        yield FuzzWorld(world, guarded, unguarded, peer, prefix_list, dual_stack)
+        yield FuzzWorld(world, guarded, unguarded, peer, lists, dual_stack)
+
+
+# (name, entries, whether an entry is the internet), worked out here, not by chalicelib.policy.
+PREFIX_LISTS = [
+    ("internal", ("10.1.0.0/16", "192.168.7.0/24", "100.64.0.0/10"), False),
+    ("one-open-entry", ("10.1.0.0/16", "0.0.0.0/0"), True),
+    ("documentation", ("192.0.2.0/24",), True),  # TEST-NET-1 is public address space
+    ("just-past-rfc1918", ("172.32.0.0/16",), True),
+]
 
 
 def _retarget(raw: Any, group: str) -> Any:
@@ -153,15 +163,15 @@ def test_bad_input_never_escapes_and_never_touches_an_unguarded_group(fuzz_world
 def authorizations(draw: st.DrawFn, fw: FuzzWorld) -> dict[str, Any]:
     """A valid Authorize* call: 1 to 3 permissions, each with 1 to 3 distinct sources."""
     permissions = []
-    for protocol in draw(
-        st.lists(st.sampled_from(["tcp", "udp", "icmp", "-1", "17"]), min_size=1, max_size=3, unique=True)
-    ):
+    for protocol in draw(st.lists(st.sampled_from(PROTOCOLS), min_size=1, max_size=3, unique=True)):
         permission: dict[str, Any] = {"IpProtocol": protocol}
         if protocol in ("tcp", "udp", "17"):
             low = draw(st.sampled_from([0, 22, 80, 443, 1024, 3389, 8080]))
             permission |= {"FromPort": low, "ToPort": draw(st.sampled_from([low, low + 1, 65535]))}
         elif protocol == "icmp":
             permission |= {"FromPort": draw(st.sampled_from([-1, 0, 8])), "ToPort": -1}
+        elif protocol != "-1":  # moto needs ports for a protocol by number; EC2 ignores them
+            permission |= {"FromPort": -1, "ToPort": -1}
         sources = draw(
             st.lists(st.sampled_from(["v4", "v6", "group", "prefix-list"]), min_size=1, max_size=3, unique=True)
         )
@@ -174,7 +184,7 @@ def authorizations(draw: st.DrawFn, fw: FuzzWorld) -> dict[str, Any]:
         if "group" in sources:
             permission["UserIdGroupPairs"] = [{"GroupId": fw.peer}]
         if "prefix-list" in sources:
-            permission["PrefixListIds"] = [{"PrefixListId": fw.prefix_list}]
+            permission["PrefixListIds"] = [{"PrefixListId": draw(st.sampled_from(sorted(fw.prefix_lists)))}]
         permissions.append(permission)
     return {
         "operation": draw(st.sampled_from(["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"])),
@@ -214,16 +224,22 @@ CIDR_TABLE = {
 }
 
 
-def expected_forbidden(rule: dict[str, Any], mode: str) -> bool:
+# tcp, udp (and udp as 17), ICMP, all traffic, and protocols by number that carry every port:
+# SCTP, UDP-Lite, DCCP, ESP.
+PROTOCOLS = ["tcp", "udp", "icmp", "-1", "17", "132", "136", "33", "50"]
+
+
+def expected_forbidden(rule: dict[str, Any], mode: str, lists: dict[str, bool]) -> bool:
     if mode == "lockdown":
         return True
     cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-    if rule["IsEgress"] or cidr is None or not CIDR_TABLE[cidr]:
+    internet = lists[rule["PrefixListId"]] if rule.get("PrefixListId") else cidr is not None and CIDR_TABLE[cidr]
+    if rule["IsEgress"] or not internet:
         return False
-    if rule["IpProtocol"] == "-1":
-        return True
+    if rule["IpProtocol"] in ("icmp", "1"):
+        return False  # no ports: internet mode leaves ICMP alone
     if rule["IpProtocol"] not in ("tcp", "udp", "17", "6"):
-        return False
+        return True  # all traffic, or a protocol by number: every port
     return (rule["FromPort"], rule["ToPort"]) not in ((80, 80), (443, 443))
 
 
@@ -265,13 +281,110 @@ def test_no_forbidden_rule_from_a_handled_record_remains(fuzz_world: FuzzWorld) 
         handle_event(cloudtrail.eventbridge(record), env=env, log=DecisionLog(io.StringIO()))
 
         remaining = fw.rules(group)
-        forbidden = {str(rule_from_security_group_rule(r)) for r in created if expected_forbidden(r, call["mode"])}
+        forbidden = {
+            str(rule_from_security_group_rule(r))
+            for r in created
+            if expected_forbidden(r, call["mode"], fw.prefix_lists)
+        }
         allowed = {str(rule_from_security_group_rule(r)) for r in created} - forbidden
         assert not (forbidden & remaining)
         assert allowed <= remaining
         seen.update(["forbidden"] * bool(forbidden) + ["allowed"] * bool(allowed))
         ec2.delete_security_group(GroupId=group)
 
+        if call["mode"] == "internet":
+            reverted = [r for r in created if str(rule_from_security_group_rule(r)) in forbidden]
+            seen.update(["list opened it"] * any(r.get("PrefixListId") for r in reverted))
+            seen.update(["every-port protocol"] * any(r["IpProtocol"] in ("132", "136", "33", "50") for r in reverted))
+
     check()
-    # Not vacuous: many calls had rules to revert, and many had rules that had to stay.
+    # Not vacuous: many calls had rules to revert, and many had rules that had to stay; prefix lists
+    # opened groups through their entries, and every-port protocols were reverted.
     assert seen["forbidden"] >= EXAMPLES // 4 and seen["allowed"] >= EXAMPLES // 20, seen
+    assert seen["list opened it"] >= EXAMPLES // 50 and seen["every-port protocol"] >= EXAMPLES // 50, seen
+
+
+GUARD_KEY = "sg-sentry"
+PIPELINE = cloudtrail.assumed_role("terraform-ci", "run-1")
+
+
+@st.composite
+def tag_calls(draw: st.DrawFn, groups: list[str]) -> dict[str, Any]:
+    """A real CreateTags or DeleteTags on some groups, by a person or an exempt pipeline."""
+    how = draw(st.sampled_from(["CreateTags", "DeleteTags", "DeleteTags (every tag)"]))
+    keys = st.sampled_from([GUARD_KEY, "team", "SG-SENTRY", f"{GUARD_KEY} "])
+    values = st.sampled_from(["guard", "off", "", "Guard"])
+    tags = draw(st.lists(st.tuples(keys, st.one_of(st.none(), values)), max_size=3, unique_by=lambda t: t[0]))
+    return {
+        "operation": how,
+        "groups": draw(st.lists(st.sampled_from(groups), min_size=1, max_size=3, unique=True)),
+        "tags": [] if how.endswith("(every tag)") else tags,
+        "scope": draw(st.sampled_from([f"{GUARD_KEY}=guard", GUARD_KEY])),
+        "exempt": draw(st.booleans()),
+    }
+
+
+def _guarded_by(tags: dict[str, str], scope: str) -> bool:
+    key, _, value = scope.partition("=")
+    return key in tags and (not value or tags[key] == value)
+
+
+def _all_tags(fw: FuzzWorld, groups: list[str]) -> dict[str, dict[str, str]]:
+    """Every group's tags, in one call."""
+    found = fw.world.ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]
+    return {group["GroupId"]: {t["Key"]: t["Value"] for t in group.get("Tags", [])} for group in found}
+
+
+# A quarter of the other properties' inputs: each costs a dozen calls, where the others' cost a few.
+TAG_EXAMPLES = max(EXAMPLES // 4, 50)
+
+
+def test_a_guarded_group_never_loses_its_guard_tag(fuzz_world: FuzzWorld) -> None:
+    fw = fuzz_world
+    ec2 = fw.world.ec2
+    groups = [fw.world.group(f"tags-{n}") for n in range(3)]
+    starting = [{GUARD_KEY: "guard", "team": "web"}, {GUARD_KEY: "off"}, {}]
+    rules = fw.rules_by_group(groups)
+    seen: Counter[str] = Counter()
+
+    @settings(FUZZ, max_examples=TAG_EXAMPLES)
+    @given(tag_calls(groups))
+    def check(call: dict[str, Any]) -> None:
+        operation = call["operation"].split(" ")[0]
+        if operation == "CreateTags":
+            params: dict[str, Any] = {"Tags": [{"Key": k, "Value": v or ""} for k, v in call["tags"]]}
+            if not params["Tags"]:
+                reject()  # EC2 refuses a CreateTags with no tags: no record would exist
+        else:
+            named = [{"Key": k} | ({"Value": v} if v is not None else {}) for k, v in call["tags"]]
+            params = {"Tags": named} if named else {}
+        GENERATED["handler: real tag calls"] += 1
+        ec2.delete_tags(Resources=groups)
+        for group, tags in zip(groups, starting, strict=True):
+            if tags:
+                ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        identity = PIPELINE if call["exempt"] else cloudtrail.IAM_USER
+        event = fw.world.change(operation, {"identity": identity}, Resources=call["groups"], **params)
+        after_call = _all_tags(fw, groups)
+        env = {"SENTRY_GROUP_TAG": call["scope"], "SENTRY_EXEMPT_PRINCIPALS": "arn:aws:iam::*:role/terraform-*"}
+        handle_event(event, env=env, log=DecisionLog(io.StringIO()))
+
+        now = _all_tags(fw, groups)
+        if call["exempt"]:
+            assert now == after_call  # an exempt principal's change stays as it made it
+        else:
+            for group, tags in zip(groups, starting, strict=True):
+                if _guarded_by(tags, call["scope"]):
+                    assert _guarded_by(now[group], call["scope"]), (group, tags, now[group])
+        # Lockdown without a baseline judges no rule: whatever the tags did, every rule is as it was.
+        assert fw.rules_by_group(groups) == rules
+        lost = [
+            g
+            for g, tags in zip(groups, starting, strict=True)
+            if _guarded_by(tags, call["scope"]) and not _guarded_by(after_call[g], call["scope"])
+        ]
+        seen.update(["guard removed, put back"] * (bool(lost) and not call["exempt"]))
+
+    check()
+    # Not vacuous: many calls really did take the guard off a group, and the sentry put it back.
+    assert seen["guard removed, put back"] >= TAG_EXAMPLES // 10, seen

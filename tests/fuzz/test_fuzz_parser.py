@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.events import EventNotUnderstood, EventOutOfScope, parse_event
-from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
+from chalicelib.events import EventNotUnderstood, EventOutOfScope
+from chalicelib.indirect import IndirectChange, parse_change
+from chalicelib.outcome import HandledChange, Outcome, RuleOutcome, SweepResult, TagOutcome, Trigger
 from chalicelib.report import SUBJECT_LIMIT, build_report
+from chalicelib.sweep_report import build_sweep_report
 from tests.conftest import EVENTS, load_event
 from tests.fuzz.strategies import EXAMPLES, FUZZ, GENERATED, mutated, records
 
@@ -25,16 +27,23 @@ FIXTURES = sorted(path.name for path in Path(EVENTS).glob("*.json"))
 
 def read_and_report(raw: Any, kind: str) -> None:
     try:
-        change = parse_event(raw)
+        change = parse_change(raw)
     except (EventNotUnderstood, EventOutOfScope):
         return
     READ[kind] += 1
-    outcomes = [
-        RuleOutcome(rule, outcome, "why", "Error: x") for rule, outcome in zip(change.added, Outcome, strict=False)
-    ]
-    report = build_report(
-        HandledChange(change, change.group_id or "sg-0", change.group_name, "lockdown", False, tuple(outcomes))
-    )
+    if isinstance(change, IndirectChange):
+        READ[f"{kind}: ways around a rule change"] += 1
+        tags = tuple(TagOutcome(g, "sg-sentry", "guard", Outcome.RESTORED, "why") for g in change.group_ids)
+        trigger = Trigger(change, "did something", "why", tags, always_report=True)
+        result = SweepResult(change.region, "2026-11-23T09:00:00+00:00", "internet", False, 1, 1, trigger=trigger)
+        report = build_sweep_report(result)
+    else:
+        outcomes = [
+            RuleOutcome(rule, outcome, "why", "Error: x") for rule, outcome in zip(change.added, Outcome, strict=False)
+        ]
+        report = build_report(
+            HandledChange(change, change.group_id or "sg-0", change.group_name, "lockdown", False, tuple(outcomes))
+        )
     assert 0 < len(report.subject) <= SUBJECT_LIMIT and report.subject.isascii() and report.subject.isprintable()
     message = json.loads(report.sns_message())
     assert json.loads(message["default"]) == report.document
@@ -62,3 +71,5 @@ def test_the_fuzzing_reached_past_the_parser(kind: str, share: int) -> None:
     if not GENERATED:
         pytest.skip("runs after the properties above")
     assert READ[kind] >= EXAMPLES // share
+    # ... and the calls around a rule change (tags, prefix lists, interfaces, truncated records) among them.
+    assert READ[f"{kind}: ways around a rule change"] >= EXAMPLES // (share * 4)

@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from chalicelib.drift import Fix, Step
-from chalicelib.ec2 import GroupCache, RevokeStatus, SecurityGroups
+from chalicelib.ec2 import GroupCache, GroupRules, RevokeStatus, SecurityGroups
 from chalicelib.outcome import Outcome
 from chalicelib.remedy import carry_out
 from chalicelib.rules import Direction, Rule, Source, SourceKind
@@ -102,25 +102,30 @@ def test_a_batch_by_rule_id_with_one_id_gone_falls_back_to_one_call_per_rule(
     stub.assert_no_pending_responses()
 
 
+STILL_THERE_V6 = {
+    "SecurityGroupRules": [
+        {
+            "SecurityGroupRuleId": "sgr-9",
+            "GroupId": GROUP,
+            "IsEgress": False,
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "CidrIpv6": "::/0",
+        }
+    ]
+}
+
+
 def test_a_rule_still_there_after_a_successful_revoke_is_a_failure(stubbed: tuple[SecurityGroups, Stubber]) -> None:
     groups, stub = stubbed
     stub.add_response("revoke_security_group_ingress", {"Return": True})
+    stub.add_response("describe_security_group_rules", STILL_THERE_V6)
+    # Still there by its definition: revoked once more, by the ID the read gave it; and still there.
     stub.add_response(
-        "describe_security_group_rules",
-        {
-            "SecurityGroupRules": [
-                {
-                    "SecurityGroupRuleId": "sgr-9",
-                    "GroupId": GROUP,
-                    "IsEgress": False,
-                    "IpProtocol": "tcp",
-                    "FromPort": 22,
-                    "ToPort": 22,
-                    "CidrIpv6": "::/0",
-                }
-            ]
-        },
+        "revoke_security_group_ingress", {"Return": True}, {"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-9"]}
     )
+    stub.add_response("describe_security_group_rules", STILL_THERE_V6)
     steps = [Step(Fix.REVOKE, rule, "lockdown") for rule in (V4, V6)]
     with stub:
         results = carry_out(steps, GROUP, groups, dry_run=False)
@@ -128,8 +133,46 @@ def test_a_rule_still_there_after_a_successful_revoke_is_a_failure(stubbed: tupl
         ("0.0.0.0/0", Outcome.REVERTED),
         ("::/0", Outcome.FAILED),
     ]
-    assert results[1].error == "EC2 answered that it revoked the rule, but the rule is still there"
+    assert results[1].error == "EC2 answered that it revoked the rule by its ID, but the rule is still there"
     stub.assert_no_pending_responses()
+
+
+def test_a_rule_not_matched_by_its_definition_is_revoked_by_the_id_read_afterwards(
+    stubbed: tuple[SecurityGroups, Stubber],
+) -> None:
+    # "Already gone" is checked like a revert: EC2 did not match the rule, yet it is there (found by fuzzing
+    # against moto: a rule authorized as protocol 6 is not matched by a revoke of tcp).
+    groups, stub = stubbed
+    stub.add_client_error("revoke_security_group_ingress", "InvalidPermission.NotFound", "no such rule")
+    stub.add_response("describe_security_group_rules", STILL_THERE_V6)
+    stub.add_response(
+        "revoke_security_group_ingress",
+        {
+            "Return": True,
+            "RevokedSecurityGroupRules": [_revoked("sgr-9", IpProtocol="tcp", FromPort=22, ToPort=22, CidrIpv6="::/0")],
+        },
+        {"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-9"]},
+    )
+    with stub:
+        (result,) = carry_out([Step(Fix.REVOKE, V6, "lockdown")], GROUP, groups, dry_run=False)
+    stub.assert_no_pending_responses()
+    assert (result.outcome, result.rule.rule_id, result.error) == (Outcome.REVERTED, "sgr-9", None)
+    assert "revoked by its ID" in result.reason
+
+
+def test_already_gone_is_believed_only_once_the_group_is_read(stubbed: tuple[SecurityGroups, Stubber]) -> None:
+    groups, stub = stubbed
+    recorded = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), rule_id="sgr-1")
+    stub.add_client_error("revoke_security_group_ingress", "InvalidPermission.NotFound", "no such rule")
+    # The record's rule was narrowed by its author before the sentry came: same ID, another definition.
+    narrowed = {"SecurityGroupRuleId": "sgr-1", "GroupId": GROUP, "IsEgress": False, "IpProtocol": "tcp"}
+    narrowed |= {"FromPort": 22, "ToPort": 22, "CidrIpv4": "10.0.0.0/8"}
+    stub.add_response("describe_security_group_rules", {"SecurityGroupRules": [narrowed]})
+    with stub:
+        (result,) = carry_out([Step(Fix.REVOKE, recorded, "internet")], GROUP, groups, dry_run=False)
+    stub.assert_no_pending_responses()
+    assert result.outcome is Outcome.SUPERSEDED
+    assert result.reason == "rule sgr-1 was changed since to tcp 22 from 10.0.0.0/8, ingress, which was left as it is"
 
 
 class _Crashing:
@@ -206,13 +249,13 @@ def test_the_sweeps_reads_follow_every_page_and_filter_200_ids_at_a_time(
         found = groups.guarded_groups_with_rules(GroupScope(tag_key="sg-sentry", tag_value="guard"))
         rules = groups.rules_by_group(ids)
     stub.assert_no_pending_responses()
-    assert [(info.group_id, [str(rule) for rule in listed]) for info, listed in found] == [
+    assert [(g.info.group_id, [str(rule) for rule in g.rules.rules]) for g in found] == [
         (ids[0], ["tcp 22 from 0.0.0.0/0, ingress", "all traffic to 0.0.0.0/0, egress"]),
         (ids[1], []),
     ]
-    assert [rule.rule_id for rule in rules[ids[0]]] == ["sgr-1", "sgr-2"]
-    assert [rule.rule_id for rule in rules[ids[200]]] == ["sgr-3"]
-    assert rules[ids[5]] == []  # a group with no rules is still there, judged as having none
+    assert [rule.rule_id for rule in rules[ids[0]].rules] == ["sgr-1", "sgr-2"]
+    assert [rule.rule_id for rule in rules[ids[200]].rules] == ["sgr-3"]
+    assert rules[ids[5]] == GroupRules()  # a group with no rules is still there, judged as having none
 
 
 def _revoked(rule_id: str, **definition: object) -> dict[str, object]:

@@ -246,7 +246,17 @@ def test_an_unreadable_part_is_set_aside_and_the_rest_still_read() -> None:
     event["detail"]["responseElements"]["securityGroupRuleSet"]["items"][1]["cidrIpv6"] = "999::/0::"
     change = parse_event(event)
     assert texts(change.added) == ["tcp 22 from 0.0.0.0/0, ingress", "tcp 5432 from 10.1.0.0/16, ingress"]
-    (problem,) = change.unreadable
+    # The item names its rule ID, so lockdown mode can still revoke it by that ID.
+    (unreadable,) = change.unreadable_rules
+    assert (
+        unreadable.rule_id
+        == event["detail"]["responseElements"]["securityGroupRuleSet"]["items"][1]["securityGroupRuleId"]
+    )
+    assert "999::/0::" in unreadable.problem and unreadable.direction is Direction.INGRESS
+    assert change.unreadable == ()
+    # Without an ID, it is a part nobody can act on, and the report says so.
+    del event["detail"]["responseElements"]["securityGroupRuleSet"]["items"][1]["securityGroupRuleId"]
+    (problem,) = parse_event(event).unreadable
     assert problem.startswith("rule set item 2: ") and "999::/0::" in problem
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.events import Actor
 from chalicelib.policy import GroupScope, Mode, Policy, PortRange, arn_matches, covers, decide, is_internet_source
+from chalicelib.prefix_lists import ListContents, PrefixList, PrefixListEntry
 from chalicelib.rules import Direction, Rule, Source, SourceKind
 
 PERSON = Actor("IAMUser", arn="arn:aws:iam::111122223333:user/dana")
@@ -59,12 +60,68 @@ def test_trusted_cidrs_are_internal() -> None:
     assert is_internet_source(ingress("tcp", 22, 22, "198.51.0.0/16"), [ip_network("198.51.100.0/24")])
 
 
-@pytest.mark.parametrize(
-    ("kind", "value"), [(SourceKind.SECURITY_GROUP, "sg-0abc1234"), (SourceKind.PREFIX_LIST, "pl-0abc1234")]
-)
-def test_group_references_and_prefix_lists_are_internal(kind: SourceKind, value: str) -> None:
-    assert not is_internet_source(ingress("tcp", 22, 22, value, kind))
-    assert not decide(ingress("tcp", 22, 22, value, kind), PERSON, INTERNET).revert
+def test_group_references_are_internal() -> None:
+    rule = ingress("tcp", 22, 22, "sg-0abc1234", SourceKind.SECURITY_GROUP)
+    assert not is_internet_source(rule)
+    assert not decide(rule, PERSON, INTERNET).revert
+
+
+CORP = "pl-0abc1234"
+
+
+def corp_list(*cidrs: str, owner: str = "111122223333", name: str = "corp") -> ListContents:
+    entries = tuple(PrefixListEntry(cidr, "anyone" if cidr == "0.0.0.0/0" else None) for cidr in cidrs)
+    return ListContents({CORP: PrefixList(CORP, name, owner, 3, entries)})
+
+
+def test_a_prefix_list_is_judged_by_its_entries_not_its_id() -> None:
+    rule = ingress("tcp", 22, 22, CORP, SourceKind.PREFIX_LIST)
+    assert not decide(rule, PERSON, INTERNET, lists=corp_list("10.0.0.0/8", "192.168.0.0/16")).revert
+    opened = decide(rule, PERSON, INTERNET, lists=corp_list("10.0.0.0/8", "0.0.0.0/0"))
+    assert opened.revert
+    # The email says which entry opened the group.
+    assert opened.reason == (
+        'opens tcp 22 to the internet through prefix list pl-0abc1234 (corp), which holds 0.0.0.0/0 ("anyone")'
+    )
+    # A list with an open entry is still fine on a port that may be open.
+    https = ingress("tcp", 443, 443, CORP, SourceKind.PREFIX_LIST)
+    assert not decide(https, PERSON, INTERNET, lists=corp_list("0.0.0.0/0")).revert
+    # Office addresses are public; trusting them is SENTRY_TRUSTED_CIDRS' job, and the list's entries are checked.
+    office = Policy(mode=Mode.INTERNET, trusted_networks=(ip_network("198.51.100.0/24"),))
+    assert not decide(rule, PERSON, office, lists=corp_list("198.51.100.0/25")).revert
+    assert decide(rule, PERSON, office, lists=corp_list("198.51.100.0/25", "203.0.113.0/24")).revert
+
+
+def test_a_prefix_list_that_was_not_or_could_not_be_read_is_the_internet() -> None:
+    rule = ingress("tcp", 22, 22, CORP, SourceKind.PREFIX_LIST)
+    assert decide(rule, PERSON, INTERNET).revert  # not read
+    gone = decide(rule, PERSON, INTERNET, lists=ListContents({CORP: None}))
+    assert gone.revert and "could not be read" in gone.reason
+
+
+def test_aws_managed_lists_are_trusted_by_name_and_only_when_aws_owns_them() -> None:
+    rule = ingress("tcp", 22, 22, CORP, SourceKind.PREFIX_LIST)
+    connect = corp_list("18.202.216.48/29", owner="AWS", name="com.amazonaws.eu-west-1.ec2-instance-connect")
+    allowed = decide(rule, PERSON, INTERNET, lists=connect)
+    assert not allowed.revert and "SENTRY_TRUSTED_PREFIX_LISTS" in allowed.reason
+    # A customer's list cannot borrow the name (AWS reserves it, and the owner is checked too).
+    impostor = corp_list("0.0.0.0/0", name="com.amazonaws.eu-west-1.ec2-instance-connect")
+    assert decide(rule, PERSON, INTERNET, lists=impostor).revert
+    # Trusting none of them: an AWS-managed list is judged by its (public) entries like any other.
+    strict = Policy(mode=Mode.INTERNET, trusted_prefix_lists=())
+    assert decide(rule, PERSON, strict, lists=connect).revert
+    only_s3 = Policy(mode=Mode.INTERNET, trusted_prefix_lists=("com.amazonaws.*.s3",))
+    assert decide(rule, PERSON, only_s3, lists=connect).revert
+
+
+def test_an_approved_prefix_list_rule_is_approved_with_the_entries_it_had() -> None:
+    rule = ingress("tcp", 443, 443, CORP, SourceKind.PREFIX_LIST)
+    approved = frozenset({rule})
+    then = {CORP: ("10.0.0.0/8",)}
+    assert not decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.1.0.0/16").with_approved(then)).revert
+    widened = decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8", "10.0.0.0/7").with_approved(then))
+    assert widened.revert and "beyond the entries it held when approved" in widened.reason
+    assert decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8")).revert  # not recorded: not approved
 
 
 def test_lockdown_reverts_everything_a_person_adds() -> None:
@@ -91,7 +148,12 @@ def test_lockdown_reverts_everything_a_person_adds() -> None:
         (ingress("6", "22", "22", "0.0.0.0/0"), True),  # protocol by number
         (ingress("17", 53, 53, "0.0.0.0/0"), True),
         (ingress("icmp", 8, -1, "0.0.0.0/0"), False),  # no ports: not guarded in internet mode
-        (ingress("50", None, None, "0.0.0.0/0"), False),
+        (ingress("icmpv6", -1, -1, "::/0"), False),
+        # AWS: any protocol but tcp, udp, icmp and icmpv6 allows traffic on every port.
+        (ingress("50", None, None, "0.0.0.0/0"), True),
+        (ingress("132", None, None, "0.0.0.0/0"), True),  # SCTP
+        (ingress("136", 0, 0, "0.0.0.0/0"), True),  # UDP-Lite, ports as CloudTrail may log them
+        (ingress("33", -1, -1, "::/0"), True),  # DCCP
         (ingress("tcp", 22, 22, "10.0.0.0/8"), False),
         (Rule.build(Direction.EGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0")), False),
     ],
@@ -107,7 +169,11 @@ def test_lockdown_reverts_everything_a_person_adds() -> None:
         "proto-6",
         "proto-17",
         "icmp",
+        "icmpv6",
         "esp",
+        "sctp",
+        "udp-lite",
+        "dccp",
         "internal",
         "egress",
     ],
@@ -128,6 +194,11 @@ def test_reasons_say_why() -> None:
     assert decide(ingress("tcp", 22, 22, "0.0.0.0/0"), PERSON, INTERNET).reason == "opens tcp 22 to the internet"
     assert "internal" in decide(ingress("tcp", 22, 22, "10.0.0.0/8"), PERSON, INTERNET).reason
     assert "SENTRY_OPEN_PORTS" in decide(ingress("tcp", 443, 443, "0.0.0.0/0"), PERSON, INTERNET).reason
+    sctp = decide(ingress("132", None, None, "0.0.0.0/0"), PERSON, INTERNET).reason
+    assert sctp == "opens protocol 132 (every port) to the internet"
+    # Only when every port may be open is such a protocol allowed.
+    every = Policy(mode=Mode.INTERNET, open_ports=(PortRange(0, 65535),))
+    assert not decide(ingress("132", None, None, "0.0.0.0/0"), PERSON, every).revert
 
 
 def test_exempt_principal_by_session_issuer_role() -> None:

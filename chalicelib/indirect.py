@@ -1,0 +1,241 @@
+"""Changes that open a guarded group without touching its rules, read once into typed values.
+
+An insider who may not open a port on a guarded group directly has other
+ways in, and each leaves a CloudTrail record of another name:
+
+* the guard tag (``CreateTags``, ``DeleteTags``): take the group out of scope;
+* a prefix list its rules reference (``ModifyManagedPrefixList``,
+  ``RestoreManagedPrefixListVersion``): widen where the rule reaches;
+* the interfaces it is attached to (``ModifyNetworkInterfaceAttribute``,
+  ``ModifyInstanceAttribute``, ``RunInstances``, ``CreateNetworkInterface``,
+  ``AttachNetworkInterface``): attach another, open group beside it;
+* and a record CloudTrail truncated (a field over its size limit comes as
+  ``{"omitted": true}``), which cannot say which rules changed.
+
+None of these names the rules to revert; each says what to judge again
+(`IndirectChange`), and the sentry judges it as the sweep would, at once.
+The IDs are found wherever the record holds them (request or response, any
+key named like ``prefixListId``, ``instanceId``, ``networkInterfaceId``),
+since these records' shapes vary and a missed ID must not mean a missed
+change: with no ID found, everything of that kind is judged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.events import (
+    GROUP_ID,
+    HANDLED_EVENT_NAMES,
+    Actor,
+    CallHeader,
+    EventNotUnderstood,
+    EventOutOfScope,
+    SecurityGroupChange,
+    call_header,
+    parse_event,
+    unwrap,
+)
+
+CREATE_TAGS = "CreateTags"
+DELETE_TAGS = "DeleteTags"
+TAG_EVENTS = (CREATE_TAGS, DELETE_TAGS)
+PREFIX_LIST_EVENTS = ("ModifyManagedPrefixList", "RestoreManagedPrefixListVersion")
+# Calls that change the groups an interface carries (only with a group set, for the two Modify* calls).
+INTERFACE_EVENTS = (
+    "ModifyNetworkInterfaceAttribute",
+    "ModifyInstanceAttribute",
+    "RunInstances",
+    "CreateNetworkInterface",
+    "AttachNetworkInterface",
+)
+NEEDS_GROUP_SET = ("ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute")
+INDIRECT_EVENT_NAMES = (*TAG_EVENTS, *PREFIX_LIST_EVENTS, *INTERFACE_EVENTS)
+# What EventBridge delivers to the handler: rule changes and every way around them.
+EVENT_NAMES = (*HANDLED_EVENT_NAMES, *INDIRECT_EVENT_NAMES)
+
+PREFIX_LIST_ID = re.compile(r"pl-[0-9a-f]{8,17}")
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+INTERFACE_ID = re.compile(r"eni-[0-9a-f]{8,17}")
+
+
+class Indirect(StrEnum):
+    GUARD_TAG = "tag change"
+    PREFIX_LIST = "prefix list change"
+    INTERFACES = "interface change"
+    TRUNCATED = "truncated record"
+
+
+@dataclass(frozen=True)
+class TagChange:
+    created: bool
+    # (key, value); a DeleteTags value may be absent (None). Empty with created False: every tag deleted.
+    tags: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def deletes_every_tag(self) -> bool:
+        return not self.created and not self.tags
+
+
+@dataclass(frozen=True)
+class IndirectChange:
+    """One API call that may open a guarded group without a rule change of its own."""
+
+    kind: Indirect
+    header: CallHeader
+    # GUARD_TAG: the security groups tagged. TRUNCATED: the group the record still names, if any.
+    group_ids: tuple[str, ...] = ()
+    tags: TagChange | None = None
+    prefix_list_ids: tuple[str, ...] = ()
+    instance_ids: tuple[str, ...] = ()
+    interface_ids: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> Actor:
+        return self.header.actor
+
+    @property
+    def event_id(self) -> str:
+        return self.header.event_id
+
+    @property
+    def event_name(self) -> str:
+        return self.header.event_name
+
+    @property
+    def region(self) -> str:
+        return self.header.region
+
+    @property
+    def failed(self) -> bool:
+        """A failed call changed nothing."""
+        return self.header.error_code is not None
+
+    @property
+    def names_nothing(self) -> bool:
+        """The record does not say what it changed (truncated): everything of its kind is judged."""
+        return not (self.group_ids or self.prefix_list_ids or self.instance_ids or self.interface_ids)
+
+
+def parse_change(raw: object) -> SecurityGroupChange | IndirectChange:
+    """Any event the handler receives: a rule change, or one of the ways around a rule change.
+
+    Raises `EventOutOfScope` for events that cannot open a guarded group
+    (a tag on an instance, an instance type changed) and `EventNotUnderstood`
+    for records that cannot be read and do not say they were truncated.
+    """
+    record, envelope = unwrap(raw)
+    name = record.get("eventName")
+    if name in HANDLED_EVENT_NAMES:
+        try:
+            return parse_event(raw)
+        except EventNotUnderstood:
+            if not truncated(record):
+                raise
+            header = call_header(record, envelope, str(name))
+            return IndirectChange(Indirect.TRUNCATED, header, group_ids=_named_group(record))
+    if name not in INDIRECT_EVENT_NAMES:
+        raise EventOutOfScope(f"eventName {name!r} is not one of {', '.join(EVENT_NAMES)}")
+    header = call_header(record, envelope, str(name))
+    try:
+        return _indirect(record, header, str(name))
+    except (EventOutOfScope, EventNotUnderstood):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise EventNotUnderstood(f"{name} record {header.event_id[:64]!r}: {error}") from error
+
+
+def _indirect(record: Mapping[str, Any], header: CallHeader, name: str) -> IndirectChange:
+    params = record.get("requestParameters")
+    response = record.get("responseElements")
+    cut = truncated(record)
+    if name in TAG_EVENTS:
+        return _tag_change(params, header, name, cut)
+    if name in PREFIX_LIST_EVENTS:
+        ids = _ids(PREFIX_LIST_ID, ("prefixlistid",), params, response)
+        return IndirectChange(
+            Indirect.TRUNCATED if cut and not ids else Indirect.PREFIX_LIST, header, prefix_list_ids=ids
+        )
+    if name in NEEDS_GROUP_SET and not cut and not _has_group_set(params):
+        raise EventOutOfScope(f"{name} changes no security group (the request has no group set)")
+    instances = _ids(INSTANCE_ID, ("instanceid",), params, response)
+    interfaces = _ids(INTERFACE_ID, ("networkinterfaceid",), params, response)
+    kind = Indirect.TRUNCATED if cut and not (instances or interfaces) else Indirect.INTERFACES
+    return IndirectChange(kind, header, instance_ids=instances, interface_ids=interfaces)
+
+
+def _tag_change(params: Any, header: CallHeader, name: str, cut: bool) -> IndirectChange:
+    resources = [
+        str(item.get("resourceId"))
+        for item in _items(params, "resourcesSet")
+        if isinstance(item, Mapping) and isinstance(item.get("resourceId"), str)
+    ]
+    groups = tuple(dict.fromkeys(r for r in resources if GROUP_ID.fullmatch(r)))
+    if cut and not groups:
+        return IndirectChange(Indirect.TRUNCATED, header)
+    if not groups:
+        raise EventOutOfScope(f"{name} tags no security group")
+    tags = tuple(
+        (str(item["key"]), None if item.get("value") is None else str(item["value"]))
+        for item in _items(params, "tagSet")
+        if isinstance(item, Mapping) and item.get("key") is not None
+    )
+    return IndirectChange(Indirect.GUARD_TAG, header, group_ids=groups, tags=TagChange(name == CREATE_TAGS, tags))
+
+
+def truncated(record: Mapping[str, Any]) -> bool:
+    """CloudTrail cut part of the record short: a field over its size limit comes as {"omitted": true}."""
+    return any(_omitted(record.get(field)) for field in ("requestParameters", "responseElements"))
+
+
+def _omitted(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return value.get("omitted") in (True, "true") or any(_omitted(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_omitted(v) for v in value)
+    return False
+
+
+def _named_group(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The group a truncated rule-change record still names, if it names exactly one."""
+    found = set(_ids(GROUP_ID, ("groupid",), record.get("requestParameters"), record.get("responseElements")))
+    return tuple(found) if len(found) == 1 else ()
+
+
+def _ids(pattern: re.Pattern[str], keys: tuple[str, ...], *parts: Any) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            value
+            for part in parts
+            for key, value in _walk(part)
+            if key.lower() in keys and isinstance(value, str) and pattern.fullmatch(value)
+        )
+    )
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    if depth > 12:
+        return
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield str(key), inner
+            yield from _walk(inner, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _walk(inner, depth + 1)
+
+
+def _has_group_set(params: Any) -> bool:
+    return any(key.lower() in ("groupset", "groupid", "groups") for key, _ in _walk(params))
+
+
+def _items(params: Any, key: str) -> list[Any]:
+    if not isinstance(params, Mapping):
+        return []
+    value = params.get(key)
+    items = value.get("items") if isinstance(value, Mapping) else value
+    return items if isinstance(items, list) else []

@@ -1,0 +1,151 @@
+"""An event that changes no rule but may open a guarded group: undo what it did to the guard, then judge at once.
+
+Each kind of `IndirectChange` names what to judge again (a `Selection`), and
+the judging is the sweep's own, so an event and the schedule can never
+disagree about what is allowed:
+
+* a guard tag removed or overwritten: the tag is put back (`guard_tags`),
+  then the group is judged;
+* a prefix list modified or restored to an old version: every guarded group
+  with a rule that references it is judged (by what the list holds now);
+* an interface given other groups (or an instance launched, an interface
+  created or attached): the workloads it belongs to are judged for a group
+  that opens them beside a guarded one (`interfaces`);
+* a record CloudTrail truncated: the group it still names, or, when it names
+  none, every guarded group and interface of the region.
+
+Exempt principals' changes are left in place here (and logged); the sweep,
+which sees no actors, judges them at its next round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib import baseline
+from chalicelib.baseline import BaselineError
+from chalicelib.config import Settings
+from chalicelib.ec2 import SecurityGroups
+from chalicelib.guard_tags import TagDecision, guard_tag_decisions
+from chalicelib.indirect import Indirect, IndirectChange
+from chalicelib.logs import DecisionLog
+from chalicelib.outcome import Outcome, RevertFailed, SweepResult, TagOutcome, Trigger
+from chalicelib.policy import exempt_pattern
+from chalicelib.report import problem_report
+from chalicelib.services import Aws, publish
+from chalicelib.sweep import EVERYTHING, Selection, finish, judge
+
+
+def handle_indirect(
+    change: IndirectChange, settings: Settings, env: Mapping[str, str], services: Aws, log: DecisionLog
+) -> SweepResult | None:
+    """Handle one indirect change; None (logged) when there is nothing to judge."""
+    context: dict[str, Any] = {
+        "event_id": change.event_id,
+        "event_name": change.event_name,
+        "actor": change.actor.name,
+        "dry_run": settings.dry_run,
+    }
+    if change.failed:
+        log.write(
+            "INFO",
+            f"ignored: the call failed ({change.header.error_code}), so it changed nothing",
+            "ignored",
+            **context,
+        )
+        return None
+    if services.own_identity(change.region, env).made(change.actor):
+        log.write("WARNING", "ignored: the sentry made this change itself", "own-change", **context)
+        return None
+    try:
+        approved = baseline.load(settings.baseline_path)
+    except BaselineError as error:
+        problem = f"could not read the baseline, so nothing was judged: {error}"
+        log.write("ERROR", problem, "failed", **context)
+        publish(problem_report(problem, change.region, change.event_id), settings, services, log, context)
+        raise
+    exempt = exempt_pattern(change.actor, settings.policy.exempt_principals)
+    tags: tuple[TagOutcome, ...] = ()
+    if change.kind is Indirect.GUARD_TAG:
+        decisions = guard_tag_decisions(change, settings.scope)
+        if not decisions:
+            log.write("INFO", "nothing to do: the call leaves the guard tag alone", "nothing-to-do", **context)
+            return None
+        ec2 = services.security_groups(change.region)
+        tags = tuple(
+            _put_back(decision, ec2, settings.dry_run, exempt) for decision in decisions if decision.removes_guard
+        )
+    elif exempt is not None:
+        message = f"allowed: made by an exempt principal (matches {exempt}); the next sweep judges what it touched"
+        log.write("INFO", message, "allowed", **context)
+        return None
+    what, why = _what(change)
+    always = bool(tags) or change.kind is Indirect.TRUNCATED
+    trigger = Trigger(change, what, why, tags, always_report=always)
+    result = judge(settings, approved, change.region, services, log, _selection(change), context, trigger)
+    finish(result, settings, services, log, context, failure=RevertFailed)
+    return result
+
+
+def _selection(change: IndirectChange) -> Selection:
+    if change.kind is Indirect.GUARD_TAG:
+        return Selection(group_ids=frozenset(change.group_ids), interfaces=False)
+    # A record in which no ID could be found names nothing: everything of its kind is judged.
+    if change.kind is Indirect.PREFIX_LIST:
+        return Selection(prefix_lists=frozenset(change.prefix_list_ids) or None, interfaces=False)
+    if change.kind is Indirect.INTERFACES and (change.instance_ids or change.interface_ids):
+        return Selection(
+            groups=False, instance_ids=frozenset(change.instance_ids), interface_ids=frozenset(change.interface_ids)
+        )
+    if change.kind is Indirect.INTERFACES:
+        return Selection(groups=False)
+    if change.group_ids:  # a truncated rule change that still names its group
+        return Selection(group_ids=frozenset(change.group_ids), interfaces=False)
+    return EVERYTHING
+
+
+def _what(change: IndirectChange) -> tuple[str, str]:
+    """(what the call did, why that made the sentry judge at once), for the message."""
+    if change.kind is Indirect.GUARD_TAG and change.tags is not None:
+        verb = "set tags on" if change.tags.created else "deleted tags of"
+        why = "The guard tag tells the sentry which groups it guards: a change of it is undone, and the group judged"
+        return f"{verb} {', '.join(change.group_ids)}", why
+    if change.kind is Indirect.PREFIX_LIST:
+        why = "A rule that references a prefix list reaches whatever the list holds now: such groups were judged"
+        return f"changed {', '.join(change.prefix_list_ids)}", why
+    if change.kind is Indirect.INTERFACES:
+        named = [*change.instance_ids, *change.interface_ids]
+        why = "An interface's groups add up: a group beside a guarded one can open the workload, which was judged"
+        return f"changed the groups of {', '.join(named)}", why
+    why = "So the sentry judged at once everything the call may have changed"
+    if change.group_ids:
+        return (
+            f"changed {change.group_ids[0]}, but CloudTrail truncated the record: which rules changed is not known",
+            why,
+        )
+    return "made a change, but CloudTrail truncated the record: which group or rules changed is not known", why
+
+
+def _put_back(decision: TagDecision, ec2: SecurityGroups, dry_run: bool, exempt: str | None) -> TagOutcome:
+    """Put a removed guard tag back on its group, and check that it is there."""
+    outcome = TagOutcome(decision.group_id, decision.key, decision.value, Outcome.RESTORED, decision.reason)
+    if exempt is not None:
+        reason = f"{decision.reason}; made by an exempt principal (matches {exempt}), so it stays"
+        return TagOutcome(decision.group_id, decision.key, decision.value, Outcome.ALLOWED, reason)
+    if dry_run:
+        return TagOutcome(decision.group_id, decision.key, decision.value, Outcome.WOULD_RESTORE, decision.reason)
+    error = ec2.tag_group(decision.group_id, decision.key, decision.value)
+    if error is None:
+        try:
+            group = ec2.describe_group(decision.group_id, fresh=True)
+        except Exception as failure:  # the tag stands; only the proof is missing
+            error = f"tagged, but the check afterwards failed: {failure}"
+        else:
+            if group is not None and group.tags.get(decision.key) != decision.value:
+                error = "EC2 answered that it set the tag, but the group does not carry it"
+    if error is not None:
+        return TagOutcome(
+            decision.group_id, decision.key, decision.value, Outcome.RESTORE_FAILED, decision.reason, error
+        )
+    return outcome
