@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from chalicelib.baseline import ApprovedGroup
 from chalicelib.events import Actor
-from chalicelib.policy import Mode, Policy, decide, reaches_past_approval
+from chalicelib.policy import Mode, Policy, decide, judge_exposure, reaches_past_approval
 from chalicelib.prefix_lists import NO_LISTS, ListContents
 from chalicelib.rules import Rule
 
@@ -48,24 +48,37 @@ class Step:
     by_rule_id: bool = False
 
 
+# Lockdown without a baseline cannot tell an approved rule from drift; what it can tell is exposure.
+EXPOSURE_ONLY = "lockdown mode without a baseline: only what opens the group to the internet is judged"
+
+
 def plan(
     current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None, lists: ListContents = NO_LISTS
-) -> tuple[Step, ...] | None:
-    """The steps that make `current` acceptable; None when the policy cannot judge it without a baseline.
+) -> tuple[Step, ...]:
+    """The steps that make `current` acceptable.
 
     `lists` holds what the prefix lists referenced (by `current` and the
     baseline) contain now; the baseline's entry says what they held then.
+    In lockdown mode without a baseline every rule would be "a change" only
+    if an event said when it was made (the default egress rule of every
+    group would otherwise go), so the group is held to internet mode's test
+    instead: lockdown would have reverted any such rule on its event anyway,
+    and a rule opened while an event was lost, or while a guard tag was gone,
+    or through a prefix list widened since, must not stay.
     """
-    if policy.mode is Mode.LOCKDOWN:
-        if baseline is None:
-            return None
+    if policy.mode is Mode.LOCKDOWN and baseline is not None:
         contents = lists.with_approved(baseline.prefix_lists)
         return back_to_baseline(current, baseline.rules, lambda rule: reaches_past_approval(rule, policy, contents))
     steps = []
     for rule in current:
-        decision = decide(rule, NO_ACTOR, policy, lists=lists)
+        if policy.mode is Mode.LOCKDOWN:
+            decision = judge_exposure(rule, policy, lists)
+            reason = f"{EXPOSURE_ONLY}: {decision.reason}"
+        else:
+            decision = decide(rule, NO_ACTOR, policy, lists=lists)
+            reason = decision.reason
         if decision.revert:
-            steps.append(Step(Fix.REVOKE, rule, decision.reason))
+            steps.append(Step(Fix.REVOKE, rule, reason))
     return tuple(steps)
 
 

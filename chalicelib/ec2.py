@@ -66,7 +66,7 @@ class RevokeResult:
     error: str | None = None
     # EC2's answer named this rule among those it revoked: proof enough, no read needed.
     shown: bool = False
-    # The rule's ID as EC2's answer gave it, for a rule revoked by its definition (the sweep's).
+    # The rule's ID as EC2's answer gave it, for a rule revoked by its definition.
     revoked_id: str | None = None
 
 

@@ -26,12 +26,19 @@ class NetworkInterfaces:
         """Every interface in the region, in pages of 1,000 (most regions need one call)."""
         return self._read([])
 
-    def of_workloads(self, instance_ids: Iterable[str], interface_ids: Iterable[str]) -> list[Interface]:
-        """These interfaces and every interface of these instances, and of the instances those are attached to."""
+    def of_workloads(
+        self, instance_ids: Iterable[str], interface_ids: Iterable[str], carrying: Iterable[str] = ()
+    ) -> list[Interface]:
+        """These interfaces, those carrying these groups, and every interface of their instances and of these."""
         found = {i.interface_id: i for i in self._where("network-interface-id", sorted(set(interface_ids)))}
+        found.update((i.interface_id, i) for i in self._where("group-id", sorted(set(carrying))))
         instances = set(instance_ids) | {i.instance_id for i in found.values() if i.instance_id}
         found.update((i.interface_id, i) for i in self._where("attachment.instance-id", sorted(instances)))
         return sorted(found.values(), key=lambda i: i.interface_id)
+
+    def these(self, interface_ids: Iterable[str]) -> list[Interface]:
+        """Just these interfaces (those that still exist)."""
+        return self._where("network-interface-id", sorted(set(interface_ids)))
 
     def set_groups(self, interface_id: str, group_ids: Sequence[str]) -> str | None:
         """Give an interface exactly these groups; AWS's error in words, or None."""
@@ -65,4 +72,7 @@ def _interface(item: Mapping[str, Any]) -> Interface | None:
         for group in item.get("Groups") or []
         if isinstance(group, Mapping) and group.get("GroupId")
     )
-    return Interface(interface_id, instance if isinstance(instance, str) else None, groups)
+    managed = (
+        (item.get("RequesterId") or item.get("InterfaceType") or "a service") if item.get("RequesterManaged") else None
+    )
+    return Interface(interface_id, instance if isinstance(instance, str) else None, groups, managed)

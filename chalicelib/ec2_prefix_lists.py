@@ -10,8 +10,12 @@ version): a list is read again only once it has been modified.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.ec2 import describe_error
 from chalicelib.prefix_lists import PrefixList, PrefixListEntry
 
 # EC2 takes at most 200 values in one filter.
@@ -29,7 +33,11 @@ class PrefixLists:
         self._region: str = client.meta.region_name
 
     def read(self, list_ids: Iterable[str]) -> dict[str, PrefixList | None]:
-        """Each list with its entries, or None for a list EC2 does not have. Raises what EC2 raises."""
+        """Each list with its entries, or None for a list EC2 does not have; no call for no list.
+
+        Raises what DescribeManagedPrefixLists raises; a list whose entries
+        cannot be read comes back with its `error`, the others as they are.
+        """
         wanted = sorted(set(list_ids))
         found: dict[str, PrefixList] = {}
         paginator = self._client.get_paginator("describe_managed_prefix_lists")
@@ -45,6 +53,17 @@ class PrefixLists:
         list_id = str(item["PrefixListId"])
         version = item.get("Version")
         version = int(version) if isinstance(version, int) else None
+        listed = PrefixList(
+            list_id, item.get("PrefixListName") or None, item.get("OwnerId"), version, (), item.get("State")
+        )
+        try:
+            return replace(listed, entries=self._entries(list_id, version))
+        except ClientError as error:
+            # One list nobody may read (shared, then unshared; a tag-based deny) must not hide the others:
+            # it is judged as the internet, with AWS's error in the report.
+            return replace(listed, error=describe_error(error))
+
+    def _entries(self, list_id: str, version: int | None) -> tuple[PrefixListEntry, ...]:
         key = (self._region, list_id, version) if version is not None else None
         entries = _ENTRY_CACHE.get(key) if key else None
         if entries is None:
@@ -61,7 +80,7 @@ class PrefixLists:
                 if len(_ENTRY_CACHE) >= ENTRY_CACHE_LIMIT:
                     _ENTRY_CACHE.clear()
                 _ENTRY_CACHE[key] = entries
-        return PrefixList(list_id, item.get("PrefixListName") or None, item.get("OwnerId"), version, entries)
+        return entries
 
 
 def forget() -> None:

@@ -141,6 +141,8 @@ class SecurityGroupChange:
     unreadable_rules: tuple[UnreadableRule, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
+    # CloudTrail cut part of the record short: with unreadable parts, the group is also judged at once.
+    truncated: bool = False
 
     @property
     def failed(self) -> bool:

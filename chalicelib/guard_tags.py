@@ -40,7 +40,9 @@ def guard_tag_decisions(change: IndirectChange, scope: GroupScope) -> list[TagDe
         return []
     tags = change.tags
     decision: tuple[bool, str, str] | None = None
-    if tags.deletes_every_tag:
+    if tags.unknown:
+        decision = (True, want or "", "CloudTrail truncated the record, so which tags changed is not known")
+    elif tags.deletes_every_tag:
         decision = (True, want or "", f"every tag was deleted, the guard tag {key} with them")
     for name, value in tags.tags:
         if name != key:

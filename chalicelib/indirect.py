@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +52,11 @@ INTERFACE_EVENTS = (
     "RunInstances",
     "CreateNetworkInterface",
     "AttachNetworkInterface",
+    # Launches by other names; a record with no instance ID in it makes every interface be judged.
+    "CreateFleet",
+    "RequestSpotInstances",
+    "RequestSpotFleet",
+    "RunScheduledInstances",
 )
 NEEDS_GROUP_SET = ("ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute")
 INDIRECT_EVENT_NAMES = (*TAG_EVENTS, *PREFIX_LIST_EVENTS, *INTERFACE_EVENTS)
@@ -68,6 +73,8 @@ class Indirect(StrEnum):
     PREFIX_LIST = "prefix list change"
     INTERFACES = "interface change"
     TRUNCATED = "truncated record"
+    # A rule opened on a group nobody guards: it may sit beside a guarded group on an interface.
+    BESIDE = "rule change beside a guarded group"
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,12 @@ class TagChange:
     created: bool
     # (key, value); a DeleteTags value may be absent (None). Empty with created False: every tag deleted.
     tags: tuple[tuple[str, str | None], ...] = ()
+    # CloudTrail truncated the tags: which were set or deleted is not known.
+    unknown: bool = False
 
     @property
     def deletes_every_tag(self) -> bool:
-        return not self.created and not self.tags
+        return not self.created and not self.tags and not self.unknown
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class IndirectChange:
     prefix_list_ids: tuple[str, ...] = ()
     instance_ids: tuple[str, ...] = ()
     interface_ids: tuple[str, ...] = ()
+    # CloudTrail cut part of the record short ({"omitted": true}).
+    truncated: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -121,6 +132,29 @@ class IndirectChange:
         return not (self.group_ids or self.prefix_list_ids or self.instance_ids or self.interface_ids)
 
 
+def beside(change: SecurityGroupChange, group_id: str) -> IndirectChange:
+    """A rule change on an unguarded group, as the question it raises: is that group on a guarded workload?"""
+    return IndirectChange(Indirect.BESIDE, _header_of(change), group_ids=(group_id,))
+
+
+def truncated_rest(change: SecurityGroupChange, group_id: str) -> IndirectChange:
+    """What a truncated rule change could not say about its group: the group is judged again, whole."""
+    return IndirectChange(Indirect.TRUNCATED, _header_of(change), group_ids=(group_id,), truncated=True)
+
+
+def _header_of(change: SecurityGroupChange) -> CallHeader:
+    return CallHeader(
+        change.event_id,
+        change.event_name,
+        change.event_time,
+        change.region,
+        change.account,
+        change.actor,
+        change.error_code,
+        change.error_message,
+    )
+
+
 def parse_change(raw: object) -> SecurityGroupChange | IndirectChange:
     """Any event the handler receives: a rule change, or one of the ways around a rule change.
 
@@ -132,12 +166,13 @@ def parse_change(raw: object) -> SecurityGroupChange | IndirectChange:
     name = record.get("eventName")
     if name in HANDLED_EVENT_NAMES:
         try:
-            return parse_event(raw)
+            change = parse_event(raw)
         except EventNotUnderstood:
             if not truncated(record):
                 raise
             header = call_header(record, envelope, str(name))
-            return IndirectChange(Indirect.TRUNCATED, header, group_ids=_named_group(record))
+            return IndirectChange(Indirect.TRUNCATED, header, group_ids=_named_group(record), truncated=True)
+        return replace(change, truncated=True) if truncated(record) else change
     if name not in INDIRECT_EVENT_NAMES:
         raise EventOutOfScope(f"eventName {name!r} is not one of {', '.join(EVENT_NAMES)}")
     header = call_header(record, envelope, str(name))
@@ -157,15 +192,14 @@ def _indirect(record: Mapping[str, Any], header: CallHeader, name: str) -> Indir
         return _tag_change(params, header, name, cut)
     if name in PREFIX_LIST_EVENTS:
         ids = _ids(PREFIX_LIST_ID, ("prefixlistid",), params, response)
-        return IndirectChange(
-            Indirect.TRUNCATED if cut and not ids else Indirect.PREFIX_LIST, header, prefix_list_ids=ids
-        )
+        kind = Indirect.TRUNCATED if cut and not ids else Indirect.PREFIX_LIST
+        return IndirectChange(kind, header, prefix_list_ids=ids, truncated=cut)
     if name in NEEDS_GROUP_SET and not cut and not _has_group_set(params):
         raise EventOutOfScope(f"{name} changes no security group (the request has no group set)")
     instances = _ids(INSTANCE_ID, ("instanceid",), params, response)
     interfaces = _ids(INTERFACE_ID, ("networkinterfaceid",), params, response)
     kind = Indirect.TRUNCATED if cut and not (instances or interfaces) else Indirect.INTERFACES
-    return IndirectChange(kind, header, instance_ids=instances, interface_ids=interfaces)
+    return IndirectChange(kind, header, instance_ids=instances, interface_ids=interfaces, truncated=cut)
 
 
 def _tag_change(params: Any, header: CallHeader, name: str, cut: bool) -> IndirectChange:
@@ -176,7 +210,7 @@ def _tag_change(params: Any, header: CallHeader, name: str, cut: bool) -> Indire
     ]
     groups = tuple(dict.fromkeys(r for r in resources if GROUP_ID.fullmatch(r)))
     if cut and not groups:
-        return IndirectChange(Indirect.TRUNCATED, header)
+        return IndirectChange(Indirect.TRUNCATED, header, truncated=True)
     if not groups:
         raise EventOutOfScope(f"{name} tags no security group")
     tags = tuple(
@@ -184,7 +218,9 @@ def _tag_change(params: Any, header: CallHeader, name: str, cut: bool) -> Indire
         for item in _items(params, "tagSet")
         if isinstance(item, Mapping) and item.get("key") is not None
     )
-    return IndirectChange(Indirect.GUARD_TAG, header, group_ids=groups, tags=TagChange(name == CREATE_TAGS, tags))
+    # With the record cut short, "no tags" may mean "tags not recorded": the guard is checked either way.
+    change = TagChange(name == CREATE_TAGS, tags, unknown=cut)
+    return IndirectChange(Indirect.GUARD_TAG, header, group_ids=groups, tags=change, truncated=cut)
 
 
 def truncated(record: Mapping[str, Any]) -> bool:

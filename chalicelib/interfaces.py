@@ -32,6 +32,9 @@ class Interface:
     # The instance it is attached to; None for an interface on its own (not attached, or a service's).
     instance_id: str | None
     group_ids: tuple[str, ...]
+    # Set for an interface a service manages (a load balancer's, a database's, a function's): only that
+    # service may change its groups, so the sentry reports it instead of trying.
+    managed_by: str | None = None
 
     @property
     def workload(self) -> str:

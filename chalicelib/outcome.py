@@ -40,6 +40,8 @@ class Outcome(StrEnum):
     NOT_RESTORED = "not restored"
     # A rule nobody can read, which internet mode cannot judge: a person must look.
     UNREADABLE = "COULD NOT READ"
+    # Something only another service may change (an interface a load balancer manages): a person must.
+    CANNOT_CHANGE = "cannot change"
 
 
 class Outcomed(Protocol):
@@ -134,7 +136,7 @@ def summary_word(rules: Sequence[Outcomed]) -> str | None:
         ((Outcome.NOT_RESTORED,), "not-restored"),
         ((Outcome.ALREADY_GONE,), "already-gone"),
         ((Outcome.ALREADY_PRESENT,), "already-restored"),
-        ((Outcome.UNREADABLE,), "incomplete"),
+        ((Outcome.UNREADABLE, Outcome.CANNOT_CHANGE), "incomplete"),
     ):
         if found.intersection(outcomes):
             return word
@@ -169,7 +171,8 @@ class InterfaceOutcome:
     """What became of an interface that opened a guarded workload through another group."""
 
     fix: InterfaceFix
-    # REVERTED: the groups were taken off; WOULD_REVERT in a dry run; ALREADY_GONE: off already; FAILED.
+    # REVERTED: the groups were taken off; WOULD_REVERT in a dry run; ALREADY_GONE: off already (or the
+    # interface gone); CANNOT_CHANGE: a service manages it; FAILED.
     outcome: Outcome
     error: str | None = None
 

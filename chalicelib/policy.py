@@ -58,8 +58,16 @@ class PortRange:
 
 DEFAULT_OPEN_PORTS = (PortRange(80, 80), PortRange(443, 443))
 EVERY_PORT = PortRange(0, 65535)
-# AWS-managed prefix lists (owned by AWS, names com.amazonaws.…) whose addresses count as internal.
-DEFAULT_TRUSTED_PREFIX_LISTS = ("com.amazonaws.*",)
+# AWS-managed prefix lists (owned by AWS, names com.amazonaws.…) whose addresses count as internal: those
+# whose traffic nobody outside the account can originate (S3's and DynamoDB's addresses, EC2 Instance
+# Connect, which connects only as IAM in this account allows, and VPC Lattice's link-local range). Not
+# CloudFront's origin-facing list or Route 53's health checkers: any AWS customer can send through those.
+DEFAULT_TRUSTED_PREFIX_LISTS = (
+    "com.amazonaws.*.s3",
+    "com.amazonaws.*.dynamodb",
+    "com.amazonaws.*.ec2-instance-connect",
+    "com.amazonaws.*.vpc-lattice",
+)
 
 
 @dataclass(frozen=True)
@@ -174,11 +182,11 @@ def _internet_reach(rule: Rule, policy: Policy, lists: ListContents) -> str | De
         if is_internet_source(rule, policy.trusted_networks):
             return ""
         return Decision(False, f"source {source} is internal")
-    if source.value not in lists.current or lists.current[source.value] is None:
-        # Unread or gone: a list nobody can see into may hold anything, so it is judged the internet.
-        return f" through {source}, which could not be read and is treated as the internet"
-    plist = lists.current[source.value]
-    assert plist is not None
+    plist = lists.current.get(source.value)
+    if plist is None or plist.error:
+        # Unread, gone, or unreadable: a list nobody can see into may hold anything, so it is judged the internet.
+        why = f" ({plist.error})" if plist is not None and plist.error else ""
+        return f" through {source}, which could not be read{why} and is treated as the internet"
     pattern = trusted_list(plist, policy)
     if pattern is not None:
         return Decision(False, f"{plist} is AWS-managed and trusted (SENTRY_TRUSTED_PREFIX_LISTS: {pattern})")
@@ -200,13 +208,19 @@ def reaches_past_approval(rule: Rule, policy: Policy, lists: ListContents) -> st
         return None
     list_id = rule.source.value
     plist = lists.current.get(list_id)
-    if plist is None:
-        return f"{rule.source} could not be read, so it cannot be shown to hold only its approved entries"
+    if plist is None or plist.error:
+        why = f" ({plist.error})" if plist is not None and plist.error else ""
+        return f"{rule.source} could not be read{why}, so it cannot be shown to hold only its approved entries"
     if trusted_list(plist, policy) is not None:
         return None
     approved = lists.approved.get(list_id)
     if approved is None:
-        return f"the baseline does not record what {plist} held when approved"
+        # A baseline taken before lists were judged by their entries: approved while the list reaches no
+        # further than internal (and trusted) space, which keeps such a rule and stops a list opened since.
+        public = [e for e in plist.entries if is_internet_network(e.network, policy.trusted_networks)]
+        if not public:
+            return None
+        return f"{plist} now holds {entries_text(public)}, and the baseline does not record what it held when approved"
     extra = beyond(plist, approved)
     if not extra:
         return None

@@ -43,6 +43,14 @@ class PrefixList:
     # Entries of a version never change, which is what makes them cacheable.
     version: int | None
     entries: tuple[PrefixListEntry, ...] = ()
+    # EC2's state: "modify-in-progress" while a change is being applied (its entries are then the old ones).
+    state: str | None = None
+    # Why the list's entries could not be read, when they could not: it is then judged as the internet.
+    error: str | None = None
+
+    @property
+    def changing(self) -> bool:
+        return bool(self.state and self.state.endswith("-in-progress"))
 
     @property
     def aws_managed(self) -> bool:

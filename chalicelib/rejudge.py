@@ -21,6 +21,7 @@ which sees no actors, judges them at its next round.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from chalicelib import baseline
@@ -28,10 +29,10 @@ from chalicelib.baseline import BaselineError
 from chalicelib.config import Settings
 from chalicelib.ec2 import SecurityGroups
 from chalicelib.guard_tags import TagDecision, guard_tag_decisions
-from chalicelib.indirect import Indirect, IndirectChange
+from chalicelib.indirect import TAG_EVENTS, Indirect, IndirectChange
 from chalicelib.logs import DecisionLog
 from chalicelib.outcome import Outcome, RevertFailed, SweepResult, TagOutcome, Trigger
-from chalicelib.policy import exempt_pattern
+from chalicelib.policy import GroupScope, exempt_pattern
 from chalicelib.report import problem_report
 from chalicelib.services import Aws, publish
 from chalicelib.sweep import EVERYTHING, Selection, finish, judge
@@ -73,17 +74,19 @@ def handle_indirect(
             log.write("INFO", "nothing to do: the call leaves the guard tag alone", "nothing-to-do", **context)
             return None
         ec2 = services.security_groups(change.region)
-        tags = tuple(
-            _put_back(decision, ec2, settings.dry_run, exempt) for decision in decisions if decision.removes_guard
-        )
+        removed = [decision for decision in decisions if decision.removes_guard]
+        tags = tuple(_put_back(decision, ec2, settings.scope, settings.dry_run, exempt) for decision in removed)
     elif exempt is not None:
         message = f"allowed: made by an exempt principal (matches {exempt}); the next sweep judges what it touched"
         log.write("INFO", message, "allowed", **context)
         return None
     what, why = _what(change)
-    always = bool(tags) or change.kind is Indirect.TRUNCATED
+    always = bool(tags) or change.truncated
     trigger = Trigger(change, what, why, tags, always_report=always)
-    result = judge(settings, approved, change.region, services, log, _selection(change), context, trigger)
+    # A group whose guard tag was taken off is judged as guarded, even if the tag could not be put back.
+    forced = frozenset(t.group_id for t in tags if t.outcome is not Outcome.ALLOWED)
+    selection = replace(_selection(change), forced=forced)
+    result = judge(settings, approved, change.region, services, log, selection, context, trigger)
     finish(result, settings, services, log, context, failure=RevertFailed)
     return result
 
@@ -93,13 +96,16 @@ def _selection(change: IndirectChange) -> Selection:
         return Selection(group_ids=frozenset(change.group_ids), interfaces=False)
     # A record in which no ID could be found names nothing: everything of its kind is judged.
     if change.kind is Indirect.PREFIX_LIST:
-        return Selection(prefix_lists=frozenset(change.prefix_list_ids) or None, interfaces=False)
+        # And every interface: a group beside a guarded one may reference the list too.
+        return Selection(prefix_lists=frozenset(change.prefix_list_ids) or None)
     if change.kind is Indirect.INTERFACES and (change.instance_ids or change.interface_ids):
         return Selection(
             groups=False, instance_ids=frozenset(change.instance_ids), interface_ids=frozenset(change.interface_ids)
         )
     if change.kind is Indirect.INTERFACES:
         return Selection(groups=False)
+    if change.kind is Indirect.BESIDE:
+        return Selection(groups=False, beside=frozenset(change.group_ids))
     if change.group_ids:  # a truncated rule change that still names its group
         return Selection(group_ids=frozenset(change.group_ids), interfaces=False)
     return EVERYTHING
@@ -115,26 +121,42 @@ def _what(change: IndirectChange) -> tuple[str, str]:
         why = "A rule that references a prefix list reaches whatever the list holds now: such groups were judged"
         return f"changed {', '.join(change.prefix_list_ids)}", why
     if change.kind is Indirect.INTERFACES:
-        named = [*change.instance_ids, *change.interface_ids]
+        named = [*change.instance_ids, *change.interface_ids] or ["instances or interfaces the record does not name"]
         why = "An interface's groups add up: a group beside a guarded one can open the workload, which was judged"
         return f"changed the groups of {', '.join(named)}", why
+    if change.kind is Indirect.BESIDE:
+        why = "The group is not guarded, but an interface's groups add up: every workload that carries it was judged"
+        return f"changed rules of {change.group_ids[0]}", why
     why = "So the sentry judged at once everything the call may have changed"
     if change.group_ids:
         return (
             f"changed {change.group_ids[0]}, but CloudTrail truncated the record: which rules changed is not known",
             why,
         )
+    if change.event_name in TAG_EVENTS:
+        return (
+            "changed tags, but CloudTrail truncated the record: which groups lost their guard tag is not known, and a"
+            " group taken out of guard so is not seen (guard it by ID or by a baseline entry)",
+            why,
+        )
     return "made a change, but CloudTrail truncated the record: which group or rules changed is not known", why
 
 
-def _put_back(decision: TagDecision, ec2: SecurityGroups, dry_run: bool, exempt: str | None) -> TagOutcome:
-    """Put a removed guard tag back on its group, and check that it is there."""
+def _put_back(
+    decision: TagDecision, ec2: SecurityGroups, scope: GroupScope, dry_run: bool, exempt: str | None
+) -> TagOutcome:
+    """Put a removed guard tag back on its group (if it is not back already), and check that it is there."""
     outcome = TagOutcome(decision.group_id, decision.key, decision.value, Outcome.RESTORED, decision.reason)
     if exempt is not None:
-        reason = f"{decision.reason}; made by an exempt principal (matches {exempt}), so it stays"
-        return TagOutcome(decision.group_id, decision.key, decision.value, Outcome.ALLOWED, reason)
+        return replace(outcome, outcome=Outcome.ALLOWED, reason=f"{decision.reason}; {exempt_words(exempt)}")
+    try:
+        now = ec2.describe_group(decision.group_id, fresh=True)
+    except Exception as failure:  # reported, and the group is judged as guarded all the same
+        return replace(outcome, outcome=Outcome.RESTORE_FAILED, error=f"could not read its tags: {failure}")
+    if now is not None and scope.covers_tags(now.tags):
+        return replace(outcome, outcome=Outcome.ALREADY_PRESENT, reason=f"{decision.reason}; the guard tag is there")
     if dry_run:
-        return TagOutcome(decision.group_id, decision.key, decision.value, Outcome.WOULD_RESTORE, decision.reason)
+        return replace(outcome, outcome=Outcome.WOULD_RESTORE)
     error = ec2.tag_group(decision.group_id, decision.key, decision.value)
     if error is None:
         try:
@@ -145,7 +167,10 @@ def _put_back(decision: TagDecision, ec2: SecurityGroups, dry_run: bool, exempt:
             if group is not None and group.tags.get(decision.key) != decision.value:
                 error = "EC2 answered that it set the tag, but the group does not carry it"
     if error is not None:
-        return TagOutcome(
-            decision.group_id, decision.key, decision.value, Outcome.RESTORE_FAILED, decision.reason, error
-        )
+        out = "; the group stays guarded by this event's judgement, but drops out of the sentry's sight after it"
+        return replace(outcome, outcome=Outcome.RESTORE_FAILED, reason=decision.reason + out, error=error)
     return outcome
+
+
+def exempt_words(pattern: str) -> str:
+    return f"made by an exempt principal (matches {pattern}), so it stays"

@@ -35,6 +35,9 @@ REVOKED_BUT_THERE = "EC2 answered that it revoked the rule, but the rule is stil
 GONE_NOTE = "; the rule was already gone"
 # Rules found still there after a revoke by definition: revoked again, by the ID the read gave them.
 TO_REVOKE_AGAIN = (STILL_THERE, REVOKED_BUT_THERE)
+# Why a rule nobody can read is revoked by its ID, or left for a person to look at.
+UNREADABLE_REVOKED = "lockdown mode: no baseline can approve a rule nobody can read, so it is revoked by its ID"
+UNREADABLE_LEFT = "a rule nobody can read cannot be judged by what it opens: look at it by hand"
 # Reads the group's rules, with their IDs, for the check afterwards.
 Reader = Callable[[], GroupRules]
 

@@ -96,6 +96,7 @@ SUBJECT_ORDER = (
     (Outcome.RESTORED, "restored {}"),
     (Outcome.NOT_RESTORED, "did not restore {}"),
     (Outcome.UNREADABLE, "could not read {}"),
+    (Outcome.CANNOT_CHANGE, "could not change {}"),
     (Outcome.ALREADY_GONE, "{} already gone"),
     (Outcome.ALREADY_PRESENT, "{} already back"),
     (Outcome.ALLOWED, "allowed {}"),

@@ -28,13 +28,21 @@ from chalicelib.ec2_interfaces import NetworkInterfaces
 from chalicelib.ec2_prefix_lists import PrefixLists
 from chalicelib.events import EventNotUnderstood, EventOutOfScope, SecurityGroupChange, peek_event_id
 from chalicelib.identity import OwnIdentity
-from chalicelib.indirect import IndirectChange, parse_change
+from chalicelib.indirect import IndirectChange, beside, parse_change, truncated_rest
 from chalicelib.logs import DecisionLog
 from chalicelib.notify import SnsNotifier
 from chalicelib.outcome import HandledChange, Outcome, RevertFailed, RuleOutcome, SweepResult, UnreadableOutcome
-from chalicelib.policy import GroupScope, Mode, Policy, decide, exempt_pattern, reaches_past_approval
-from chalicelib.prefix_lists import ListContents, PrefixList
-from chalicelib.remedy import carry_out, revoke_unreadable, verified_unreadable
+from chalicelib.policy import (
+    GroupScope,
+    Mode,
+    Policy,
+    decide,
+    exempt_pattern,
+    judge_exposure,
+    reaches_past_approval,
+)
+from chalicelib.prefix_lists import ListContents
+from chalicelib.remedy import UNREADABLE_LEFT, UNREADABLE_REVOKED, carry_out, revoke_unreadable, verified_unreadable
 from chalicelib.report import build_report, problem_report, rule_document
 from chalicelib.rules import Direction, Rule, SourceKind, UnreadableRule
 from chalicelib.services import Aws, BotoAws, publish
@@ -51,8 +59,6 @@ REQUIRED_PERMISSIONS = (
     | SnsNotifier.PERMISSIONS
     | LAMBDA_LOGGING
 )
-UNREADABLE_REVOKED = "lockdown mode: no baseline can approve a rule nobody can read, so it is revoked by its ID"
-UNREADABLE_LEFT = "internet mode cannot judge a rule it cannot read: look at it by hand"
 
 
 def handle(raw: Any) -> dict[str, Any]:
@@ -120,6 +126,11 @@ def handle_event(
             target = change.group_id or f"group named {change.group_name!r}"
             message = f"ignored: {target} is not guarded ({settings.scope})"
             log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
+            if change.group_id is not None and _may_open_a_workload(change, settings):
+                from chalicelib.rejudge import handle_indirect
+
+                found = handle_indirect(beside(change, change.group_id), settings, env, services, log)
+                return found if found is not None and (found.found_something or found.failed) else None
             return None
         approved = _approved(settings, approved_file, group_id, change.region)
         planned, unreadable, why_nothing = _plan(change, settings.policy, ec2, services, approved)
@@ -128,7 +139,7 @@ def handle_event(
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
         publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
         raise
-    except (ClientError, BotoCoreError, ValueError) as error:
+    except (ClientError, BotoCoreError, ValueError, KeyError) as error:
         problem = f"could not look up the group or its rules: {describe_error(error)}"
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
         publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
@@ -152,7 +163,14 @@ def handle_event(
         baseline_rules=len(approved.rules) if approved is not None else None,
         unreadable=tuple(unreadable_outcomes),
     )
-    _report(handled, settings, services, log, context)
+    try:
+        _report(handled, settings, services, log, context)
+    finally:
+        if change.truncated and (change.unreadable or change.unreadable_rules):
+            # CloudTrail cut part of the record: what it hid cannot be judged from it, so the group is judged now.
+            from chalicelib.rejudge import handle_indirect
+
+            handle_indirect(truncated_rest(change, group_id), settings, env, services, log)
     return handled
 
 
@@ -238,6 +256,24 @@ def _guarded_group(
     if group is not None and scope.covers_tags(group.tags):
         return group_id, group
     return None, None
+
+
+def _may_open_a_workload(change: SecurityGroupChange, settings: Settings) -> bool:
+    """Whether a change to an unguarded group could open a guarded workload it is attached to.
+
+    The side door: an unguarded group opened after it was attached beside a
+    guarded one. Worth one look at the interfaces (DescribeNetworkInterfaces)
+    when the change may open the group to the internet: a rule that internet
+    mode would revert (a prefix list unread counts as the internet), a
+    modification (CloudTrail does not say whether it is ingress), or a rule
+    that cannot be read. With every group guarded there is no side door.
+    """
+    if settings.scope.all_groups or change.is_revoke:
+        return False
+    if exempt_pattern(change.actor, settings.policy.exempt_principals) is not None:
+        return False  # the sweep, which sees no actors, judges it
+    opening = any(judge_exposure(rule, settings.policy).revert for rule in change.added)
+    return opening or bool(change.updates or change.unreadable or change.unreadable_rules)
 
 
 def _approved(settings: Settings, approved: Baseline, group_id: str, region: str) -> ApprovedGroup | None:
@@ -326,8 +362,9 @@ def _needs_lists(
 
 
 def _lists(services: Aws, region: str, rules: list[Rule], approved: ApprovedGroup | None) -> ListContents:
+    """What the lists these rules reference hold now (no call when none does), and held when approved."""
     wanted = {rule.source.value for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST}
-    current: dict[str, PrefixList | None] = services.prefix_lists(region).read(wanted) if wanted else {}
+    current = services.prefix_lists(region).read(wanted)
     return ListContents(current, approved.prefix_lists if approved is not None else {})
 
 

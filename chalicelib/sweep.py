@@ -48,7 +48,6 @@ from chalicelib.baseline import ApprovedGroup, Baseline, BaselineError
 from chalicelib.config import ConfigError, Settings
 from chalicelib.drift import Fix, Step, plan
 from chalicelib.ec2 import GroupRules, ListedGroup, SecurityGroups, describe_error
-from chalicelib.ec2_prefix_lists import PrefixLists
 from chalicelib.logs import DecisionLog
 from chalicelib.outcome import (
     FAILURES,
@@ -64,7 +63,15 @@ from chalicelib.outcome import (
 )
 from chalicelib.policy import GroupScope, Mode
 from chalicelib.prefix_lists import ListContents, PrefixList
-from chalicelib.remedy import carry_out, revoke_unreadable, settle, unverified, verified_unreadable
+from chalicelib.remedy import (
+    UNREADABLE_LEFT,
+    UNREADABLE_REVOKED,
+    carry_out,
+    revoke_unreadable,
+    settle,
+    unverified,
+    verified_unreadable,
+)
 from chalicelib.report import plural, rule_document
 from chalicelib.rules import Rule, SourceKind
 from chalicelib.services import Aws, BotoAws, publish
@@ -72,8 +79,6 @@ from chalicelib.sweep_interfaces import judge_interfaces
 from chalicelib.sweep_report import build_sweep_report, sweep_problem_report
 
 __all__ = ["EVERYTHING", "Selection", "SweepFailed", "SweepResult", "SweptGroup", "judge", "sweep"]
-UNREADABLE_IN_INTERNET_MODE = "internet mode cannot judge a rule it cannot read: look at it by hand"
-UNREADABLE_IN_LOCKDOWN = "lockdown mode: no baseline can approve a rule nobody can read, so it is revoked by its ID"
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,18 @@ class Selection:
     group_ids: frozenset[str] | None = None
     # Only groups with a rule that references one of these lists.
     prefix_lists: frozenset[str] | None = None
+    # Groups judged as guarded whatever their tags say (a guard tag removed, even if it could not be put back).
+    forced: frozenset[str] = frozenset()
     interfaces: bool = True
-    # Both None: every interface. Otherwise these instances' interfaces, and these interfaces' workloads.
+    # All None: every interface. Otherwise these instances' interfaces, these interfaces' workloads, and the
+    # workloads of the interfaces that carry one of the `beside` groups.
     instance_ids: frozenset[str] | None = None
     interface_ids: frozenset[str] | None = None
+    beside: frozenset[str] | None = None
+
+    @property
+    def every_interface(self) -> bool:
+        return self.instance_ids is None and self.interface_ids is None and self.beside is None
 
 
 EVERYTHING = Selection()
@@ -144,14 +157,15 @@ def judge(
     """Judge what `selection` names as it is now, and put it right. Raises (logged, reported) if AWS cannot be read."""
     started = _now()
     ec2 = services.security_groups(region)
-    held = approved.group_ids(region)
+    held = approved.group_ids(region) | selection.forced
     try:
         listed = _selected(ec2, settings.scope, held, selection) if selection.groups else []
         # Only lockdown mode holds a group to its baseline; in internet mode an entry only keeps it guarded.
         holds = settings.policy.mode is Mode.LOCKDOWN
         entries = {g.info.group_id: approved.for_group(g.info.group_id, region) if holds else None for g in listed}
         rules = {group.info.group_id: group.rules for group in listed}
-        lists = read_lists(services.prefix_lists(region), _referenced(rules.values(), entries.values()))
+        lists = services.prefix_lists(region).read(_referenced(rules.values(), entries.values()))
+        _not_changing(lists, selection, log, context)
         plans = {group_id: _plan(rules[group_id], settings, entries[group_id], lists) for group_id in rules}
         # That read lists rules without their IDs: enough to revoke by definition and to restore. Where a
         # rule may have been modified in place, or cannot be read, the group is read again with them.
@@ -168,13 +182,11 @@ def judge(
         raise
 
     drifted: list[SweptGroup] = []
-    unjudged: list[str] = []
+    # Lockdown without a baseline: judged for exposure only, and said so.
+    unjudged = [g.info.group_id for g in listed if holds and entries[g.info.group_id] is None]
     for group in sorted(listed, key=lambda listed_group: listed_group.info.group_id):
         group_id = group.info.group_id
         steps = plans[group_id]
-        if steps is None:
-            unjudged.append(group_id)
-            continue
         unreadable = _unreadable(group_id, rules[group_id], entries[group_id], ec2, settings.dry_run)
         if steps or unreadable:
             outcomes = carry_out(steps, group_id, ec2, settings.dry_run, verify=False)
@@ -199,7 +211,7 @@ def judge(
         mode=settings.policy.mode.value,
         dry_run=settings.dry_run,
         groups_checked=len(listed),
-        rules_checked=sum(len(found.rules) for group_id, found in rules.items() if group_id not in unjudged),
+        rules_checked=sum(len(found.rules) for found in rules.values()),
         drifted=tuple(drifted),
         unjudged=tuple(unjudged),
         interfaces=tuple(interfaces),
@@ -236,7 +248,7 @@ def finish(
     said = (
         f"{_who(result)} of {result.region}: {plural(result.groups_checked, 'group')}, "
         f"{plural(result.rules_checked, 'rule')}, {len(result.drifted)} drifted, "
-        f"{len(result.unjudged)} not judged (lockdown without a baseline), "
+        f"{len(result.unjudged)} judged for exposure only (lockdown without a baseline), "
         f"{plural(len(result.interfaces), 'interface')} opening a guarded workload"
     )
     level = "ERROR" if result.failed else "WARNING" if result.unjudged else "INFO"
@@ -250,10 +262,20 @@ def finish(
         raise failure(f"the {_who(result)} of {result.region} {_failed_words(result)}; see the log")
 
 
-def read_lists(reader: PrefixLists, list_ids: Iterable[str]) -> dict[str, PrefixList | None]:
-    """What the prefix lists hold now; no call at all when no rule references one."""
-    wanted = sorted(set(list_ids))
-    return reader.read(wanted) if wanted else {}
+class ListStillChanging(RuntimeError):
+    """A prefix list an event changed is still being modified: Lambda retries the event, to judge its new entries."""
+
+
+def _not_changing(
+    lists: Mapping[str, PrefixList | None], selection: Selection, log: DecisionLog, context: dict[str, Any]
+) -> None:
+    """Raise (logged) when a list the event names still shows its old entries: EC2 applies a change a moment later."""
+    named = selection.prefix_lists or ()
+    changing = sorted(list_id for list_id in named if (plist := lists.get(list_id)) is not None and plist.changing)
+    if changing:
+        message = f"{', '.join(changing)} still being modified: the event is retried, to judge the list's new entries"
+        log.write("WARNING", message, "retry", **context)
+        raise ListStillChanging(message)
 
 
 def _referenced(rules: Iterable[GroupRules], entries: Iterable[ApprovedGroup | None]) -> set[str]:
@@ -291,7 +313,7 @@ def _sides(settings: Settings, selection: Selection) -> bool:
 
 def _plan(
     found: GroupRules, settings: Settings, entry: ApprovedGroup | None, lists: Mapping[str, PrefixList | None]
-) -> tuple[Step, ...] | None:
+) -> tuple[Step, ...]:
     return plan(found.rules, settings.policy, entry, ListContents(lists))
 
 
@@ -301,11 +323,11 @@ def _unreadable(
     if not found.unreadable:
         return []
     if entry is None:  # internet mode (lockdown without a baseline is not judged at all)
-        return [UnreadableOutcome(item, Outcome.UNREADABLE, UNREADABLE_IN_INTERNET_MODE) for item in found.unreadable]
-    return revoke_unreadable(group_id, found.unreadable, ec2, dry_run, UNREADABLE_IN_LOCKDOWN)
+        return [UnreadableOutcome(item, Outcome.UNREADABLE, UNREADABLE_LEFT) for item in found.unreadable]
+    return revoke_unreadable(group_id, found.unreadable, ec2, dry_run, UNREADABLE_REVOKED)
 
 
-def _may_redefine(steps: tuple[Step, ...] | None) -> bool:
+def _may_redefine(steps: tuple[Step, ...]) -> bool:
     """Whether rule IDs could turn part of this plan into a redefinition in place.
 
     Only a missing approved rule that has an ID, and a rule to revoke of the

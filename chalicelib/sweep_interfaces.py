@@ -11,12 +11,12 @@ decided, and why the attachment is what goes, is in `interfaces`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from chalicelib.ec2 import ListedGroup
 from chalicelib.ec2_interfaces import NetworkInterfaces
-from chalicelib.interfaces import InterfaceFix, plan_interfaces
+from chalicelib.interfaces import Interface, InterfaceFix, plan_interfaces
 from chalicelib.outcome import InterfaceOutcome, Outcome
 from chalicelib.prefix_lists import ListContents, PrefixList
 from chalicelib.rules import Direction, SourceKind
@@ -33,30 +33,55 @@ class InterfacePlan:
     adapter: NetworkInterfaces
 
     def carry_out(self, dry_run: bool) -> list[InterfaceOutcome]:
-        """Take the offending groups off each interface, then check that they are off."""
+        """Take the offending groups off each interface, then check that it carries exactly what it should.
+
+        The interfaces are read again just before the change: setting an
+        interface's groups replaces them all, so the groups to keep come from
+        that read, not from one that may be minutes old (a group added since
+        stays). An interface a service manages is reported, not changed.
+        """
+        if not self.fixes:
+            return []
         if dry_run:
             return [InterfaceOutcome(fix, Outcome.WOULD_REVERT) for fix in self.fixes]
-        done = []
-        for fix in self.fixes:
-            error = self.adapter.set_groups(fix.interface.interface_id, fix.keep)
-            done.append(InterfaceOutcome(fix, Outcome.FAILED if error else Outcome.REVERTED, error))
+        now = {i.interface_id: i for i in self.adapter.these(f.interface.interface_id for f in self.fixes)}
+        done = [self._fix(fix, now.get(fix.interface.interface_id)) for fix in self.fixes]
         changed = [item.fix.interface.interface_id for item in done if item.outcome is Outcome.REVERTED]
         if not changed:
             return done
         try:
-            now = {i.interface_id: i for i in self.adapter.of_workloads((), changed)}
+            after = {i.interface_id: i for i in self.adapter.these(changed)}
         except Exception as error:  # the change stands; only the proof is missing, and the report says so
             note = f"done, but the check afterwards failed: {error}"
             return [InterfaceOutcome(i.fix, i.outcome, note) if i.outcome is Outcome.REVERTED else i for i in done]
-        checked = []
-        for item in done:
-            current = now.get(item.fix.interface.interface_id)
-            still = {o.group_id for o in item.fix.remove} & set(current.group_ids if current else ())
-            if item.outcome is Outcome.REVERTED and still:
-                problem = f"EC2 answered that it took {', '.join(sorted(still))} off, but it is still there"
-                item = InterfaceOutcome(item.fix, Outcome.FAILED, problem)
-            checked.append(item)
-        return checked
+        return [self._checked(item, after.get(item.fix.interface.interface_id)) for item in done]
+
+    def _fix(self, fix: InterfaceFix, now: Interface | None) -> InterfaceOutcome:
+        if now is None:
+            return InterfaceOutcome(fix, Outcome.ALREADY_GONE, "the interface no longer exists")
+        offending = [o for o in fix.remove if o.group_id in now.group_ids]
+        if not offending:
+            return InterfaceOutcome(
+                replace(fix, keep=now.group_ids), Outcome.ALREADY_GONE, "the groups are off already"
+            )
+        gone = {o.group_id for o in offending}
+        keep = tuple(g for g in now.group_ids if g not in gone) or fix.guarded
+        fix = replace(fix, interface=now, remove=tuple(offending), keep=keep)
+        if now.managed_by:
+            problem = f"{now.managed_by} manages this interface: take the group off where it is managed"
+            return InterfaceOutcome(fix, Outcome.CANNOT_CHANGE, problem)
+        error = self.adapter.set_groups(now.interface_id, keep)
+        return InterfaceOutcome(fix, Outcome.FAILED if error else Outcome.REVERTED, error)
+
+    @staticmethod
+    def _checked(item: InterfaceOutcome, after: Interface | None) -> InterfaceOutcome:
+        if item.outcome is not Outcome.REVERTED or after is None:
+            return item
+        if set(after.group_ids) != set(item.fix.keep):
+            carried = ", ".join(after.group_ids)
+            problem = f"EC2 answered that it set {', '.join(item.fix.keep)}, but the interface carries {carried}"
+            return InterfaceOutcome(item.fix, Outcome.FAILED, problem)
+        return item
 
 
 def judge_interfaces(
@@ -70,10 +95,12 @@ def judge_interfaces(
 ) -> InterfacePlan:
     """Which interfaces to put right. `listed` are the guarded groups already read (all of them, for a sweep)."""
     adapter = services.interfaces(region)
-    if selection.instance_ids is None and selection.interface_ids is None:
+    if selection.every_interface:
         found = adapter.every()
     else:
-        found = adapter.of_workloads(selection.instance_ids or (), selection.interface_ids or ())
+        found = adapter.of_workloads(
+            selection.instance_ids or (), selection.interface_ids or (), carrying=selection.beside or ()
+        )
     known = {group.info.group_id: group for group in listed}
     on_interfaces = {group_id for interface in found for group_id in interface.group_ids}
     scope = settings.scope

@@ -73,11 +73,16 @@ def _kind(trigger: Trigger | None) -> str:
 def _tally(result: SweepResult, limit: int) -> str:
     """What was done, most important first: guard tags, rules, interfaces."""
     parts = [
+        "could not check" if result.problems else "",
         tally_words(result.trigger.tags if result.trigger else (), limit, "guard tag"),
         tally_words(result.outcomes, limit),
         tally_words(result.interfaces, limit, "interface"),
     ]
-    return ", ".join(part for part in parts if part) or "nothing to put right"
+    said = ", ".join(part for part in parts if part) or "nothing to put right"
+    if result.trigger is not None and result.unjudged:
+        # A person reading "nothing to put right" must know the judgement was not the whole one.
+        said += " (exposure only: no baseline)"
+    return said
 
 
 def _subject(result: SweepResult) -> str:
@@ -87,7 +92,8 @@ def _subject(result: SweepResult) -> str:
         where = f" on {plural(len(result.drifted), 'group')}" if result.drifted else ""
         return subject_line(f"{tag}: {tally}{where} in {result.region}")
     tag = "sg-sentry [dry run]" if result.dry_run else "sg-sentry"
-    return subject_line(f"{tag}: {tally} after {result.trigger.change.event_name} in {result.region}")
+    cut = "a truncated " if result.trigger.change.truncated else ""
+    return subject_line(f"{tag}: {tally} after {cut}{result.trigger.change.event_name} in {result.region}")
 
 
 def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
@@ -111,8 +117,9 @@ def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
         shown = ", ".join(result.unjudged[:20]) + (" ..." if len(result.unjudged) > 20 else "")
         lines += [
             "",
-            f"Not judged: {len(result.unjudged)} group(s) in lockdown mode have no baseline, so the sentry cannot",
-            f"tell approved rules from drift (run `sentry snapshot`): {shown}",
+            f"Judged for exposure only: {len(result.unjudged)} group(s) in lockdown mode have no baseline, so the",
+            "sentry cannot tell approved rules from drift; it reverted only what opens them to the internet",
+            f"(run `sentry snapshot` to hold them to their rules): {shown}",
         ]
     held = "; groups with a baseline are held to exactly it" if result.mode == "lockdown" else ""
     lines += ["", f"Mode {result.mode}{held}; dry run {'on: nothing was changed' if result.dry_run else 'off'}."]

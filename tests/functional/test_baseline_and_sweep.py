@@ -294,23 +294,28 @@ def test_a_sweep_that_finds_nothing_sends_nothing(world: World, sweeper: Invoke,
     assert [operation for _, operation, _ in DEPLOYED_CALLS] == ["DescribeSecurityGroups", "DescribeNetworkInterfaces"]
 
 
-def test_in_lockdown_without_a_baseline_the_sweep_judges_nothing_and_says_so(
+def test_in_lockdown_without_a_baseline_the_sweep_judges_exposure_only_and_says_so(
     world: World, sweeper: Invoke, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = world.group("no-baseline", tags={"sg-sentry": "guard"})
-    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from()])
-    before = snapshot_of_rules(world, group)
+    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from(), ssh_from("10.0.0.0/8")])
 
     empty = tmp_path / "empty.json"
     save(Baseline(), empty)  # a baseline, but not for this group
     answer = sweeper(SENTRY_GROUP_TAG="sg-sentry", SENTRY_BASELINE_FILE=str(empty))
 
-    assert snapshot_of_rules(world, group) == before  # the default egress rule too
-    assert answer["outcome"] == "clean" and answer["groups_not_judged"] == 1
-    assert world.messages() == []
+    # Without a baseline no rule can be told from drift, but what opens the group to the internet can:
+    # SSH from the world goes; the internal rule and the default egress rule stay.
+    assert world.rules(group) == {"tcp 22 from 10.0.0.0/8, ingress", DEFAULT_EGRESS}
+    assert answer["rules"] == {"reverted": 1} and answer["groups_not_judged"] == 1
+    ((_, document),) = world.messages()
+    assert document["not_judged"] == [group]
+    assert document["groups"][0]["rules"][0]["reason"].startswith("lockdown mode without a baseline: only what")
     (summary,) = [line for line in log_lines(capsys.readouterr().out) if line["outcome"].startswith("sweep-")]
-    assert "1 not judged (lockdown without a baseline)" in summary["message"] and summary["level"] == "WARNING"
-    assert not [call for call in DEPLOYED_CALLS if call[1] == "DescribeSecurityGroupRules"]  # nothing to judge
+    assert "1 judged for exposure only (lockdown without a baseline)" in summary["message"]
+    # No read for rule IDs before the revoke; the read after it is the check (plain moto names no revoked rule).
+    operations = [operation for _, operation, _ in DEPLOYED_CALLS]
+    assert operations[:3] == ["DescribeSecurityGroups", "RevokeSecurityGroupIngress", "DescribeSecurityGroupRules"]
 
 
 # --- dry run -------------------------------------------------------------------

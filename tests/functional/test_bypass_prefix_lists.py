@@ -125,7 +125,7 @@ def test_aws_managed_lists_are_trusted_unless_configured_otherwise(world: World,
     assert f"tcp 22 from prefix list {s3['PrefixListId']}, ingress" in world.rules(trusting)
     assert world.rules(strict) == {DEFAULT_EGRESS}  # S3's public ranges, judged like any others
     reasons = [document["rules"][0]["reason"] for _, document in world.messages()]
-    assert "AWS-managed and trusted (SENTRY_TRUSTED_PREFIX_LISTS: com.amazonaws.*)" in reasons[0]
+    assert "AWS-managed and trusted (SENTRY_TRUSTED_PREFIX_LISTS: com.amazonaws.*.s3)" in reasons[0]
     assert "which holds 52.216.0.0/15" in reasons[1]
 
 
@@ -185,26 +185,25 @@ def test_the_sweep_holds_back_an_approved_list_rule_while_its_list_reaches_furth
     assert subject == "sg-sentry sweep: did not restore 1 rule on 1 group in eu-west-1"
 
 
-def test_a_baseline_from_before_lists_were_judged_is_refused(world: World, sentry: Invoke, tmp_path: Path) -> None:
+def test_a_baseline_from_before_lists_were_judged_keeps_its_rule_while_the_list_stays_internal(
+    world: World, sweeper: Invoke, tmp_path: Path
+) -> None:
     held = world.group("held")
     corp = world.prefix_list("10.0.0.0/8")
     world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp, 443)])
     baseline = tmp_path / "baseline.json"
     take_baseline(world, baseline, held)
     document = json.loads(baseline.read_text())
-    del document["groups"][held]["prefix_lists"]
+    del document["groups"][held]["prefix_lists"]  # as a baseline written before this release
     baseline.write_text(json.dumps(document))
-    event = world.change("AuthorizeSecurityGroupIngress", GroupId=held, IpPermissions=[from_list(corp)])
+    env = {"SENTRY_GROUP_IDS": held, "SENTRY_BASELINE_FILE": str(baseline)}
 
-    try:
-        sentry(event, SENTRY_GROUP_IDS=held, SENTRY_BASELINE_FILE=str(baseline))
-    except Exception as error:  # the handler fails loudly: a baseline it cannot trust judges nothing
-        assert "run `sentry snapshot` again" in str(error)
-    else:
-        raise AssertionError("a baseline without the lists' entries was accepted")
-    assert f"tcp 22 from prefix list {corp}, ingress" in world.rules(held)  # nothing was changed
-    ((subject, _),) = world.messages()
-    assert subject.startswith("sg-sentry: could not evaluate")
+    assert sweeper(**env)["outcome"] == "clean"  # still used, and the rule stays approved
+    widen(world, corp)
+    assert sweeper(**env)["rules"] == {"reverted": 1}  # a list now reaching the internet is not approved
+    assert world.rules(held) == {DEFAULT_EGRESS}
+    ((_, document),) = world.messages()
+    assert "the baseline does not record what it held" in document["groups"][0]["rules"][0]["reason"]
 
 
 def sweeper_for(world: World, tmp_path: Path) -> Any:
@@ -215,3 +214,28 @@ def sweeper_for(world: World, tmp_path: Path) -> Any:
         return invoke_handler(scheduled_event(), tmp_path, function="sweep", **settings)
 
     return invoke
+
+
+def test_a_rule_from_a_list_costs_two_reads_before_the_revoke_and_a_cidr_rule_none(
+    world: World, sentry: Invoke
+) -> None:
+    from tests.conftest import DEPLOYED_CALLS
+
+    group = world.group()
+    anyone = world.prefix_list("0.0.0.0/0")
+    listed = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[from_list(anyone)])
+    DEPLOYED_CALLS.clear()
+
+    sentry(listed, SENTRY_GROUP_IDS=group, **INTERNET)
+
+    operations = [operation for _, operation, _ in DEPLOYED_CALLS]
+    assert operations[:3] == ["DescribeManagedPrefixLists", "GetManagedPrefixListEntries", "RevokeSecurityGroupIngress"]
+    # The same list again, in the same warm container: its version's entries are cached, one read remains.
+    again = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[from_list(anyone, 3389)])
+    DEPLOYED_CALLS.clear()
+    sentry(again, SENTRY_GROUP_IDS=group, **INTERNET)
+    assert [operation for _, operation, _ in DEPLOYED_CALLS][:2] == [
+        "DescribeManagedPrefixLists",
+        "RevokeSecurityGroupIngress",
+    ]
+    assert world.rules(group) == {DEFAULT_EGRESS}

@@ -234,7 +234,7 @@ def test_a_truncated_record_naming_no_group_puts_every_guarded_group_right(world
     assert world.rules(target) == {DEFAULT_EGRESS} and world.rules(other) == {DEFAULT_EGRESS}
     assert answer["groups_checked"] == 2 and answer["rules"] == {"reverted": 2}
     ((subject, document),) = world.messages()
-    assert subject == "sg-sentry: reverted 2 rules after AuthorizeSecurityGroupIngress in eu-west-1"
+    assert subject == "sg-sentry: reverted 2 rules after a truncated AuthorizeSecurityGroupIngress in eu-west-1"
     assert document["kind"] == "event" and document["event"]["id"] == event["detail"]["eventID"]
     assert "CloudTrail truncated the record" in document["text"]
 
@@ -263,7 +263,7 @@ def test_a_truncated_record_is_reported_even_when_nothing_was_wrong(world: World
 
     assert answer["outcome"] == "clean" and "tcp 22 from 10.0.0.0/8, ingress" in world.rules(group)
     ((subject, _),) = world.messages()
-    assert subject == "sg-sentry: nothing to put right after AuthorizeSecurityGroupIngress in eu-west-1"
+    assert subject == "sg-sentry: nothing to put right after a truncated AuthorizeSecurityGroupIngress in eu-west-1"
 
 
 def test_a_record_that_cannot_be_read_and_says_nothing_of_truncation_is_still_reported_as_before(

@@ -67,8 +67,11 @@ def test_a_baseline_with_no_rules_revokes_everything() -> None:
     assert [s.fix for s in back_to_baseline([HTTPS, EGRESS], ())] == [Fix.REVOKE, Fix.REVOKE]
 
 
-def test_lockdown_without_a_baseline_cannot_be_judged_by_a_sweep() -> None:
-    assert plan([HTTPS, tcp(22, "0.0.0.0/0")], Policy(Mode.LOCKDOWN), None) is None
+def test_lockdown_without_a_baseline_is_judged_by_exposure_only() -> None:
+    # Without a baseline, no rule can be told from drift; what opens the group to the internet can.
+    (step,) = plan([HTTPS, tcp(22, "0.0.0.0/0"), tcp(443, "0.0.0.0/0")], Policy(Mode.LOCKDOWN), None)
+    assert (step.fix, str(step.rule)) == (Fix.REVOKE, "tcp 22 from 0.0.0.0/0, ingress")
+    assert step.reason.startswith("lockdown mode without a baseline: only what opens the group to the internet")
 
 
 def test_internet_mode_sweeps_with_the_event_policy_and_ignores_the_baseline() -> None:

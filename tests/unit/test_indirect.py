@@ -175,3 +175,16 @@ def test_an_approved_list_rule_is_revoked_when_its_list_reaches_further_and_held
     assert held.fix is Fix.HOLD_BACK
     (restore,) = back_to_baseline([], [FROM_CORP], unapproved(contents("10.0.0.0/8")))
     assert restore.fix is Fix.RESTORE
+
+
+@pytest.mark.parametrize("name", ["CreateFleet", "RequestSpotInstances", "RequestSpotFleet", "RunScheduledInstances"])
+def test_launches_by_other_names_are_read_too_and_with_no_id_name_every_interface(name: str) -> None:
+    from chalicelib.rejudge import _selection
+
+    record = load_event("run_instances.json")
+    record["eventName"] = name
+    record["responseElements"] = {"spotInstanceRequestSet": {"items": [{"spotInstanceRequestId": "sir-0123"}]}}
+    record["requestParameters"] = {"launchSpecification": {"groupSet": {"items": [{"groupId": GROUP}]}}}
+    change = indirect_of(record)
+    assert change.kind is Indirect.INTERFACES and change.names_nothing
+    assert _selection(change).every_interface

@@ -103,7 +103,10 @@ def test_aws_managed_lists_are_trusted_by_name_and_only_when_aws_owns_them() -> 
     rule = ingress("tcp", 22, 22, CORP, SourceKind.PREFIX_LIST)
     connect = corp_list("18.202.216.48/29", owner="AWS", name="com.amazonaws.eu-west-1.ec2-instance-connect")
     allowed = decide(rule, PERSON, INTERNET, lists=connect)
-    assert not allowed.revert and "SENTRY_TRUSTED_PREFIX_LISTS" in allowed.reason
+    assert not allowed.revert and "SENTRY_TRUSTED_PREFIX_LISTS: com.amazonaws.*.ec2-instance-connect" in allowed.reason
+    # Not trusted by default: CloudFront's origin-facing addresses, through which any AWS customer can send.
+    cloudfront = corp_list("130.176.0.0/18", owner="AWS", name="com.amazonaws.global.cloudfront.origin-facing")
+    assert decide(rule, PERSON, INTERNET, lists=cloudfront).revert
     # A customer's list cannot borrow the name (AWS reserves it, and the owner is checked too).
     impostor = corp_list("0.0.0.0/0", name="com.amazonaws.eu-west-1.ec2-instance-connect")
     assert decide(rule, PERSON, INTERNET, lists=impostor).revert
@@ -121,7 +124,10 @@ def test_an_approved_prefix_list_rule_is_approved_with_the_entries_it_had() -> N
     assert not decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.1.0.0/16").with_approved(then)).revert
     widened = decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8", "10.0.0.0/7").with_approved(then))
     assert widened.revert and "beyond the entries it held when approved" in widened.reason
-    assert decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8")).revert  # not recorded: not approved
+    # A baseline from before lists were judged by their entries records none: approved while internal.
+    assert not decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8")).revert
+    unrecorded = decide(rule, PERSON, LOCKDOWN, approved, corp_list("10.0.0.0/8", "0.0.0.0/0"))
+    assert unrecorded.revert and "does not record what it held" in unrecorded.reason
 
 
 def test_lockdown_reverts_everything_a_person_adds() -> None:
