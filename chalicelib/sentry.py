@@ -122,18 +122,9 @@ def handle_event(
         ec2 = services.security_groups(change.region)
         approved_file = baseline.load(settings.baseline_path)
         group_id, group = _guarded_group(change, settings.scope, ec2, approved_file)
-        if group_id is None:
-            target = change.group_id or f"group named {change.group_name!r}"
-            message = f"ignored: {target} is not guarded ({settings.scope})"
-            log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
-            if change.group_id is not None and _may_open_a_workload(change, settings):
-                from chalicelib.rejudge import handle_indirect
-
-                found = handle_indirect(beside(change, change.group_id), settings, env, services, log)
-                return found if found is not None and (found.found_something or found.failed) else None
-            return None
-        approved = _approved(settings, approved_file, group_id, change.region)
-        planned, unreadable, why_nothing = _plan(change, settings.policy, ec2, services, approved)
+        if group_id is not None:
+            approved = _approved(settings, approved_file, group_id, change.region)
+            planned, unreadable, why_nothing = _plan(change, settings.policy, ec2, services, approved)
     except BaselineError as error:
         problem = f"could not read the baseline, so nothing was judged: {error}"
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
@@ -144,6 +135,11 @@ def handle_event(
         log.write("ERROR", problem, "failed", group_id=change.group_id, **context)
         publish(problem_report(problem, change.region, change.event_id, change), settings, services, log, context)
         raise
+    if group_id is None:
+        target = change.group_id or f"group named {change.group_name!r}"
+        message = f"ignored: {target} is not guarded ({settings.scope})"
+        log.write("INFO", message, "not-guarded", group_id=change.group_id, **context)
+        return _beside(change, settings, env, services, log)
     if not planned and not unreadable:
         log.write("INFO", f"nothing to do: {why_nothing}", "nothing-to-do", group_id=group_id, **context)
         return None
@@ -256,6 +252,18 @@ def _guarded_group(
     if group is not None and scope.covers_tags(group.tags):
         return group_id, group
     return None, None
+
+
+def _beside(
+    change: SecurityGroupChange, settings: Settings, env: Mapping[str, str], services: Aws, log: DecisionLog
+) -> SweepResult | None:
+    """An unguarded group's change that may open it: look at the guarded workloads it is attached to, if any."""
+    if change.group_id is None or not _may_open_a_workload(change, settings):
+        return None
+    from chalicelib.rejudge import handle_indirect
+
+    found = handle_indirect(beside(change, change.group_id), settings, env, services, log)
+    return found if found is not None and (found.found_something or found.failed) else None
 
 
 def _may_open_a_workload(change: SecurityGroupChange, settings: Settings) -> bool:

@@ -294,8 +294,11 @@ def _selected(ec2: SecurityGroups, scope: GroupScope, held: frozenset[str], sele
             if scope.covers_id(g.info.group_id) or scope.covers_tags(g.info.tags) or g.info.group_id in held
         ]
     else:
-        # A group with a baseline entry is guarded whatever its tags say: its ID is listed beside the scope.
-        listed = ec2.guarded_groups_with_rules(replace(scope, group_ids=scope.group_ids | held))
+        # A group with a baseline entry is guarded whatever its tags say: those the scope did not list
+        # (untagged since) are read by ID. Usually there are none, and it costs nothing.
+        listed = ec2.guarded_groups_with_rules(scope)
+        missing = held - {g.info.group_id for g in listed} if not scope.all_groups else frozenset()
+        listed += ec2.groups_with_rules(sorted(missing)) if missing else []
     if selection.prefix_lists is not None:
         wanted = selection.prefix_lists
         listed = [

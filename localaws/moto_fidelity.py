@@ -108,6 +108,8 @@ def _keep_ipv6(original: Callable[..., None]) -> Callable[..., None]:
 
 def _all_or_nothing(answer: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def revoke(self: Any) -> Any:
+        if not any(key.startswith("IpPermissions.2.") for key in self.querystring):
+            return answer(self)  # one permission: moto's revoke is all or nothing already
         group = self.ec2_backend.get_security_group_by_name_or_id(
             self._get_param("GroupId") or self._get_param("GroupName"), self._get_param("VpcId")
         )
