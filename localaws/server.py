@@ -9,8 +9,6 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-from localaws.moto_fidelity import as_ec2
-
 LOOPBACK = "127.0.0.1"
 REGION = "eu-west-1"
 
@@ -36,6 +34,9 @@ def local_aws(region: str = REGION) -> Iterator[str]:
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region, "AWS_REGION": region})
     # A profile or config file of the user's must not send anything elsewhere.
     os.environ.pop("AWS_PROFILE", None)
+    # Imported here: it loads moto's EC2 models, which a process that only calls the server must not carry.
+    from localaws.moto_fidelity import as_ec2
+
     try:
         with as_ec2():  # the server runs in this process: moto answers as EC2 would
             yield endpoint
