@@ -29,11 +29,17 @@ class NetworkInterfaces:
     def of_workloads(
         self, instance_ids: Iterable[str], interface_ids: Iterable[str], carrying: Iterable[str] = ()
     ) -> list[Interface]:
-        """These interfaces, those carrying these groups, and every interface of their instances and of these."""
-        found = {i.interface_id: i for i in self._where("network-interface-id", sorted(set(interface_ids)))}
+        """These interfaces, those carrying these groups, and every interface of their instances and of these.
+
+        The instances' interfaces are read first: a launch names its instances and their interfaces, and
+        those need no read of their own. Then only what that read did not find.
+        """
+        found = {i.interface_id: i for i in self._where("attachment.instance-id", sorted(set(instance_ids)))}
+        missing = sorted(set(interface_ids) - set(found))
+        found.update((i.interface_id, i) for i in self._where("network-interface-id", missing))
         found.update((i.interface_id, i) for i in self._where("group-id", sorted(set(carrying))))
-        instances = set(instance_ids) | {i.instance_id for i in found.values() if i.instance_id}
-        found.update((i.interface_id, i) for i in self._where("attachment.instance-id", sorted(instances)))
+        others = {i.instance_id for i in found.values() if i.instance_id} - set(instance_ids)
+        found.update((i.interface_id, i) for i in self._where("attachment.instance-id", sorted(others)))
         return sorted(found.values(), key=lambda i: i.interface_id)
 
     def these(self, interface_ids: Iterable[str]) -> list[Interface]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ec2 import describe_error
+from chalicelib.ec2 import describe_error, error_code
 from chalicelib.prefix_lists import PrefixList, PrefixListEntry
 
 # EC2 takes at most 200 values in one filter.
@@ -59,6 +59,8 @@ class PrefixLists:
         try:
             return replace(listed, entries=self._entries(list_id, version))
         except ClientError as error:
+            if _passing(error):
+                raise  # throttled or failing past botocore's retries: the event is retried, the sweep fails
             # One list nobody may read (shared, then unshared; a tag-based deny) must not hide the others:
             # it is judged as the internet, with AWS's error in the report.
             return replace(listed, error=describe_error(error))
@@ -81,6 +83,17 @@ class PrefixLists:
                     _ENTRY_CACHE.clear()
                 _ENTRY_CACHE[key] = entries
         return entries
+
+
+# Errors that say nothing of the list: a later try may succeed.
+PASSING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalError", "ServiceUnavailable", "Unavailable"}
+)
+
+
+def _passing(error: ClientError) -> bool:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(error) in PASSING_CODES or int(status or 0) >= 500
 
 
 def forget() -> None:

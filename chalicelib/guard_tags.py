@@ -31,6 +31,11 @@ class TagDecision:
     key: str
     value: str
     reason: str
+    # CloudTrail truncated the tags: whether the guard was touched is not known. A CreateTags cannot delete
+    # it, so only a value other than the guard's is undone; after a DeleteTags the tag goes back only where
+    # the group was known to be guarded, lest the guard land on every group a large call touched.
+    uncertain: bool = False
+    created: bool = False
 
 
 def guard_tag_decisions(change: IndirectChange, scope: GroupScope) -> list[TagDecision]:
@@ -62,4 +67,7 @@ def guard_tag_decisions(change: IndirectChange, scope: GroupScope) -> list[TagDe
     if decision is None:
         return []
     removes, value, reason = decision
-    return [TagDecision(group_id, removes, key, value, reason) for group_id in change.group_ids]
+    return [
+        TagDecision(group_id, removes, key, value, reason, uncertain=tags.unknown, created=tags.created)
+        for group_id in change.group_ids
+    ]

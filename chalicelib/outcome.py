@@ -254,7 +254,7 @@ class SweepResult:
     @property
     def worth_reporting(self) -> bool:
         """Whether a message goes out: something found, or an event whose handling a person must know of."""
-        asked = self.trigger is not None and (self.trigger.always_report or bool(self.unjudged))
+        asked = self.trigger is not None and self.trigger.always_report
         return self.found_something or bool(self.problems) or asked
 
     def as_dict(self) -> dict[str, Any]:

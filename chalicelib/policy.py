@@ -144,6 +144,9 @@ def decide(
         reach = reaches_past_approval(rule, policy, lists)
         if reach is not None:
             return Decision(True, reach)
+        unread = lists.current.get(rule.source.value) if rule.source.kind is SourceKind.PREFIX_LIST else None
+        if unread is not None and unread.error:
+            return Decision(False, f"approved in the baseline; {unread} could not be read ({unread.error})")
         return Decision(False, "approved in the baseline")
     if policy.mode is Mode.LOCKDOWN:
         return Decision(True, "lockdown mode: no rule may be added to or changed on this group")
@@ -208,9 +211,12 @@ def reaches_past_approval(rule: Rule, policy: Policy, lists: ListContents) -> st
         return None
     list_id = rule.source.value
     plist = lists.current.get(list_id)
-    if plist is None or plist.error:
-        why = f" ({plist.error})" if plist is not None and plist.error else ""
-        return f"{rule.source} could not be read{why}, so it cannot be shown to hold only its approved entries"
+    if plist is None:
+        return f"{rule.source} no longer exists, so it cannot be shown to hold only its approved entries"
+    if plist.error:
+        # Denied the entries of a list the baseline approved: an approved rule is kept rather than torn out
+        # on a read nobody can make; the report says the list could not be read (see sweep.judge).
+        return None
     if trusted_list(plist, policy) is not None:
         return None
     approved = lists.approved.get(list_id)

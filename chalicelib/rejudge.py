@@ -27,7 +27,7 @@ from typing import Any
 from chalicelib import baseline
 from chalicelib.baseline import BaselineError
 from chalicelib.config import Settings
-from chalicelib.ec2 import SecurityGroups
+from chalicelib.ec2 import GroupInfo, SecurityGroups
 from chalicelib.guard_tags import TagDecision, guard_tag_decisions
 from chalicelib.indirect import TAG_EVENTS, Indirect, IndirectChange
 from chalicelib.logs import DecisionLog
@@ -84,7 +84,7 @@ def handle_indirect(
     always = bool(tags) or change.truncated
     trigger = Trigger(change, what, why, tags, always_report=always)
     # A group whose guard tag was taken off is judged as guarded, even if the tag could not be put back.
-    forced = frozenset(t.group_id for t in tags if t.outcome is not Outcome.ALLOWED)
+    forced = frozenset(t.group_id for t in tags if t.outcome not in (Outcome.ALLOWED, Outcome.NOT_RESTORED))
     selection = replace(_selection(change), forced=forced)
     result = judge(settings, approved, change.region, services, log, selection, context, trigger)
     finish(result, settings, services, log, context, failure=RevertFailed)
@@ -93,7 +93,9 @@ def handle_indirect(
 
 def _selection(change: IndirectChange) -> Selection:
     if change.kind is Indirect.GUARD_TAG:
-        return Selection(group_ids=frozenset(change.group_ids), interfaces=False)
+        # And the workloads that carry the groups: a door opened beside one while its tag was gone.
+        groups = frozenset(change.group_ids)
+        return Selection(group_ids=groups, beside=groups)
     # A record in which no ID could be found names nothing: everything of its kind is judged.
     if change.kind is Indirect.PREFIX_LIST:
         # And every interface: a group beside a guarded one may reference the list too.
@@ -149,12 +151,18 @@ def _put_back(
     outcome = TagOutcome(decision.group_id, decision.key, decision.value, Outcome.RESTORED, decision.reason)
     if exempt is not None:
         return replace(outcome, outcome=Outcome.ALLOWED, reason=f"{decision.reason}; {exempt_words(exempt)}")
+    seen = ec2.cached_group(decision.group_id)  # before the fresh read replaces it
     try:
         now = ec2.describe_group(decision.group_id, fresh=True)
     except Exception as failure:  # reported, and the group is judged as guarded all the same
         return replace(outcome, outcome=Outcome.RESTORE_FAILED, error=f"could not read its tags: {failure}")
-    if now is not None and scope.covers_tags(now.tags):
+    if now is None:
+        return replace(outcome, outcome=Outcome.ALREADY_GONE, reason=f"{decision.reason}; the group no longer exists")
+    if scope.covers_tags(now.tags):
         return replace(outcome, outcome=Outcome.ALREADY_PRESENT, reason=f"{decision.reason}; the guard tag is there")
+    if decision.uncertain and not _was_guarded(decision, now.tags, seen, scope):
+        reason = f"{decision.reason}; nothing shows the group was guarded, so the tag is not put on: look at it"
+        return replace(outcome, outcome=Outcome.NOT_RESTORED, reason=reason)
     if dry_run:
         return replace(outcome, outcome=Outcome.WOULD_RESTORE)
     error = ec2.tag_group(decision.group_id, decision.key, decision.value)
@@ -170,6 +178,14 @@ def _put_back(
         out = "; the group stays guarded by this event's judgement, but drops out of the sentry's sight after it"
         return replace(outcome, outcome=Outcome.RESTORE_FAILED, reason=decision.reason + out, error=error)
     return outcome
+
+
+def _was_guarded(decision: TagDecision, tags: Mapping[str, str], seen: GroupInfo | None, scope: GroupScope) -> bool:
+    """After a truncated tag call: a CreateTags cannot delete the guard key, so only another value of it
+    means the guard went; after a DeleteTags, only this container's last look can say it was there."""
+    if decision.created:
+        return decision.key in tags
+    return seen is not None and scope.covers_tags(seen.tags)
 
 
 def exempt_words(pattern: str) -> str:

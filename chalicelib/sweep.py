@@ -159,13 +159,15 @@ def judge(
     ec2 = services.security_groups(region)
     held = approved.group_ids(region) | selection.forced
     try:
+        if selection.prefix_lists:
+            # The lists the event changed, first: one still being changed shows its old entries.
+            _not_changing(services.prefix_lists(region).read(selection.prefix_lists), selection, log, context)
         listed = _selected(ec2, settings.scope, held, selection) if selection.groups else []
         # Only lockdown mode holds a group to its baseline; in internet mode an entry only keeps it guarded.
         holds = settings.policy.mode is Mode.LOCKDOWN
         entries = {g.info.group_id: approved.for_group(g.info.group_id, region) if holds else None for g in listed}
         rules = {group.info.group_id: group.rules for group in listed}
         lists = services.prefix_lists(region).read(_referenced(rules.values(), entries.values()))
-        _not_changing(lists, selection, log, context)
         plans = {group_id: _plan(rules[group_id], settings, entries[group_id], lists) for group_id in rules}
         # That read lists rules without their IDs: enough to revoke by definition and to restore. Where a
         # rule may have been modified in place, or cannot be read, the group is read again with them.
@@ -196,7 +198,12 @@ def judge(
     drifted = _verify(drifted, ec2)
     # Then the side door, once the groups themselves are put right.
     interfaces: list[InterfaceOutcome] = []
-    problems: list[str] = []
+    problems = [
+        f"could not read the entries of {plist} ({plist.error}): rules from it were judged as the internet, "
+        "and an approved one was kept"
+        for plist in lists.values()
+        if plist is not None and plist.error
+    ]
     if _sides(settings, selection):
         try:
             found = judge_interfaces(services, region, settings, held, selection, listed, lists)

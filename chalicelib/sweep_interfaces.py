@@ -43,7 +43,10 @@ class InterfacePlan:
         if not self.fixes:
             return []
         if dry_run:
-            return [InterfaceOutcome(fix, Outcome.WOULD_REVERT) for fix in self.fixes]
+            return [
+                InterfaceOutcome(fix, Outcome.CANNOT_CHANGE if fix.interface.managed_by else Outcome.WOULD_REVERT)
+                for fix in self.fixes
+            ]
         now = {i.interface_id: i for i in self.adapter.these(f.interface.interface_id for f in self.fixes)}
         done = [self._fix(fix, now.get(fix.interface.interface_id)) for fix in self.fixes]
         changed = [item.fix.interface.interface_id for item in done if item.outcome is Outcome.REVERTED]

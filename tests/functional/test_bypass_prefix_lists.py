@@ -133,14 +133,20 @@ def take_baseline(world: World, path: Path, group: str) -> None:
     write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [group]), path)
 
 
-def test_a_baseline_approves_a_list_rule_with_the_entries_its_list_had(
-    world: World, sentry: Invoke, tmp_path: Path
-) -> None:
+def held_with_a_list(world: World, tmp_path: Path) -> tuple[str, str, Path]:
+    """A group whose approved rule is tcp 443 from a list of 10.0.0.0/8: (group, list, baseline file)."""
     held = world.group("held")
     corp = world.prefix_list("10.0.0.0/8")
     world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp, 443)])
     baseline = tmp_path / "baseline.json"
     take_baseline(world, baseline, held)
+    return held, corp, baseline
+
+
+def test_a_baseline_approves_a_list_rule_with_the_entries_its_list_had(
+    world: World, sentry: Invoke, tmp_path: Path
+) -> None:
+    held, corp, baseline = held_with_a_list(world, tmp_path)
     assert json.loads(baseline.read_text())["groups"][held]["prefix_lists"] == {corp: ["10.0.0.0/8"]}
     env = {"SENTRY_GROUP_IDS": held, "SENTRY_BASELINE_FILE": str(baseline)}
 
@@ -168,11 +174,7 @@ def test_a_baseline_approves_a_list_rule_with_the_entries_its_list_had(
 def test_the_sweep_holds_back_an_approved_list_rule_while_its_list_reaches_further(
     world: World, sweeper: Invoke, tmp_path: Path
 ) -> None:
-    held = world.group("held")
-    corp = world.prefix_list("10.0.0.0/8")
-    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp, 443)])
-    baseline = tmp_path / "baseline.json"
-    take_baseline(world, baseline, held)
+    held, corp, baseline = held_with_a_list(world, tmp_path)
     world.ec2.revoke_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp, 443)])
     widen(world, corp)
     env = {"SENTRY_GROUP_IDS": held, "SENTRY_BASELINE_FILE": str(baseline)}
@@ -188,11 +190,7 @@ def test_the_sweep_holds_back_an_approved_list_rule_while_its_list_reaches_furth
 def test_a_baseline_from_before_lists_were_judged_keeps_its_rule_while_the_list_stays_internal(
     world: World, sweeper: Invoke, tmp_path: Path
 ) -> None:
-    held = world.group("held")
-    corp = world.prefix_list("10.0.0.0/8")
-    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp, 443)])
-    baseline = tmp_path / "baseline.json"
-    take_baseline(world, baseline, held)
+    held, corp, baseline = held_with_a_list(world, tmp_path)
     document = json.loads(baseline.read_text())
     del document["groups"][held]["prefix_lists"]  # as a baseline written before this release
     baseline.write_text(json.dumps(document))

@@ -36,6 +36,48 @@ def test_the_sentry_never_reacts_to_its_own_calls(
     assert world.messages() == []
 
 
+def test_the_records_of_its_own_tag_and_interface_calls_cause_nothing_further(
+    world: World, sentry: Invoke, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import DEPLOYED_CALLS
+
+    guarded = world.group("guarded", tags={"sg-sentry": "guard"})
+    open_ssh = world.group("open-ssh")
+    world.ec2.authorize_security_group_ingress(GroupId=open_ssh, IpPermissions=[ssh_from()])
+    instance, interface = world.instance(guarded)
+    person = [
+        world.change("DeleteTags", Resources=[guarded], Tags=[{"Key": "sg-sentry"}]),
+        world.change("ModifyInstanceAttribute", InstanceId=instance, Groups=[guarded, open_ssh]),
+    ]
+    env = {"SENTRY_GROUP_TAG": "sg-sentry=guard", "AWS_LAMBDA_FUNCTION_NAME": FUNCTION}
+    own = session_of(FUNCTION, FUNCTION, monkeypatch)
+    DEPLOYED_CALLS.clear()
+    for event in person:
+        sentry(event, **env)
+    assert world.tags(guarded) == {"sg-sentry": "guard"} and world.interface_groups(interface) == {guarded}
+    writes = [
+        (op, params)
+        for service, op, params in DEPLOYED_CALLS
+        if service == "ec2" and op in ("CreateTags", "ModifyNetworkInterfaceAttribute")
+    ]
+    assert [op for op, _ in writes] == ["CreateTags", "ModifyNetworkInterfaceAttribute"]
+    # EventBridge delivers the records of those calls, made by the sentry's own session, back to it.
+    echoes = [
+        cloudtrail.eventbridge(cloudtrail.record(op, params, region=REGION, identity=own, response={}))
+        for op, params in writes
+    ]
+    world.messages()
+    capsys.readouterr()
+    DEPLOYED_CALLS.clear()
+
+    for event in echoes:
+        assert sentry(event, **env) == {"outcome": "ignored"}
+
+    assert [line["outcome"] for line in log_lines(capsys.readouterr().out)] == ["own-change", "own-change"]
+    assert [call[1] for call in DEPLOYED_CALLS] in ([], ["GetCallerIdentity"])  # no EC2 call at all
+    assert world.messages() == []
+
+
 def test_a_session_named_like_the_sentry_is_not_the_sentry(
     world: World, sentry: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
