@@ -12,19 +12,22 @@ from chalice.app import Chalice, CloudWatchEvent, Rate
 
 from chalicelib.config import sweep_minutes
 from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE
-from chalicelib.indirect import EVENT_NAMES
+from chalicelib.indirect import EVENT_NAMES, RUNNING, STATE_CHANGE
 from chalicelib.sentry import handle
 
 app = Chalice(app_name="sg-sentry")
 
-# EventBridge delivers only these CloudTrail records to the function: rule changes, and the calls
-# that can open a guarded group without one (its tags, prefix lists, interfaces; see chalicelib/indirect.py).
+# EventBridge delivers only these to the function: the CloudTrail records of rule changes and of the calls
+# that can open a guarded group without one (its tags, prefix lists, interfaces: chalicelib/indirect.py), and
+# the notice that an instance is running, however it was launched.
 SECURITY_GROUP_CHANGES = {
     "source": ["aws.ec2"],
-    "detail-type": [DETAIL_TYPE],
+    "detail-type": [DETAIL_TYPE, STATE_CHANGE],
     "detail": {
-        "eventSource": [EVENT_SOURCE],
-        "eventName": list(EVENT_NAMES),
+        "$or": [
+            {"eventSource": [EVENT_SOURCE], "eventName": list(EVENT_NAMES)},
+            {"state": [RUNNING]},
+        ]
     },
 }
 # Read at import because Chalice deploys the schedule from it, with the

@@ -81,4 +81,11 @@ def _interface(item: Mapping[str, Any]) -> Interface | None:
     managed = (
         (item.get("RequesterId") or item.get("InterfaceType") or "a service") if item.get("RequesterManaged") else None
     )
-    return Interface(interface_id, instance if isinstance(instance, str) else None, groups, managed)
+    vpc = item.get("VpcId")
+    return Interface(
+        interface_id,
+        instance if isinstance(instance, str) else None,
+        groups,
+        managed,
+        vpc if isinstance(vpc, str) else None,
+    )

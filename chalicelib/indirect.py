@@ -12,6 +12,11 @@ ways in, and each leaves a CloudTrail record of another name:
 * and a record CloudTrail truncated (a field over its size limit comes as
   ``{"omitted": true}``), which cannot say which rules changed.
 
+Instances launched by a service (Auto Scaling, a fleet, a spot request
+fulfilled later) leave no API call record of their own that EventBridge
+delivers as one; their "EC2 Instance State-change Notification" (state
+``running``) says which instance now runs, whoever launched it.
+
 None of these names the rules to revert; each says what to judge again
 (`IndirectChange`), and the sentry judges it as the sweep would, at once.
 The IDs are found wherever the record holds them (request or response, any
@@ -62,6 +67,10 @@ NEEDS_GROUP_SET = ("ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute")
 INDIRECT_EVENT_NAMES = (*TAG_EVENTS, *PREFIX_LIST_EVENTS, *INTERFACE_EVENTS)
 # What EventBridge delivers to the handler: rule changes and every way around them.
 EVENT_NAMES = (*HANDLED_EVENT_NAMES, *INDIRECT_EVENT_NAMES)
+
+# EventBridge's own event (not CloudTrail's) when an instance starts, however it was launched.
+STATE_CHANGE = "EC2 Instance State-change Notification"
+RUNNING = "running"
 
 PREFIX_LIST_ID = re.compile(r"pl-[0-9a-f]{8,17}")
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
@@ -162,6 +171,8 @@ def parse_change(raw: object) -> SecurityGroupChange | IndirectChange:
     (a tag on an instance, an instance type changed) and `EventNotUnderstood`
     for records that cannot be read and do not say they were truncated.
     """
+    if isinstance(raw, Mapping) and raw.get("detail-type") == STATE_CHANGE:
+        return _instance_running(raw)
     record, envelope = unwrap(raw)
     name = record.get("eventName")
     if name in HANDLED_EVENT_NAMES:
@@ -200,6 +211,21 @@ def _indirect(record: Mapping[str, Any], header: CallHeader, name: str) -> Indir
     interfaces = _ids(INTERFACE_ID, ("networkinterfaceid",), params, response)
     kind = Indirect.TRUNCATED if cut and not (instances or interfaces) else Indirect.INTERFACES
     return IndirectChange(kind, header, instance_ids=instances, interface_ids=interfaces, truncated=cut)
+
+
+def _instance_running(event: Mapping[str, Any]) -> IndirectChange:
+    """An instance now running: its interfaces are judged, whoever launched it and however."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping) or event.get("source") != "aws.ec2":
+        raise EventNotUnderstood("an instance state change without its detail")
+    if detail.get("state") != RUNNING:
+        raise EventOutOfScope(f"instance state {str(detail.get('state'))[:20]!r}: only a running instance is judged")
+    instance = detail.get("instance-id")
+    if not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance):
+        raise EventNotUnderstood(f"{str(instance)[:40]!r} is not an instance ID")
+    header = call_header({}, {**event, "detail": {}}, STATE_CHANGE)
+    header = replace(header, actor=Actor("AWSService", invoked_by="ec2.amazonaws.com"))
+    return IndirectChange(Indirect.INTERFACES, header, instance_ids=(instance,))
 
 
 def _tag_change(params: Any, header: CallHeader, name: str, cut: bool) -> IndirectChange:

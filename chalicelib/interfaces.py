@@ -35,6 +35,7 @@ class Interface:
     # Set for an interface a service manages (a load balancer's, a database's, a function's): only that
     # service may change its groups, so the sentry reports it instead of trying.
     managed_by: str | None = None
+    vpc_id: str | None = None
 
     @property
     def workload(self) -> str:
@@ -56,8 +57,11 @@ class InterfaceFix:
     # The guarded groups the workload carries, on this interface or another of the same instance.
     guarded: tuple[str, ...]
     remove: tuple[Opening, ...]
-    # The groups the interface is left with.
+    # The groups the interface is left with; () when it would be left with none and no guarded group of the
+    # workload is in its VPC (an interface's groups must be its VPC's): then it is for a person.
     keep: tuple[str, ...]
+    # The workload's guarded groups in the interface's own VPC, for an interface left with no group.
+    fallback: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -74,6 +78,7 @@ def plan_interfaces(
     rules_of: Mapping[str, Sequence[Rule]],
     policy: Policy,
     lists: ListContents = NO_LISTS,
+    vpc_of: Mapping[str, str | None] | None = None,
 ) -> list[InterfaceFix]:
     """The groups to take off each interface of a workload that carries a guarded group."""
     workloads: dict[str, list[Interface]] = {}
@@ -93,8 +98,9 @@ def plan_interfaces(
             )
             if remove:
                 gone = {opening.group_id for opening in remove}
-                keep = tuple(g for g in interface.group_ids if g not in gone) or held
-                fixes.append(InterfaceFix(interface, held, remove, keep))
+                fallback = tuple(g for g in held if vpc_of is None or vpc_of.get(g) in (None, interface.vpc_id))
+                keep = tuple(g for g in interface.group_ids if g not in gone) or fallback
+                fixes.append(InterfaceFix(interface, held, remove, keep, fallback))
     return fixes
 
 

@@ -184,10 +184,13 @@ class TagOutcome:
     group_id: str
     key: str
     value: str
-    # RESTORED, WOULD_RESTORE, RESTORE_FAILED, or ALLOWED (an exempt principal's change).
+    # RESTORED, WOULD_RESTORE, ALREADY_PRESENT, RESTORE_FAILED, NOT_RESTORED (no room for it, or nothing
+    # shows the group was guarded), ALREADY_GONE (the group was deleted), or ALLOWED (an exempt principal's).
     outcome: Outcome
     reason: str
     error: str | None = None
+    # Judged as guarded in this event, whatever its tags now say.
+    judged: bool = True
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ class SweepResult:
     rules_checked: int
     # Groups where something was (or would be) done, or failed, or could not be read.
     drifted: tuple[SweptGroup, ...] = ()
-    # Groups in lockdown mode without a baseline: the sweep cannot judge them.
+    # Groups in lockdown mode without a baseline: judged for exposure only (the answer's `groups_not_judged`).
     unjudged: tuple[str, ...] = ()
     # Interfaces that opened a guarded workload through another group.
     interfaces: tuple[InterfaceOutcome, ...] = ()

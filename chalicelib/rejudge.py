@@ -29,7 +29,7 @@ from chalicelib.baseline import BaselineError
 from chalicelib.config import Settings
 from chalicelib.ec2 import GroupInfo, SecurityGroups
 from chalicelib.guard_tags import TagDecision, guard_tag_decisions
-from chalicelib.indirect import TAG_EVENTS, Indirect, IndirectChange
+from chalicelib.indirect import STATE_CHANGE, TAG_EVENTS, Indirect, IndirectChange
 from chalicelib.logs import DecisionLog
 from chalicelib.outcome import Outcome, RevertFailed, SweepResult, TagOutcome, Trigger
 from chalicelib.policy import GroupScope, exempt_pattern
@@ -84,7 +84,7 @@ def handle_indirect(
     always = bool(tags) or change.truncated
     trigger = Trigger(change, what, why, tags, always_report=always)
     # A group whose guard tag was taken off is judged as guarded, even if the tag could not be put back.
-    forced = frozenset(t.group_id for t in tags if t.outcome not in (Outcome.ALLOWED, Outcome.NOT_RESTORED))
+    forced = frozenset(t.group_id for t in tags if t.judged)
     selection = replace(_selection(change), forced=forced)
     result = judge(settings, approved, change.region, services, log, selection, context, trigger)
     finish(result, settings, services, log, context, failure=RevertFailed)
@@ -122,6 +122,9 @@ def _what(change: IndirectChange) -> tuple[str, str]:
     if change.kind is Indirect.PREFIX_LIST:
         why = "A rule that references a prefix list reaches whatever the list holds now: such groups were judged"
         return f"changed {', '.join(change.prefix_list_ids)}", why
+    if change.event_name == STATE_CHANGE:
+        why = "Whatever launched it, an instance's groups add up: a group beside a guarded one can open it"
+        return f"started instance {', '.join(change.instance_ids)}", why
     if change.kind is Indirect.INTERFACES:
         named = [*change.instance_ids, *change.interface_ids] or ["instances or interfaces the record does not name"]
         why = "An interface's groups add up: a group beside a guarded one can open the workload, which was judged"
@@ -150,19 +153,21 @@ def _put_back(
     """Put a removed guard tag back on its group (if it is not back already), and check that it is there."""
     outcome = TagOutcome(decision.group_id, decision.key, decision.value, Outcome.RESTORED, decision.reason)
     if exempt is not None:
-        return replace(outcome, outcome=Outcome.ALLOWED, reason=f"{decision.reason}; {exempt_words(exempt)}")
+        reason = f"{decision.reason}; {exempt_words(exempt)}"
+        return replace(outcome, outcome=Outcome.ALLOWED, reason=reason, judged=False)
     seen = ec2.cached_group(decision.group_id)  # before the fresh read replaces it
     try:
         now = ec2.describe_group(decision.group_id, fresh=True)
     except Exception as failure:  # reported, and the group is judged as guarded all the same
         return replace(outcome, outcome=Outcome.RESTORE_FAILED, error=f"could not read its tags: {failure}")
     if now is None:
-        return replace(outcome, outcome=Outcome.ALREADY_GONE, reason=f"{decision.reason}; the group no longer exists")
+        reason = f"{decision.reason}; the group no longer exists"
+        return replace(outcome, outcome=Outcome.ALREADY_GONE, reason=reason, judged=False)
     if scope.covers_tags(now.tags):
         return replace(outcome, outcome=Outcome.ALREADY_PRESENT, reason=f"{decision.reason}; the guard tag is there")
     if decision.uncertain and not _was_guarded(decision, now.tags, seen, scope):
         reason = f"{decision.reason}; nothing shows the group was guarded, so the tag is not put on: look at it"
-        return replace(outcome, outcome=Outcome.NOT_RESTORED, reason=reason)
+        return replace(outcome, outcome=Outcome.NOT_RESTORED, reason=reason, judged=False)
     if dry_run:
         return replace(outcome, outcome=Outcome.WOULD_RESTORE)
     error = ec2.tag_group(decision.group_id, decision.key, decision.value)
@@ -174,8 +179,12 @@ def _put_back(
         else:
             if group is not None and group.tags.get(decision.key) != decision.value:
                 error = "EC2 answered that it set the tag, but the group does not carry it"
+    out = "; the group stays guarded by this event's judgement, but drops out of the sentry's sight after it"
+    if error is not None and error.startswith("TagLimitExceeded"):
+        # No room for one more tag: no retry can change that, so it is reported once, not raised.
+        reason = f"{decision.reason}; the group carries 50 tags, so the guard tag cannot go back{out}"
+        return replace(outcome, outcome=Outcome.NOT_RESTORED, reason=reason, error=error)
     if error is not None:
-        out = "; the group stays guarded by this event's judgement, but drops out of the sentry's sight after it"
         return replace(outcome, outcome=Outcome.RESTORE_FAILED, reason=decision.reason + out, error=error)
     return outcome
 

@@ -7,9 +7,10 @@ the event handler. The sweep judges what is there now, with the same policy:
 * internet mode: every rule that opens a group to the internet is revoked
   (a prefix-list rule by what its list holds now);
 * lockdown mode with a baseline: the group is brought back to exactly it;
-* lockdown mode without a baseline: the group is not judged (every rule is
-  "a change" only when an event says when it was made), and the summary
-  says so;
+* lockdown mode without a baseline: the group is judged for exposure only
+  (every rule is "a change" only when an event says when it was made, so
+  only what opens it to the internet can be told from drift), and the
+  summary says so;
 * and, unless every group is guarded, interfaces that carry a guarded group
   beside an open one lose the open one (`sweep_interfaces`).
 
@@ -332,7 +333,7 @@ def _unreadable(
 ) -> list[UnreadableOutcome]:
     if not found.unreadable:
         return []
-    if entry is None:  # internet mode (lockdown without a baseline is not judged at all)
+    if entry is None:  # internet mode, or lockdown without a baseline (judged for exposure only)
         return [UnreadableOutcome(item, Outcome.UNREADABLE, UNREADABLE_LEFT) for item in found.unreadable]
     return revoke_unreadable(group_id, found.unreadable, ec2, dry_run, UNREADABLE_REVOKED)
 

@@ -44,7 +44,9 @@ class InterfacePlan:
             return []
         if dry_run:
             return [
-                InterfaceOutcome(fix, Outcome.CANNOT_CHANGE if fix.interface.managed_by else Outcome.WOULD_REVERT)
+                InterfaceOutcome(
+                    fix, Outcome.CANNOT_CHANGE if fix.interface.managed_by or not fix.keep else Outcome.WOULD_REVERT
+                )
                 for fix in self.fixes
             ]
         now = {i.interface_id: i for i in self.adapter.these(f.interface.interface_id for f in self.fixes)}
@@ -68,10 +70,13 @@ class InterfacePlan:
                 replace(fix, keep=now.group_ids), Outcome.ALREADY_GONE, "the groups are off already"
             )
         gone = {o.group_id for o in offending}
-        keep = tuple(g for g in now.group_ids if g not in gone) or fix.guarded
+        keep = tuple(g for g in now.group_ids if g not in gone) or fix.fallback
         fix = replace(fix, interface=now, remove=tuple(offending), keep=keep)
         if now.managed_by:
             problem = f"{now.managed_by} manages this interface: take the group off where it is managed"
+            return InterfaceOutcome(fix, Outcome.CANNOT_CHANGE, problem)
+        if not keep:
+            problem = "no guarded group of the workload is in this interface's VPC: detach it, or set its groups"
             return InterfaceOutcome(fix, Outcome.CANNOT_CHANGE, problem)
         error = self.adapter.set_groups(now.interface_id, keep)
         return InterfaceOutcome(fix, Outcome.FAILED if error else Outcome.REVERTED, error)
@@ -135,5 +140,6 @@ def judge_interfaces(
     missing = sorted(wanted - set(contents))
     if missing:
         contents.update(services.prefix_lists(region).read(missing))
-    fixes = plan_interfaces(found, guarded.__contains__, rules_of, settings.policy, ListContents(contents))
+    vpc_of = {group_id: group.info.vpc_id for group_id, group in known.items()}
+    fixes = plan_interfaces(found, guarded.__contains__, rules_of, settings.policy, ListContents(contents), vpc_of)
     return InterfacePlan(tuple(fixes), adapter)

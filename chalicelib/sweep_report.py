@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.indirect import TAG_EVENTS, Indirect
 from chalicelib.outcome import InterfaceOutcome, SweepResult, SweptGroup, TagOutcome, Trigger
 from chalicelib.report import (
     SNS_MESSAGE_LIMIT,
@@ -87,6 +88,10 @@ def _tally(result: SweepResult, limit: int) -> str:
 
 def _subject(result: SweepResult) -> str:
     tally = _tally(result, 2)
+    change = result.trigger.change if result.trigger else None
+    if change is not None and change.kind is Indirect.TRUNCATED and change.event_name in TAG_EVENTS:
+        # Which groups lost their guard tag is not known: that, not "nothing to put right", is the news.
+        tally = f"could not tell which groups lost the guard tag; {tally}"
     if result.trigger is None:
         tag = "sg-sentry sweep [dry run]" if result.dry_run else "sg-sentry sweep"
         where = f" on {plural(len(result.drifted), 'group')}" if result.drifted else ""

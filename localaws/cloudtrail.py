@@ -204,6 +204,21 @@ def _pascal_items(params: dict[str, Any]) -> dict[str, Any]:
     return logged
 
 
+def instance_running(instance_id: str, region: str, account: str = ACCOUNT) -> dict[str, Any]:
+    """EventBridge's own notice that an instance is running (not a CloudTrail record): what moto never sends."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2",
+        "account": account,
+        "time": "2026-11-23T09:16:00Z",
+        "region": region,
+        "resources": [f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"],
+        "detail": {"instance-id": instance_id, "state": "running"},
+    }
+
+
 def eventbridge(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Wrap a CloudTrail record the way EventBridge delivers it to the function."""
     return envelope(entry)

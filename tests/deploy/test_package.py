@@ -107,7 +107,7 @@ def test_the_deployment_package_holds_no_dependencies(packaged: tuple[Path, dict
         names = archive.namelist()
     assert {name.split("/")[0] for name in names} == {"app.py", "chalicelib", "chalice"}
     # Any dependency would add megabytes (boto3 alone is over 10 MB); BENCHMARKS.md tracks the exact size.
-    assert (out / "deployment.zip").stat().st_size < 100 * 1024
+    assert (out / "deployment.zip").stat().st_size < 200 * 1024
 
 
 def test_terraform_format_and_its_known_limit(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from localaws import cloudtrail
 from tests.conftest import DEPLOYED_CALLS
-from tests.functional.conftest import Invoke, World, ssh_from
+from tests.functional.conftest import REGION, Invoke, World, ssh_from
 
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
 
@@ -133,3 +134,36 @@ def test_the_sweep_finds_a_side_door_no_event_reported(world: World, sweeper: In
     assert answer["interfaces_fixed"] == 1
     ((subject, _),) = world.messages()
     assert subject == "sg-sentry sweep: reverted 1 interface in eu-west-1"
+
+
+def test_an_instance_launched_by_a_service_is_judged_when_it_runs(world: World, sentry: Invoke) -> None:
+    # A spot request fulfilled later, a fleet, Auto Scaling: no API call of the person's says which instance
+    # started, but EventBridge says it runs.
+    guarded, open_ssh = groups(world)
+    instance, interface = world.instance(guarded, open_ssh)
+
+    answer = sentry(cloudtrail.instance_running(instance, REGION), SENTRY_GROUP_IDS=guarded)
+
+    assert world.interface_groups(interface) == {guarded}
+    assert answer["interfaces_fixed"] == 1
+    ((subject, document),) = world.messages()
+    assert subject == "sg-sentry: reverted 1 interface after EC2 Instance State-change Notification in eu-west-1"
+    assert f"started instance {instance}" in document["text"]
+
+
+def test_the_event_rule_delivers_every_call_the_sentry_handles_and_nothing_it_does_not(world: World) -> None:
+    from moto.events.models import EventPattern
+
+    from app import SECURITY_GROUP_CHANGES
+    from chalicelib.indirect import EVENT_NAMES
+
+    rule = EventPattern(None, SECURITY_GROUP_CHANGES)  # moto's own matcher: what its EventBridge would deliver
+
+    def call(name: str) -> dict[str, object]:
+        return cloudtrail.eventbridge({"eventSource": "ec2.amazonaws.com", "eventName": name, "awsRegion": REGION})
+
+    assert all(rule.matches_event(call(name)) for name in EVENT_NAMES)
+    running = cloudtrail.instance_running("i-0123456789abcdef0", REGION)
+    assert rule.matches_event(running)
+    stopped = dict(running, detail={"instance-id": "i-0123456789abcdef0", "state": "stopped"})
+    assert not rule.matches_event(stopped) and not rule.matches_event(call("DescribeInstances"))
