@@ -1,8 +1,8 @@
 """sg-sentry: reverts forbidden security-group changes reported by CloudTrail and emails what happened.
 
 The handlers only hand over; reading, judging, reverting and reporting live
-in chalicelib (see chalicelib/sentry.py for an event, chalicelib/sweep.py
-for the scheduled sweep).
+in chalicelib, each way in a use case (chalicelib/usecases/handle_event.py
+for an event, chalicelib/usecases/sweep.py for the scheduled sweep).
 """
 
 import os
@@ -10,16 +10,17 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate
 
-from chalicelib.config import sweep_minutes
-from chalicelib.events import DETAIL_TYPE, EVENT_SOURCE
-from chalicelib.indirect import EVENT_NAMES, RUNNING, STATE_CHANGE
-from chalicelib.sentry import handle
+from chalicelib.cloudtrail.indirect import RUNNING
+from chalicelib.cloudtrail.records import DETAIL_TYPE, EVENT_SOURCE
+from chalicelib.domain.change import EVENT_NAMES, STATE_CHANGE
+from chalicelib.domain.config import sweep_minutes
+from chalicelib.usecases.handle_event import handle
 
 app = Chalice(app_name="sg-sentry")
 
 # EventBridge delivers only these to the function: the CloudTrail records of rule changes and of the calls
-# that can open a guarded group without one (its tags, prefix lists, interfaces: chalicelib/indirect.py), and
-# the notice that an instance is running, however it was launched.
+# that can open a guarded group without one (its tags, prefix lists, interfaces: chalicelib/cloudtrail/
+# indirect.py), and the notice that an instance is running, however it was launched.
 SECURITY_GROUP_CHANGES = {
     "source": ["aws.ec2"],
     "detail-type": [DETAIL_TYPE, STATE_CHANGE],
@@ -43,6 +44,6 @@ def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(SWEEP_RATE, name="sweep")
 def scheduled_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     # Imported here, so the event function's cold start does not load the sweep's modules.
-    from chalicelib.sweep import sweep
+    from chalicelib.usecases.sweep import sweep
 
     return sweep().as_dict()

@@ -60,7 +60,7 @@ def policy() -> str:
     and CidrV6 in one filter would both have to match one range, hence `or`.
     """
     # Our own list, so the two cannot drift apart. Imported here: chalicelib is not in c7n's venv.
-    from chalicelib.policy import INTERNAL_NETWORKS
+    from chalicelib.domain.policy import INTERNAL_NETWORKS
 
     internal_v4 = json.dumps([str(network) for network in INTERNAL_NETWORKS if network.version == 4])
     ported = '{type: value, op: in, value: [tcp, udp, "-1"]}'

@@ -66,7 +66,7 @@ def timed(work: Callable[[], Any]) -> float:
 
 
 def per_event(ec2: Any, sns: Any, group: str, events: int, calls: Calls) -> dict[str, Any]:
-    from chalicelib.sentry import handle
+    from chalicelib.usecases.handle_event import handle
 
     handled: list[float] = []
     own: list[float] = []
@@ -105,7 +105,7 @@ def _ssh_rules(ec2: Any, group: str) -> list[str]:
 
 
 def burst(ec2: Any, vpc: str, size: int, calls: Calls) -> dict[str, Any]:
-    from chalicelib.sentry import handle
+    from chalicelib.usecases.handle_event import handle
 
     spec = [{"ResourceType": "security-group", "Tags": [TAG]}]
     groups = [

@@ -113,14 +113,15 @@ def run_sweep() -> dict[str, Any]:
 def drift_from_a_baseline(path: str) -> tuple[list[str], list[str]]:
     """Snapshot every group into a baseline at `path`, then drift: SSH added to 10%, the approved rule removed
     from 5%. Return the groups given SSH and the groups that lost their approved rule."""
-    from chalicelib import baseline
-    from chalicelib.ec2 import GroupCache, SecurityGroups
-    from chalicelib.policy import GroupScope
+    from chalicelib.adapters import baseline_file
+    from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+    from chalicelib.domain.baseline import Baseline
+    from chalicelib.domain.policy import GroupScope
     from sentrycli.snapshot import snapshot
 
     ec2 = boto3.client("ec2", region_name=REGION)
     approved = snapshot(SecurityGroups(ec2, GroupCache()), GroupScope(tag_key=TAG["Key"]), REGION)
-    baseline.save(baseline.Baseline().with_groups(approved, "bench"), Path(path))
+    baseline_file.save(Baseline().with_groups(approved, "bench"), Path(path))
     ids = sorted(group.group_id for group in approved)
     opened = open_to_the_world(ids)
     emptied = [group for number, group in enumerate(ids) if number % (2 * FORBIDDEN_EVERY) == 5]

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.events import envelope
+from chalicelib.cloudtrail.records import envelope
 
 ACCOUNT = "123456789012"
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import boto3
 
-from chalicelib.config import Settings
-from chalicelib.ec2 import GroupCache, SecurityGroups
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.config import Settings
 from localaws import cloudtrail
 from localaws.server import REGION, local_aws
 from sentrycli.project import Project

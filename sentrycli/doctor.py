@@ -15,10 +15,10 @@ from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.adapters.permissions import REQUIRED_PERMISSIONS
 
-from chalicelib import baseline
-from chalicelib.config import ConfigError, Settings
-from chalicelib.sentry import REQUIRED_PERMISSIONS
+from chalicelib.adapters import baseline_file
+from chalicelib.domain.config import ConfigError, Settings
 from sentrycli.iampolicy import Need, missing
 from sentrycli.project import Project
 
@@ -230,7 +230,7 @@ class Doctor:
             problems.append("no enabled schedule invokes it")
         if problems:
             return False, f"{name}: " + "; ".join(problems)
-        approved = baseline.load(self.project.baseline_path(self.stage))
+        approved = baseline_file.load(self.project.baseline_path(self.stage))
         held = sum(1 for group in approved.groups.values() if group.region == self.region)
         return True, f"{name} runs {schedules[0]}, {function['Timeout']} s at most; baseline holds {held} group(s) here"
 

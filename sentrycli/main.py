@@ -208,9 +208,9 @@ reverting what is added and restoring what is removed or changed."""
 @region_option
 @click.pass_obj
 def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: str | None) -> None:
-    from chalicelib.baseline import BaselineError
-    from chalicelib.config import ConfigError, Settings
-    from chalicelib.ec2 import GroupCache, SecurityGroups
+    from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+    from chalicelib.domain.baseline import BaselineError
+    from chalicelib.domain.config import ConfigError, Settings
     from sentrycli import snapshot as snapshots
 
     try:
@@ -247,8 +247,8 @@ in this folder, which is what the deployed sweep uses once you deploy.
 @region_option
 @click.pass_obj
 def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> None:
-    from chalicelib import baseline
-    from chalicelib.sweep import sweep as run_sweep
+    from chalicelib.adapters import baseline_file
+    from chalicelib.usecases.sweep import sweep as run_sweep
 
     try:
         env = context.project.environment(stage)
@@ -257,7 +257,7 @@ def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> No
         if dry_run:
             env["SENTRY_DRY_RUN"] = "true"
         # The project's baseline, as it would deploy: what is deployed now may differ until you deploy.
-        approved = baseline.load(context.project.baseline_path(stage))
+        approved = baseline_file.load(context.project.baseline_path(stage))
         result = run_sweep(env, region=context.use_region(region), approved=approved)
     except ProjectError as error:
         raise click.ClickException(str(error)) from None

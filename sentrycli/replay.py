@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.events import envelope
+from chalicelib.cloudtrail.records import envelope
 from sentrycli.project import HANDLER, SWEEP, Project
 
 

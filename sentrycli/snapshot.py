@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chalicelib import baseline
-from chalicelib.baseline import ApprovedGroup
-from chalicelib.ec2 import SecurityGroups
-from chalicelib.ec2_prefix_lists import PrefixLists
-from chalicelib.events import GROUP_ID
-from chalicelib.policy import GroupScope
-from chalicelib.rules import SourceKind
+from chalicelib.adapters import baseline_file
+from chalicelib.adapters.ec2 import SecurityGroups
+from chalicelib.adapters.ec2_prefix_lists import PrefixLists
+from chalicelib.domain.baseline import ApprovedGroup, Baseline
+from chalicelib.domain.ids import GROUP_ID
+from chalicelib.domain.policy import GroupScope
+from chalicelib.domain.rules import SourceKind
 
 
 def snapshot(
@@ -68,9 +68,9 @@ def snapshot(
     return approved
 
 
-def write(groups: Sequence[ApprovedGroup], path: Path) -> baseline.Baseline:
+def write(groups: Sequence[ApprovedGroup], path: Path) -> Baseline:
     """Merge the groups into the baseline at `path` (other groups stay as they were) and save it."""
     taken_at = datetime.now(UTC).isoformat(timespec="seconds")
-    merged = baseline.load(path).with_groups(groups, taken_at)
-    baseline.save(merged, path)
+    merged = baseline_file.load(path).with_groups(groups, taken_at)
+    baseline_file.save(merged, path)
     return merged

@@ -17,8 +17,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 
-from chalicelib import aws, ec2_prefix_lists, identity
-from chalicelib.ec2 import GROUP_CACHE
+from chalicelib.adapters import aws, ec2_prefix_lists, identity
+from chalicelib.adapters.ec2 import GROUP_CACHE
 from localaws.moto_fidelity import as_ec2
 
 EVENTS = Path(__file__).parent / "events"

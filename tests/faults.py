@@ -10,7 +10,7 @@ from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.security_groups import SecurityGroups
 from werkzeug.exceptions import HTTPException
 
-from chalicelib import aws
+from chalicelib.adapters import aws
 
 REGION = "eu-west-1"
 INJECTED: Counter[str] = Counter()

@@ -18,9 +18,9 @@ import pytest
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
-from chalicelib import aws
-from chalicelib.ec2 import GROUP_CACHE, GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
+from chalicelib.adapters import aws
+from chalicelib.adapters.ec2 import GROUP_CACHE, GroupCache, SecurityGroups
+from chalicelib.domain.policy import GroupScope
 from sentrycli.iampolicy import statements
 from sentrycli.snapshot import snapshot, write
 from tests.functional.conftest import REGION, World, invoke_handler, scheduled_event, ssh_from

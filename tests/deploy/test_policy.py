@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalicelib.adapters.permissions import REQUIRED_PERMISSIONS
 
-from chalicelib.ec2 import SecurityGroups
-from chalicelib.identity import PERMISSIONS_NOT_NEEDED
-from chalicelib.notify import SnsNotifier
-from chalicelib.sentry import REQUIRED_PERMISSIONS
+from chalicelib.adapters.ec2 import SecurityGroups
+from chalicelib.adapters.identity import PERMISSIONS_NOT_NEEDED
+from chalicelib.adapters.sns import SnsNotifier
 from sentrycli.iampolicy import granted_actions, missing, statements
 from tests.conftest import RECORDED_ACTIONS
 

@@ -16,7 +16,7 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 
 from app import app
-from chalicelib.rules import rule_from_security_group_rule
+from chalicelib.domain.rules import rule_from_security_group_rule
 from localaws import cloudtrail
 
 REGION = "eu-west-1"

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws, identity
-from chalicelib.baseline import Baseline, BaselineError, save
-from chalicelib.ec2 import GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
-from chalicelib.sweep import SweepFailed
+from chalicelib.adapters import aws, identity
+from chalicelib.adapters.baseline_file import save
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.baseline import Baseline, BaselineError
+from chalicelib.domain.errors import SweepFailed
+from chalicelib.domain.policy import GroupScope
 from localaws import cloudtrail
 from localaws.ec2_answers import revokes_name_their_rules
 from sentrycli.snapshot import snapshot, write

@@ -155,7 +155,7 @@ def test_the_event_rule_delivers_every_call_the_sentry_handles_and_nothing_it_do
     from moto.events.models import EventPattern
 
     from app import SECURITY_GROUP_CHANGES
-    from chalicelib.indirect import EVENT_NAMES
+    from chalicelib.domain.change import EVENT_NAMES
 
     rule = EventPattern(None, SECURITY_GROUP_CHANGES)  # moto's own matcher: what its EventBridge would deliver
 

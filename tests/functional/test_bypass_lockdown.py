@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from moto.ec2.models import ec2_backends
 
-from chalicelib.ec2 import GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
-from chalicelib.sweep import ListStillChanging
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.errors import ListStillChanging
+from chalicelib.domain.policy import GroupScope
 from localaws import cloudtrail
 from sentrycli.snapshot import snapshot, write
 from tests.functional.conftest import REGION, Invoke, World, ssh_from
@@ -203,7 +203,7 @@ def test_an_interface_a_service_manages_is_reported_not_changed(world: World, sw
 def test_a_group_added_to_an_interface_just_before_the_fix_stays(
     world: World, sweeper: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.ec2_interfaces import NetworkInterfaces
+    from chalicelib.adapters.ec2_interfaces import NetworkInterfaces
 
     guarded, open_ssh, added = world.group("guarded", tags=GUARD), world.group("open-ssh"), world.group("added")
     world.ec2.authorize_security_group_ingress(GroupId=open_ssh, IpPermissions=[ssh_from()])
@@ -242,7 +242,7 @@ def test_a_record_cut_in_part_has_its_readable_rules_reverted_and_its_group_judg
 
 
 def test_an_unreadable_prefix_list_is_the_internet_and_does_not_hide_the_others(world: World, sentry: Invoke) -> None:
-    from chalicelib import aws
+    from chalicelib.adapters import aws
 
     group = world.group()
     hidden, internal = world.prefix_list("10.1.0.0/16", name="hidden"), world.prefix_list("10.2.0.0/16")
@@ -272,7 +272,7 @@ def test_an_unreadable_prefix_list_is_the_internet_and_does_not_hide_the_others(
 def test_a_read_that_fails_for_a_moment_changes_nothing_and_fails_the_sweep(
     world: World, sweeper: Invoke, tmp_path: Path
 ) -> None:
-    from chalicelib import aws, ec2_prefix_lists
+    from chalicelib.adapters import aws, ec2_prefix_lists
     from tests.faults import refuse
 
     held = world.group("held")
@@ -296,7 +296,7 @@ def test_a_read_that_fails_for_a_moment_changes_nothing_and_fails_the_sweep(
 def test_an_approved_list_rule_is_kept_when_its_entries_are_denied_and_the_sweep_says_so(
     world: World, sweeper: Invoke, tmp_path: Path
 ) -> None:
-    from chalicelib import aws, ec2_prefix_lists
+    from chalicelib.adapters import aws, ec2_prefix_lists
     from tests.faults import refuse
 
     held = world.group("held")

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.ec2 import GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.policy import GroupScope
 from sentrycli.snapshot import snapshot, write
 from tests.functional.conftest import REGION, Invoke, World
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.ec2 import GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.policy import GroupScope
 from localaws import cloudtrail
 from sentrycli.snapshot import snapshot, write
 from tests.conftest import DEPLOYED_CALLS

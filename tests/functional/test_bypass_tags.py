@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.ec2 import GroupCache, SecurityGroups
-from chalicelib.policy import GroupScope
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.policy import GroupScope
 from localaws import cloudtrail
 from sentrycli.snapshot import snapshot, write
 from tests.functional.conftest import REGION, Invoke, World, ssh_from

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-from chalicelib.aws import RETRIES
-from chalicelib.notify import NotificationFailed
-from chalicelib.sentry import RevertFailed
+from chalicelib.adapters.aws import RETRIES
+from chalicelib.domain.errors import AwsError, NotificationFailed, RevertFailed
 from localaws import cloudtrail
 from tests.faults import refuse, throttle
 from tests.functional.conftest import Invoke, World, log_lines, ssh_from
@@ -187,7 +185,7 @@ def test_a_failed_lookup_is_reported_and_raised(
     event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
     refuse("ec2", "DescribeSecurityGroups", "UnauthorizedOperation")
 
-    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+    with pytest.raises(AwsError, match="UnauthorizedOperation"):
         sentry(event, SENTRY_GROUP_TAG="guard")
 
     assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(group)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.config import ConfigError
-from chalicelib.logs import KEYS
+from chalicelib.adapters import aws
+from chalicelib.adapters.log import KEYS
+from chalicelib.domain.config import ConfigError
 from tests.conftest import load_event
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 

@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.drift import Fix, Step, back_to_baseline
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.domain.drift import Fix, Step, back_to_baseline
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
 from tests.fuzz.strategies import EXAMPLES, FUZZ, GENERATED
 
 SEEN: Counter[Fix] = Counter()

@@ -23,10 +23,11 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from chalicelib.events import Actor
-from chalicelib.logs import DecisionLog
-from chalicelib.rules import rule_from_security_group_rule
-from chalicelib.sentry import RevertFailed, handle_event
+from chalicelib.adapters.log import DecisionLog
+from chalicelib.domain.change import Actor
+from chalicelib.domain.errors import RevertFailed
+from chalicelib.domain.rules import rule_from_security_group_rule
+from chalicelib.usecases.handle_event import handle_event
 from localaws import cloudtrail
 from tests.conftest import EVENTS, load_event
 from tests.functional.conftest import REGION, World

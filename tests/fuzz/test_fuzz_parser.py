@@ -12,11 +12,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.events import EventNotUnderstood, EventOutOfScope
-from chalicelib.indirect import IndirectChange, parse_change
-from chalicelib.outcome import HandledChange, Outcome, RuleOutcome, SweepResult, TagOutcome, Trigger
-from chalicelib.report import SUBJECT_LIMIT, build_report
-from chalicelib.sweep_report import build_sweep_report
+from chalicelib.cloudtrail.indirect import parse_change
+from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope
+from chalicelib.domain.change import IndirectChange
+from chalicelib.domain.outcome import (
+    GroupOutcome,
+    HandledChange,
+    Outcome,
+    RuleOutcome,
+    SweepResult,
+    TagOutcome,
+    Trigger,
+)
+from chalicelib.domain.policy import Mode
+from chalicelib.reports import build_report
+from chalicelib.reports.judgement import build_sweep_report
+from chalicelib.reports.text import SUBJECT_LIMIT
 from tests.conftest import EVENTS, load_event
 from tests.fuzz.strategies import EXAMPLES, FUZZ, GENERATED, mutated, records
 
@@ -35,14 +46,17 @@ def read_and_report(raw: Any, kind: str) -> None:
         READ[f"{kind}: ways around a rule change"] += 1
         tags = tuple(TagOutcome(g, "sg-sentry", "guard", Outcome.RESTORED, "why") for g in change.group_ids)
         trigger = Trigger(change, "did something", "why", tags, always_report=True)
-        result = SweepResult(change.region, "2026-11-23T09:00:00+00:00", "internet", False, 1, 1, trigger=trigger)
+        result = SweepResult(change.region, "2026-11-23T09:00:00+00:00", Mode.INTERNET, False, 1, 1, trigger=trigger)
         report = build_sweep_report(result)
     else:
         outcomes = [
             RuleOutcome(rule, outcome, "why", "Error: x") for rule, outcome in zip(change.added, Outcome, strict=False)
         ]
         report = build_report(
-            HandledChange(change, change.group_id or "sg-0", change.group_name, "lockdown", False, tuple(outcomes))
+            HandledChange(
+                change,
+                GroupOutcome(change.group_id or "sg-0", change.group_name, Mode.LOCKDOWN, False, tuple(outcomes)),
+            )
         )
     assert 0 < len(report.subject) <= SUBJECT_LIMIT and report.subject.isascii() and report.subject.isprintable()
     message = json.loads(report.sns_message())

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logs import DecisionLog
-from chalicelib.sentry import handle_event
+from chalicelib.adapters.log import DecisionLog
+from chalicelib.usecases.handle_event import handle_event
 from localaws import cloudtrail
 from tests.conftest import load_event
 from tests.faults import INJECTED, refuse, throttle

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.config import ConfigError, Settings
-from chalicelib.policy import DEFAULT_OPEN_PORTS, Mode, PortRange
+from chalicelib.domain.config import ConfigError, Settings
+from chalicelib.domain.policy import DEFAULT_OPEN_PORTS, Mode, PortRange
 
 TOPIC = "arn:aws:sns:eu-west-1:111122223333:sg-sentry-alerts"
 
@@ -96,7 +96,7 @@ def test_trusting_the_whole_internet_is_refused() -> None:
 
 
 def test_the_sweep_rate_and_the_baseline_file_are_settings(tmp_path: Path) -> None:
-    from chalicelib.config import APP_ROOT, DEFAULT_SWEEP_MINUTES, sweep_minutes
+    from chalicelib.domain.config import APP_ROOT, DEFAULT_SWEEP_MINUTES, sweep_minutes
 
     defaults = Settings.from_env({})
     assert defaults.sweep_minutes == DEFAULT_SWEEP_MINUTES == 15
@@ -125,7 +125,7 @@ def test_a_baseline_file_that_would_not_be_there_is_refused(raw: str, complaint:
 
 @pytest.mark.parametrize("raw", ["0", "1441", "15m", "-5", "1.5"])
 def test_a_sweep_rate_out_of_range_is_refused_even_at_import(raw: str) -> None:
-    from chalicelib.config import sweep_minutes
+    from chalicelib.domain.config import sweep_minutes
 
     with pytest.raises(ConfigError, match="SENTRY_SWEEP_MINUTES"):
         Settings.from_env({"SENTRY_SWEEP_MINUTES": raw})

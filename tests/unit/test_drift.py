@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import baseline
-from chalicelib.baseline import ApprovedGroup, Baseline, BaselineError
-from chalicelib.drift import NO_ACTOR, Fix, back_to_baseline, plan
-from chalicelib.events import Actor
-from chalicelib.policy import Mode, Policy, decide
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.adapters import baseline_file
+from chalicelib.domain.baseline import FORMAT, ApprovedGroup, Baseline, BaselineError
+from chalicelib.domain.change import Actor
+from chalicelib.domain.drift import NO_ACTOR, Fix, back_to_baseline, plan
+from chalicelib.domain.policy import Mode, Policy, decide
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
 
 GROUP = "sg-0a1b2c3d4e5f60718"
 
@@ -100,8 +100,8 @@ def test_in_lockdown_a_baseline_allows_exactly_its_rules() -> None:
 def test_the_baseline_file_round_trips_and_sorts_for_review(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
     original = Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", "web", (SSH, EGRESS, HTTPS))], "now")
-    baseline.save(original, path)
-    loaded = baseline.load(path)
+    baseline_file.save(original, path)
+    loaded = baseline_file.load(path)
     entry = loaded.for_group(GROUP, "eu-west-1")
     assert entry is not None and entry.approved == frozenset(APPROVED)
     assert {rule.description for rule in entry.rules} == {"internal https", None}
@@ -118,27 +118,27 @@ def test_a_snapshot_of_some_groups_keeps_the_others(tmp_path: Path) -> None:
 
 
 def test_no_file_means_no_baseline(tmp_path: Path) -> None:
-    assert baseline.load(tmp_path / "absent.json").groups == {}
+    assert baseline_file.load(tmp_path / "absent.json").groups == {}
 
 
 @pytest.mark.parametrize(
     ("document", "complaint"),
     [
         ({"groups": {}}, "not a baseline"),
-        ({"format": baseline.FORMAT, "groups": []}, "'groups' must be an object"),
-        ({"format": baseline.FORMAT, "groups": {"web": {}}}, "not a security group ID"),
-        ({"format": baseline.FORMAT, "groups": {GROUP: {"region": "moon-1", "rules": []}}}, "not an AWS region"),
-        ({"format": baseline.FORMAT, "groups": {GROUP: {"region": "eu-west-1"}}}, "'rules' must be a list"),
+        ({"format": FORMAT, "groups": []}, "'groups' must be an object"),
+        ({"format": FORMAT, "groups": {"web": {}}}, "not a security group ID"),
+        ({"format": FORMAT, "groups": {GROUP: {"region": "moon-1", "rules": []}}}, "not an AWS region"),
+        ({"format": FORMAT, "groups": {GROUP: {"region": "eu-west-1"}}}, "'rules' must be a list"),
         (
             {
-                "format": baseline.FORMAT,
+                "format": FORMAT,
                 "groups": {GROUP: {"region": "eu-west-1", "rules": [{"direction": "sideways"}]}},
             },
             "rule 1: 'sideways' is not a valid Direction",
         ),
         (
             {
-                "format": baseline.FORMAT,
+                "format": FORMAT,
                 "groups": {
                     GROUP: {
                         "region": "eu-west-1",
@@ -158,26 +158,26 @@ def test_a_malformed_baseline_is_refused_with_where_and_why(
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(document))
     with pytest.raises(BaselineError, match=complaint) as raised:
-        baseline.load(path)
+        baseline_file.load(path)
     assert str(path) in str(raised.value)
 
 
 def test_a_rule_listed_twice_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
-    baseline.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", None, (SSH,))], "t"), path)
+    baseline_file.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", None, (SSH,))], "t"), path)
     document = json.loads(path.read_text())
     document["groups"][GROUP]["rules"] *= 2
     path.write_text(json.dumps(document))
     with pytest.raises(BaselineError, match="listed twice"):
-        baseline.load(path)
+        baseline_file.load(path)
 
 
 def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
-    baseline.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", None, (SSH,))], "t"), path)
-    assert len(baseline.load(path).groups) == 1
-    baseline.save(Baseline(), path)
-    assert baseline.load(path).groups == {}
+    baseline_file.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", None, (SSH,))], "t"), path)
+    assert len(baseline_file.load(path).groups) == 1
+    baseline_file.save(Baseline(), path)
+    assert baseline_file.load(path).groups == {}
 
 
 def test_a_snapshot_of_the_same_rules_in_another_order_writes_the_same_file(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_a_snapshot_of_the_same_rules_in_another_order_writes_the_same_file(tmp_
     texts = []
     for order in (rules, tuple(reversed(rules))):
         path = tmp_path / f"{len(texts)}.json"
-        baseline.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", "web", order)], "t"), path)
+        baseline_file.save(Baseline().with_groups([ApprovedGroup(GROUP, "eu-west-1", "web", order)], "t"), path)
         texts.append(path.read_text())
     assert texts[0] == texts[1]
     ports = [rule.get("from_port") for rule in json.loads(texts[0])["groups"][GROUP]["rules"]]

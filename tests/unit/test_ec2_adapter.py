@@ -6,15 +6,24 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.drift import Fix, Step
-from chalicelib.ec2 import GroupCache, GroupRules, RevokeStatus, SecurityGroups
-from chalicelib.outcome import Outcome
-from chalicelib.remedy import carry_out
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+from chalicelib.domain.drift import Fix, Step
+from chalicelib.domain.groups import GroupRules, RevokeStatus
+from chalicelib.domain.outcome import GroupOutcome, Outcome, RuleOutcome
+from chalicelib.domain.policy import Mode
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
+from chalicelib.usecases.remedy import carry_out, check
 
 GROUP = "sg-0a1b2c3d4e5f60718"
 V4 = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"))
 V6 = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV6, "::/0"))
+
+
+def carried_out(steps: list[Step], group_id: str, groups: SecurityGroups, dry_run: bool) -> list[RuleOutcome]:
+    """Carry out the steps and check them, as the event path and the sweep both do."""
+    done = carry_out(steps, group_id, groups, dry_run)
+    (checked,) = check([GroupOutcome(group_id, None, Mode.INTERNET, dry_run, tuple(done))], groups)
+    return list(checked.rules)
 
 
 @pytest.fixture
@@ -128,7 +137,7 @@ def test_a_rule_still_there_after_a_successful_revoke_is_a_failure(stubbed: tupl
     stub.add_response("describe_security_group_rules", STILL_THERE_V6)
     steps = [Step(Fix.REVOKE, rule, "lockdown") for rule in (V4, V6)]
     with stub:
-        results = carry_out(steps, GROUP, groups, dry_run=False)
+        results = carried_out(steps, GROUP, groups, dry_run=False)
     assert [(str(r.rule.source), r.outcome) for r in results] == [
         ("0.0.0.0/0", Outcome.REVERTED),
         ("::/0", Outcome.FAILED),
@@ -154,7 +163,7 @@ def test_a_rule_not_matched_by_its_definition_is_revoked_by_the_id_read_afterwar
         {"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-9"]},
     )
     with stub:
-        (result,) = carry_out([Step(Fix.REVOKE, V6, "lockdown")], GROUP, groups, dry_run=False)
+        (result,) = carried_out([Step(Fix.REVOKE, V6, "lockdown")], GROUP, groups, dry_run=False)
     stub.assert_no_pending_responses()
     assert (result.outcome, result.rule.rule_id, result.error) == (Outcome.REVERTED, "sgr-9", None)
     assert "revoked by its ID" in result.reason
@@ -169,7 +178,7 @@ def test_already_gone_is_believed_only_once_the_group_is_read(stubbed: tuple[Sec
     narrowed |= {"FromPort": 22, "ToPort": 22, "CidrIpv4": "10.0.0.0/8"}
     stub.add_response("describe_security_group_rules", {"SecurityGroupRules": [narrowed]})
     with stub:
-        (result,) = carry_out([Step(Fix.REVOKE, recorded, "internet")], GROUP, groups, dry_run=False)
+        (result,) = carried_out([Step(Fix.REVOKE, recorded, "internet")], GROUP, groups, dry_run=False)
     stub.assert_no_pending_responses()
     assert result.outcome is Outcome.SUPERSEDED
     assert result.reason == "rule sgr-1 was changed since to tcp 22 from 10.0.0.0/8, ingress, which was left as it is"
@@ -207,7 +216,7 @@ def test_the_sweeps_reads_follow_every_page_and_filter_200_ids_at_a_time(
     stubbed: tuple[SecurityGroups, Stubber],
 ) -> None:
     # moto never paginates; EC2 does (1,000 items a page, as asked) and takes at most 200 values a filter.
-    from chalicelib.policy import GroupScope
+    from chalicelib.domain.policy import GroupScope
 
     groups, stub = stubbed
     ids = [f"sg-{n:017x}" for n in range(201)]
@@ -285,7 +294,7 @@ def test_rules_the_answer_names_as_revoked_are_proven_and_not_read_back(
         {"GroupId": GROUP, "SecurityGroupRuleIds": ["sgr-1"]},
     )
     with stub:
-        results = carry_out([Step(Fix.REVOKE, by_id, "internet", by_rule_id=True)], GROUP, groups, dry_run=False)
+        results = carried_out([Step(Fix.REVOKE, by_id, "internet", by_rule_id=True)], GROUP, groups, dry_run=False)
     assert [(r.outcome, r.shown) for r in results] == [(Outcome.REVERTED, True)]
     stub.assert_no_pending_responses()
 
@@ -323,7 +332,7 @@ def test_a_partly_named_answer_reads_back_only_to_check_the_rest(stubbed: tuple[
     still[1]["CidrIpv4"] = "0.0.0.0/0"
     stub.add_response("describe_security_group_rules", {"SecurityGroupRules": still})
     with stub:
-        results = carry_out([Step(Fix.REVOKE, rule, "lockdown") for rule in (V4, V6)], GROUP, groups, dry_run=False)
+        results = carried_out([Step(Fix.REVOKE, rule, "lockdown") for rule in (V4, V6)], GROUP, groups, dry_run=False)
     assert [(str(r.rule.source), r.outcome) for r in results] == [
         ("0.0.0.0/0", Outcome.FAILED),
         ("::/0", Outcome.REVERTED),
@@ -349,7 +358,7 @@ def test_a_restore_the_answer_names_is_proven(stubbed: tuple[SecurityGroups, Stu
     stub.add_response("authorize_security_group_ingress", {"Return": True, "SecurityGroupRules": [created]})
     groups.group_rules = _no_read  # type: ignore[method-assign]
     with stub:
-        results = carry_out([Step(Fix.RESTORE, https, "approved")], GROUP, groups, dry_run=False)
+        results = carried_out([Step(Fix.RESTORE, https, "approved")], GROUP, groups, dry_run=False)
     assert [(r.outcome, r.shown) for r in results] == [(Outcome.RESTORED, True)]
     stub.assert_no_pending_responses()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.events import EventNotUnderstood, EventOutOfScope, parse_event, peek_event_id
-from chalicelib.rules import Direction
+from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope, parse_event, peek_event_id
+from chalicelib.domain.rules import Direction
 from tests.conftest import load_event
 
 GROUP = "sg-0a1b2c3d4e5f60718"

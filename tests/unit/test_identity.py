@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app import app
-from chalicelib.events import Actor
-from chalicelib.identity import HANDLER_NAMES, OwnIdentity, siblings
+from chalicelib.adapters.identity import HANDLER_NAMES, OwnIdentity, siblings
+from chalicelib.domain.change import Actor
 
 HANDLER = "sg-sentry-prod-on_security_group_change"
 SWEEP = "sg-sentry-prod-sweep"

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.drift import Fix, back_to_baseline
-from chalicelib.events import EventOutOfScope
-from chalicelib.guard_tags import guard_tag_decisions
-from chalicelib.indirect import Indirect, IndirectChange, TagChange, parse_change
-from chalicelib.interfaces import Interface, plan_interfaces
-from chalicelib.policy import GroupScope, Mode, Policy, reaches_past_approval
-from chalicelib.prefix_lists import ListContents, PrefixList, PrefixListEntry
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.cloudtrail.indirect import parse_change
+from chalicelib.cloudtrail.records import EventOutOfScope
+from chalicelib.domain.change import Indirect, IndirectChange, TagChange
+from chalicelib.domain.drift import Fix, back_to_baseline
+from chalicelib.domain.guard_tags import guard_tag_decisions
+from chalicelib.domain.interfaces import Interface, plan_interfaces
+from chalicelib.domain.policy import GroupScope, Mode, Policy, reaches_past_approval
+from chalicelib.domain.prefix_lists import ListContents, PrefixList, PrefixListEntry
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
 from tests.conftest import load_event
 
 GROUP = "sg-0a1b2c3d4e5f60718"
@@ -179,7 +180,7 @@ def test_an_approved_list_rule_is_revoked_when_its_list_reaches_further_and_held
 
 @pytest.mark.parametrize("name", ["CreateFleet", "RequestSpotInstances", "RequestSpotFleet", "RunScheduledInstances"])
 def test_launches_by_other_names_are_read_too_and_with_no_id_name_every_interface(name: str) -> None:
-    from chalicelib.rejudge import _selection
+    from chalicelib.usecases.rejudge import _selection
 
     record = load_event("run_instances.json")
     record["eventName"] = name

@@ -6,10 +6,19 @@ from ipaddress import ip_network
 
 import pytest
 
-from chalicelib.events import Actor
-from chalicelib.policy import GroupScope, Mode, Policy, PortRange, arn_matches, covers, decide, is_internet_source
-from chalicelib.prefix_lists import ListContents, PrefixList, PrefixListEntry
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.domain.change import Actor
+from chalicelib.domain.policy import (
+    GroupScope,
+    Mode,
+    Policy,
+    PortRange,
+    arn_matches,
+    covers,
+    decide,
+    is_internet_source,
+)
+from chalicelib.domain.prefix_lists import ListContents, PrefixList, PrefixListEntry
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
 
 PERSON = Actor("IAMUser", arn="arn:aws:iam::111122223333:user/dana")
 TERRAFORM = Actor(

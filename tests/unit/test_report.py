@@ -7,10 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.events import Actor, SecurityGroupChange, parse_event
-from chalicelib.outcome import HandledChange, Outcome, RuleOutcome
-from chalicelib.report import SUBJECT_LIMIT, build_report, clean, problem_report, subject_line
-from chalicelib.rules import Direction, Rule, Source, SourceKind
+from chalicelib.cloudtrail.records import parse_event
+from chalicelib.domain.change import Actor, SecurityGroupChange
+from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome
+from chalicelib.domain.policy import Mode
+from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
+from chalicelib.reports import build_report
+from chalicelib.reports.problem import problem_report
+from chalicelib.reports.text import SUBJECT_LIMIT, clean, subject_line
 from tests.conftest import load_event
 
 SSH = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), "temp", "sgr-0001")
@@ -19,8 +23,8 @@ HTTPS = Rule.build(Direction.INGRESS, "tcp", 443, 443, Source(SourceKind.CIDR_IP
 
 def handled(*rules: RuleOutcome, change: SecurityGroupChange | None = None, **fields: object) -> HandledChange:
     change = change or parse_event(load_event("authorize_ingress_nested_ruleset.json"))
-    base = HandledChange(change, "sg-0a1b2c3d4e5f60718", "web-prod", "lockdown", False, rules)
-    return replace(base, **fields)  # type: ignore[arg-type]
+    group = GroupOutcome("sg-0a1b2c3d4e5f60718", "web-prod", Mode.LOCKDOWN, False, rules)
+    return HandledChange(change, replace(group, **fields))  # type: ignore[arg-type]
 
 
 def test_the_email_says_what_who_when_and_what_was_done() -> None:
@@ -106,7 +110,7 @@ HOSTILE = "evil\r\nBcc: victim@example.com\x00\x1b[31m\u202eexe.txt\u2028next " 
 
 def test_hostile_text_cannot_break_the_subject() -> None:
     change = parse_event(load_event("authorize_ingress_nested_ruleset.json"))
-    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why"), change=change, group_name=HOSTILE))
+    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "why"), change=change, name=HOSTILE))
     subject = report.subject
     assert len(subject) <= SUBJECT_LIMIT
     assert all(32 <= ord(char) < 127 for char in subject)
@@ -198,23 +202,25 @@ def test_a_redefined_rule_shows_what_it_was_and_what_it_is_again() -> None:
 
 
 def _sweep_result(groups: int, rules_per_group: int) -> object:
-    from chalicelib.sweep import SweepResult, SweptGroup
+    from chalicelib.domain.outcome import SweepResult
 
     drifted = tuple(
-        SweptGroup(
+        GroupOutcome(
             f"sg-{number:017x}",
             "x" * 200,
+            Mode.INTERNET,
+            False,
             tuple(RuleOutcome(SSH, Outcome.REVERTED, "opens tcp 22 to the internet") for _ in range(rules_per_group)),
         )
         for number in range(groups)
     )
-    return SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", "internet", False, groups * 2, 99, drifted, ())
+    return SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.INTERNET, False, groups * 2, 99, drifted, ())
 
 
 @pytest.mark.parametrize(("groups", "rules"), [(1, 1), (10_000, 3), (5, 2_000)])
 def test_one_sweep_message_fits_in_sns_however_much_it_found(groups: int, rules: int) -> None:
-    from chalicelib.report import SNS_MESSAGE_LIMIT
-    from chalicelib.sweep_report import build_sweep_report
+    from chalicelib.reports.fit import SNS_MESSAGE_LIMIT
+    from chalicelib.reports.judgement import build_sweep_report
 
     report = build_sweep_report(_sweep_result(groups, rules))  # type: ignore[arg-type]
     assert len(report.sns_message().encode()) <= SNS_MESSAGE_LIMIT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.rules import (
+from chalicelib.domain.rules import (
     Direction,
     Rule,
     Source,

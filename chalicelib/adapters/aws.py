@@ -1,0 +1,84 @@
+"""boto3 clients, made on first use and kept for the life of a warm container.
+
+boto3 is imported here, lazily, and nowhere in the pure modules: importing
+the app costs nothing until an event needs AWS, and tests can install moto
+before any client exists. boto3 honours AWS_ENDPOINT_URL, which is how the
+demo and the rehearsals point the sentry at a local moto server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from chalicelib.domain.errors import AwsError
+
+# Adaptive mode retries throttling (RequestLimitExceeded) and 5xx answers
+# with backoff and slows the client down; five attempts in all keep one
+# invocation well inside the Lambda timeout.
+RETRIES = {"mode": "adaptive", "total_max_attempts": 5}
+
+_clients: dict[tuple[str, str], Any] = {}
+# One session for every client: a session loads botocore's endpoint and
+# partition data once, so the SNS client after the EC2 one costs about 7 ms
+# instead of 70 (bench/cold.py, BENCHMARKS.md).
+_session: Any = None
+
+
+def client(service: str, region: str) -> Any:
+    """The client for a service and region, created once per container."""
+    global _session
+    key = (service, region)
+    if key not in _clients:
+        import boto3
+        from botocore.config import Config
+
+        if _session is None:
+            _session = boto3.session.Session()
+        # A copy: botocore rewrites the retries mapping it is given.
+        config = Config(retries=dict(RETRIES))
+        _clients[key] = _session.client(service, region_name=region, config=config)
+    return _clients[key]
+
+
+def reset() -> None:
+    """Forget every client and the session (tests start each AWS mock afresh, credentials included)."""
+    global _session
+    _clients.clear()
+    _session = None
+
+
+def error_code(error: Exception) -> str:
+    """AWS's error code of a botocore `ClientError` ("Unknown" if it has none)."""
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "Unknown"))
+
+
+def describe_error(error: BaseException) -> str:
+    """AWS's "Code: message" for a `ClientError`; the type and text of anything else."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        message = error.response.get("Error", {}).get("Message", "")
+        return f"{error_code(error)}: {message}".rstrip(": ")
+    if isinstance(error, AwsError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def translated[**P, T](read: Callable[P, T]) -> Callable[P, T]:
+    """A read that raises `AwsError` (the project's own) where botocore raised `ClientError` or `BotoCoreError`."""
+
+    @wraps(read)
+    def reading(*args: P.args, **kwargs: P.kwargs) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return read(*args, **kwargs)
+        except ClientError as error:
+            raise AwsError(describe_error(error), error_code(error)) from error
+        except BotoCoreError as error:
+            raise AwsError(describe_error(error)) from error
+
+    return reading

@@ -1,0 +1,52 @@
+"""The approved baseline as a file that deploys with the app: `chalicelib/baseline.json` by default.
+
+Read once per warm container (and again only if the file changes); written
+atomically by `sentry snapshot`. The document's format is the domain's
+(`chalicelib.domain.baseline`); this module only reads and writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from chalicelib.domain.baseline import Baseline, BaselineError
+from chalicelib.domain.config import DEFAULT_BASELINE_PATH as DEFAULT_PATH
+
+_cache: dict[Path, tuple[tuple[int, int], Baseline]] = {}
+
+
+def load(path: Path = DEFAULT_PATH) -> Baseline:
+    """The baseline at `path`; none at all (an empty baseline) when the file does not exist.
+
+    Read once per warm container, and again only if the file changes.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Baseline()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BaselineError(f"{path}: cannot read it: {error}") from error
+    try:
+        baseline = Baseline.from_document(document)
+    except BaselineError as error:
+        raise BaselineError(f"{path}: {error}") from None
+    _cache[path] = (stamp, baseline)
+    return baseline
+
+
+def save(baseline: Baseline, path: Path = DEFAULT_PATH) -> None:
+    """Write the baseline atomically: a crash never leaves half a file to deploy."""
+    text = json.dumps(baseline.to_document(), indent=2, ensure_ascii=False) + "\n"
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".baseline-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)

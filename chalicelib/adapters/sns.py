@@ -1,0 +1,32 @@
+"""The SNS adapter: publishes a report, and says plainly when it could not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.aws import describe_error
+from chalicelib.domain.errors import NotificationFailed
+from chalicelib.domain.ports import Message
+
+
+class SnsNotifier:
+    PERMISSIONS = frozenset({"sns:Publish"})
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self.topic_arn = topic_arn
+
+    def publish(self, report: Message) -> str:
+        """Publish one message (text for email, JSON for other subscribers); return its ID."""
+        try:
+            response = self._client.publish(
+                TopicArn=self.topic_arn,
+                Subject=report.subject,
+                Message=report.sns_message(),
+                MessageStructure="json",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise NotificationFailed(f"could not publish to {self.topic_arn}: {describe_error(error)}") from error
+        return str(response["MessageId"])

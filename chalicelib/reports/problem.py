@@ -1,0 +1,78 @@
+"""The report of something the sentry could not evaluate: nothing was judged, a person must look.
+
+One shape for every way in: a headline that says what was not done, the
+facts (problem, region, event, who), and a document marked
+``not-evaluated``. An event the sentry could not read, a group it could not
+look up, groups a sweep (or an event's check) could not read: each only
+chooses its words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.change import SecurityGroupChange
+from chalicelib.domain.outcome import Trigger
+from chalicelib.reports.fit import Report
+from chalicelib.reports.text import clean, console_link, subject_line
+
+
+def problem_report(
+    problem: str, region: str, event_id: str | None, change: SecurityGroupChange | None = None
+) -> Report:
+    """An event the sentry could not evaluate (unreadable, or its group not looked up): nothing was reverted."""
+    what = change.event_name if change else "a security-group change"
+    group = (change.group_id or change.group_name) if change else None
+    where = f" on {clean(group, 64)}" if group else ""
+    facts = [("Event ID", clean(event_id or "unknown"))]
+    if change is not None:
+        facts += [
+            ("Principal", clean(change.actor.arn or change.actor.identity_type)),
+            ("When", clean(change.event_time)),
+        ]
+    if change is not None and change.group_id:
+        facts.append(("Console", console_link(clean(region, 32), change.group_id)))
+    document = {
+        "event": {"id": clean(event_id or ""), "name": what, "region": clean(region, 32)},
+        "group": {"id": change.group_id if change else None},
+    }
+    return _not_evaluated(
+        headline=f"sg-sentry could not evaluate {what}{where}, so it reverted nothing. Check the group by hand.",
+        subject=f"sg-sentry: could not evaluate {what}{where}",
+        problem=problem,
+        region=region,
+        facts=facts,
+        document=document,
+    )
+
+
+def sweep_problem_report(problem: str, region: str, trigger: Trigger | None = None) -> Report:
+    """Groups the sweep (or an event's check) could not read: nothing was checked."""
+    what = f"what {trigger.change.event_name} changed" if trigger else "the guarded groups"
+    who = "The sg-sentry check of an event" if trigger else "The sg-sentry sweep"
+    subject = (
+        f"sg-sentry: could not check {trigger.change.event_name}"
+        if trigger
+        else "sg-sentry sweep: could not read the groups"
+    )
+    return _not_evaluated(
+        headline=f"{who} could not read {what}, so it checked nothing. Events are still handled as they come.",
+        subject=f"{subject} in {region}",
+        problem=problem,
+        region=region,
+        facts=[("Event ID", clean(trigger.change.event_id))] if trigger else [],
+        document={"kind": "sweep" if trigger is None else "event"},
+    )
+
+
+def _not_evaluated(
+    headline: str, subject: str, problem: str, region: str, facts: list[tuple[str, str]], document: dict[str, Any]
+) -> Report:
+    lines = [headline, "", *_facts([("Problem", clean(problem, 1000)), ("Region", clean(region, 32)), *facts])]
+    text = "\n".join(lines) + "\n"
+    document = {"source": "sg-sentry", **document, "summary": "not-evaluated", "problem": clean(problem, 1000)}
+    return Report(subject=subject_line(subject), text=text, document=document | {"text": text})
+
+
+def _facts(facts: list[tuple[str, str]]) -> list[str]:
+    return [f"  {label:<12} {value}" for label, value in facts]

@@ -1,0 +1,167 @@
+"""What every way in shares around its own steps: starting an invocation, and finishing it.
+
+Each use case (an event, the sweep, an event's check) is read -> scope ->
+plan -> carry out -> report. The first and the last are the same for all:
+
+* `start`: settings from the environment (a bad one is logged and raised:
+  nothing is judged on a guess), the ports, the log;
+* `finish`: one log line per group (and interface) and one for the whole,
+  one message if the result is worth one, then the verdict for Lambda:
+  raise what failed (so Lambda retries and alarms), and raise a failed
+  notification only when nothing else failed, since a retry re-reverts
+  nothing but does re-send the message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.boto import BotoAws
+from chalicelib.adapters.log import DecisionLog, Level
+from chalicelib.domain.config import ConfigError, Settings
+from chalicelib.domain.errors import NotificationFailed
+from chalicelib.domain.outcome import (
+    FAILURES,
+    HandledChange,
+    InterfaceOutcome,
+    Summary,
+    SweepResult,
+    TagOutcome,
+    summary_word,
+)
+from chalicelib.domain.ports import Aws
+from chalicelib.reports import build_report
+from chalicelib.reports.fit import Report
+from chalicelib.reports.parts import rule_document
+from chalicelib.reports.text import plural
+
+Result = HandledChange | SweepResult
+NOTHING_GUARDED = "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation's settings, ports and log, and the fields every log line of it carries."""
+
+    env: Mapping[str, str]
+    settings: Settings
+    services: Aws
+    log: DecisionLog
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def about(self, **context: Any) -> Invocation:
+        """The same invocation, its log lines carrying these fields too (the event, its actor)."""
+        return Invocation(self.env, self.settings, self.services, self.log, {**self.context, **context})
+
+    def say(self, level: Level, message: str, outcome: str, **fields: Any) -> None:
+        self.log.write(level, message, outcome, **{**self.context, **fields})
+
+    def guards_nothing(self) -> bool:
+        """True (and said) when the settings guard no group at all."""
+        if self.settings.scope.guards_anything:
+            return False
+        self.say(Level.WARNING, NOTHING_GUARDED, Summary.IGNORED)
+        return True
+
+    def publish(self, report: Report, **fields: Any) -> NotificationFailed | None:
+        """Publish to the topic, if one is set; log either way and return the failure, if any."""
+        topic = self.settings.topic_arn
+        if topic is None:
+            return None
+        try:
+            message_id = self.services.notifier(topic).publish(report)
+        except NotificationFailed as error:
+            self.say(Level.ERROR, str(error), Summary.NOTIFICATION_FAILED, **fields)
+            return error
+        self.say(Level.INFO, f"notified {topic} (message {message_id})", Summary.NOTIFIED, **fields)
+        return None
+
+    def cannot_evaluate(self, problem: str, report: Report, **fields: Any) -> NotificationFailed | None:
+        """Nothing could be judged: log it and tell a person, with `report` (a problem report)."""
+        self.say(Level.ERROR, problem, Summary.FAILED, **fields)
+        return self.publish(report)
+
+
+def start(env: Mapping[str, str] | None, services: Aws | None, log: DecisionLog | None) -> Invocation:
+    """The invocation's settings (raises `ConfigError`, logged), ports and log; the real ones by default."""
+    env = os.environ if env is None else env
+    log = log or DecisionLog()
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as error:
+        log.write(Level.ERROR, str(error), Summary.CONFIG_ERROR)
+        raise
+    return Invocation(env, settings, services or BotoAws(), log)
+
+
+def finish(run: Invocation, result: Result, failure: type[RuntimeError]) -> None:
+    """Log what was done, publish one message if it is worth one, and raise `failure` if anything failed."""
+    report = build_report(result)
+    if isinstance(result, HandledChange):
+        _log_change(run, result, report)
+        fields: dict[str, Any] = {"group_id": result.group.group_id}
+    else:
+        _log_judgement(run, result)
+        fields = {}
+    published = run.publish(report, **fields) if worth_reporting(result) else None
+    if published is not None and not result.failed:
+        # Reverts and restores are idempotent: Lambda's retry reports them as already done.
+        raise published
+    if result.failed:
+        raise failure(failed_words(result))
+
+
+def worth_reporting(result: Result) -> bool:
+    """A handled change always is; a judgement when it found something, or a person must know of its event."""
+    return isinstance(result, HandledChange) or result.worth_reporting
+
+
+def failed_words(result: Result) -> str:
+    """What failed, in one line: the message of the error raised for Lambda."""
+    if isinstance(result, HandledChange):
+        errors = "; ".join(f"{item.rule}: {item.error}" for item in result.failures)
+        return f"could not revert or restore {len(result.failures)} rule(s) on {result.group.group_id}: {errors}"
+    kinds = Counter(
+        "interface" if isinstance(item, InterfaceOutcome) else "guard tag" if isinstance(item, TagOutcome) else "rule"
+        for item in result.failures
+    )
+    said = [plural(count, noun) for noun, count in sorted(kinds.items(), key=lambda kind: kind[0] != "rule")]
+    reasons = sorted({item.error for item in result.failures if item.error})
+    words = [f"could not put right {', '.join(said)} ({'; '.join(reasons[:3])})"] if said else []
+    failed = "; ".join(words + [f"could not check: {problem}" for problem in result.problems])
+    return f"the {who(result)} of {result.region} {failed}; see the log"
+
+
+def who(result: SweepResult) -> str:
+    return f"{result.trigger.change.event_name} check" if result.trigger else "sweep"
+
+
+def _log_change(run: Invocation, handled: HandledChange, report: Report) -> None:
+    level = Level.ERROR if handled.failed or handled.incomplete else Level.INFO
+    rules = [rule_document(item) for item in handled.group.rules]
+    run.say(level, report.subject, handled.summary, group_id=handled.group.group_id, rules=rules)
+
+
+def _log_judgement(run: Invocation, result: SweepResult) -> None:
+    for swept in result.drifted:
+        level = Level.ERROR if swept.failures else Level.INFO
+        documents = [rule_document(item) for item in swept.rules]
+        word = summary_word(swept.outcomes) or Summary.CLEAN
+        run.say(level, f"{who(result)}: {word} on {swept.group_id}", word, group_id=swept.group_id, rules=documents)
+    for item in result.interfaces:
+        level = Level.ERROR if item.outcome in FAILURES else Level.INFO
+        word = summary_word((item,)) or Summary.CLEAN
+        run.say(level, f"{who(result)}: {word}: {item.fix.reason}", word)
+    said = (
+        f"{who(result)} of {result.region}: {plural(result.groups_checked, 'group')}, "
+        f"{plural(result.rules_checked, 'rule')}, {len(result.drifted)} drifted, "
+        f"{len(result.unjudged)} judged for exposure only (lockdown without a baseline), "
+        f"{plural(len(result.interfaces), 'interface')} opening a guarded workload"
+    )
+    level = Level.ERROR if result.failed else Level.WARNING if result.unjudged else Level.INFO
+    prefix = "" if result.trigger else "sweep-"
+    run.say(level, said, f"{prefix}{result.summary}")

@@ -1,0 +1,217 @@
+"""Scope, plan and carry out one rule change: the middle of the event pipeline (`handle_event`).
+
+Scope: the group the change names, if the sentry guards it (by ID, by tag,
+or by an entry in the baseline). Plan: what to revoke (or, held to a
+baseline, restore), judged rule by rule with the sweep's own judgement
+(`drift`). Carry out: the revokes first, then the rest, then the proof
+(`remedy.check`), as for the sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chalicelib.adapters import baseline_file
+from chalicelib.domain.baseline import ApprovedGroup, Baseline
+from chalicelib.domain.change import SecurityGroupChange
+from chalicelib.domain.config import Settings
+from chalicelib.domain.drift import Step, back_to_baseline, judged
+from chalicelib.domain.groups import GroupInfo
+from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome, UnreadableOutcome
+from chalicelib.domain.policy import GroupScope, Mode, Policy, exempt_pattern, reaches_past_approval
+from chalicelib.domain.ports import Aws, SecurityGroupsPort
+from chalicelib.domain.prefix_lists import ListContents
+from chalicelib.domain.rules import Direction, Rule, SourceKind, UnreadableRule
+from chalicelib.usecases.pipeline import Invocation
+from chalicelib.usecases.remedy import UNREADABLE_LEFT, UNREADABLE_REVOKED, carry_out, check, revoke_unreadable
+
+# In report order: what must be done (a Step), or what is known already (a RuleOutcome).
+Planned = list[Step | RuleOutcome]
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """A guarded group's plan for one change: its steps and known outcomes, and rules to revoke by ID."""
+
+    group_id: str
+    # The group's description, when scoping had to read it (else looked up for the email after acting).
+    group: GroupInfo | None
+    ec2: SecurityGroupsPort
+    approved: ApprovedGroup | None
+    planned: Planned
+    unreadable: list[UnreadableRule]
+    why_nothing: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.planned and not self.unreadable
+
+
+def plan_change(change: SecurityGroupChange, run: Invocation) -> ChangePlan | None:
+    """The plan for the change's group; None when the group is not guarded. Raises what AWS or the baseline raise."""
+    ec2 = run.services.security_groups(change.region)
+    approved_file = baseline_file.load(run.settings.baseline_path)
+    group_id, group = _guarded_group(change, run.settings.scope, ec2, approved_file)
+    if group_id is None:
+        return None
+    approved = approved_entry(run.settings, approved_file, group_id, change.region)
+    planned, unreadable, why_nothing = _plan(change, run.settings.policy, ec2, run.services, approved)
+    return ChangePlan(group_id, group, ec2, approved, planned, unreadable, why_nothing)
+
+
+def carry_out_change(change: SecurityGroupChange, plan: ChangePlan, run: Invocation) -> HandledChange:
+    """Do the plan (or, in a dry run, say what it would do), prove it, and say what became of each rule."""
+    settings = run.settings
+    exempt = exempt_pattern(change.actor, settings.policy.exempt_principals)
+    left = UNREADABLE_LEFT if exempt is None else f"made by an exempt principal (matches {exempt}); left as it is"
+    revokes = settings.policy.mode is Mode.LOCKDOWN and exempt is None
+    steps = [item for item in plan.planned if isinstance(item, Step)]
+    done = iter(carry_out(steps, plan.group_id, plan.ec2, settings.dry_run))
+    rules = tuple(next(done) if isinstance(item, Step) else item for item in plan.planned)
+    unreadable = _unreadable(plan.unreadable, plan.group_id, plan.ec2, settings.dry_run, revokes, left)
+    outcome = GroupOutcome(
+        group_id=plan.group_id,
+        name=None,
+        mode=settings.policy.mode,
+        dry_run=settings.dry_run,
+        rules=rules,
+        baseline_rules=len(plan.approved.rules) if plan.approved is not None else None,
+        unreadable=tuple(unreadable),
+    )
+    (outcome,) = check([outcome], plan.ec2)
+    # Only now, after the revoke: the group's name is only for the email.
+    group = plan.group or _lookup_quietly(plan.ec2, plan.group_id)
+    name = group.name if group else change.group_name
+    return HandledChange(change, replace(outcome, name=name))
+
+
+def approved_entry(settings: Settings, approved: Baseline, group_id: str, region: str) -> ApprovedGroup | None:
+    """The group's baseline; only lockdown mode holds a group to one."""
+    if settings.policy.mode is not Mode.LOCKDOWN:
+        return None
+    return approved.for_group(group_id, region)
+
+
+def _guarded_group(
+    change: SecurityGroupChange, scope: GroupScope, ec2: SecurityGroupsPort, approved: Baseline
+) -> tuple[str | None, GroupInfo | None]:
+    """The group's ID if it is guarded, and its description if one had to be fetched.
+
+    A group with a baseline entry is guarded whatever its tags say. By tag,
+    a cached look may say "guarded" (a tag removed since is itself an event
+    the sentry handles), but "not guarded" is only ever said by a fresh
+    read: a cached answer must never let a forbidden change through.
+    """
+    group = None
+    group_id = change.group_id
+    if group_id is None and change.group_name:
+        group = ec2.find_group_by_name(change.group_name)
+        group_id = group.group_id if group else None
+    if group_id is None:
+        return None, None
+    if scope.covers_id(group_id) or group_id in approved.group_ids(change.region):
+        return group_id, group
+    if scope.tag_key is None:
+        return None, None
+    cached = group or ec2.cached_group(group_id)
+    if cached is not None and scope.covers_tags(cached.tags):
+        return group_id, cached
+    group = ec2.describe_group(group_id, fresh=True)
+    if group is not None and scope.covers_tags(group.tags):
+        return group_id, group
+    return None, None
+
+
+def _plan(
+    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroupsPort, services: Aws, approved: ApprovedGroup | None
+) -> tuple[Planned, list[UnreadableRule], str]:
+    """What to do about the change (rules, and unreadable rules to revoke by ID), and, when nothing, why."""
+    exempt = exempt_pattern(change.actor, policy.exempt_principals)
+    if change.is_revoke and approved is None:
+        return [], [], "a revoke matters only on a group held to a baseline (lockdown mode)"
+    if change.is_revoke and exempt is not None:
+        return [], [], f"made by an exempt principal (matches {exempt}); nothing is restored"
+    unreadable = list(change.unreadable_rules)
+    if approved is not None and exempt is None and (change.is_revoke or change.updates):
+        # CloudTrail says neither what a modified rule was nor, for a revoke
+        # by ID, what was removed: the present rules against the baseline say all.
+        present = ec2.group_rules(approved.group_id)
+        lists = _lists(services, change.region, [*present.rules, *approved.rules], approved)
+        steps = back_to_baseline(present.rules, approved.rules, lambda rule: reaches_past_approval(rule, policy, lists))
+        planned: Planned = list(steps)
+        updated = {update.rule_id for update in change.updates}
+        planned += [
+            RuleOutcome(rule, Outcome.ALLOWED, "approved in the baseline")
+            for rule in present.rules
+            if rule.rule_id in updated and rule in approved.approved and not any(s.rule == rule for s in steps)
+        ]
+        return planned, [*unreadable, *present.unreadable], "the group holds exactly its approved rules"
+    return _judge(change, policy, ec2, services, approved), unreadable, "no rule to judge"
+
+
+def _judge(
+    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroupsPort, services: Aws, approved: ApprovedGroup | None
+) -> Planned:
+    rules: list[Rule] = list(change.added)
+    planned: Planned = []
+    if change.updates:
+        # CloudTrail does not say whether a modified rule is ingress or egress.
+        current = ec2.describe_rules([update.rule_id for update in change.updates])
+        for update in change.updates:
+            now = current.get(update.rule_id)
+            if now is None:
+                reason = f"rule {update.rule_id} no longer exists; nothing to revert"
+                planned.append(RuleOutcome(update.as_rule(Direction.UNKNOWN), Outcome.ALREADY_GONE, reason))
+            elif now != update.as_rule(now.direction):
+                # Revoking it now would remove whatever the rule has become, which a later
+                # (perhaps exempt) change decided.
+                reason = f"rule {update.rule_id} is now {now}; that later change is judged on its own event"
+                planned.append(RuleOutcome(update.as_rule(now.direction), Outcome.SUPERSEDED, reason))
+            else:
+                rules.append(update.as_rule(now.direction))
+    lists = ListContents()
+    if _needs_lists(rules, policy, approved, change):
+        lists = _lists(services, change.region, rules, approved)
+    allowed = approved.approved if approved is not None else None
+    for rule, step, reason in judged(rules, change.actor, policy, allowed, lists):
+        planned.append(step if step is not None else RuleOutcome(rule, Outcome.ALLOWED, reason))
+    return planned
+
+
+def _needs_lists(
+    rules: list[Rule], policy: Policy, approved: ApprovedGroup | None, change: SecurityGroupChange
+) -> bool:
+    """Whether a decision depends on what a prefix list holds (which costs a read before the revoke)."""
+    if exempt_pattern(change.actor, policy.exempt_principals) is not None:
+        return False
+    listed = [rule for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST]
+    if policy.mode is Mode.INTERNET:
+        return bool(listed)
+    # Lockdown reverts every rule not approved without looking; an approved one is checked.
+    return approved is not None and any(rule in approved.approved for rule in listed)
+
+
+def _lists(services: Aws, region: str, rules: list[Rule], approved: ApprovedGroup | None) -> ListContents:
+    """What the lists these rules reference hold now (no call when none does), and held when approved."""
+    wanted = {rule.source.value for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST}
+    current = services.prefix_lists(region).read(wanted)
+    return ListContents(current, approved.prefix_lists if approved is not None else {})
+
+
+def _unreadable(
+    items: list[UnreadableRule], group_id: str, ec2: SecurityGroupsPort, dry_run: bool, revokes: bool, left: str
+) -> list[UnreadableOutcome]:
+    """Revoke unreadable rules by ID (lockdown, not exempt), or list them for a person to look at; `check` proves it."""
+    if not items:
+        return []
+    if not revokes:
+        return [UnreadableOutcome(item, Outcome.UNREADABLE, left) for item in items]
+    return revoke_unreadable(group_id, items, ec2, dry_run, UNREADABLE_REVOKED)
+
+
+def _lookup_quietly(ec2: SecurityGroupsPort, group_id: str) -> GroupInfo | None:
+    """The group's name is only for the email: failing to get it, however, must not stop the report."""
+    try:
+        return ec2.describe_group(group_id)
+    except Exception:  # an error, a malformed answer: the report goes out without the name
+        return None
