@@ -229,7 +229,7 @@ class SecurityGroups:
         narrowed to 10.0.0.0/8 by its author) is left as it now is, where
         revoking its ID would remove whatever it has become. A rule is proven
         gone when EC2's answer names a rule of its very definition among those
-        it revoked (`shown`); otherwise `remedy.carry_out` reads the group
+        it revoked (`shown`); otherwise `remedy.check` reads the group
         again and checks, as EC2 saying "true" is not the last word.
         """
         by_id = [rule for rule in rules if rule.rule_id and by_rule_id]

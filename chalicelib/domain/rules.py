@@ -8,7 +8,7 @@ and reverts single rules.
 
 This module holds the values, the text people read, and the two boto3
 converters (from the describe/authorize shapes, to `IpPermissions`).
-CloudTrail's shapes are read in `events`. Nothing here performs I/O.
+CloudTrail's shapes are read in `chalicelib.cloudtrail`. Nothing here performs I/O.
 
 A rule AWS holds but this module cannot read (moto, for one, accepts tcp
 with ports -1 or 23-21) becomes an `UnreadableRule`, never an exception that

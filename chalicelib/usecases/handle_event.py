@@ -55,8 +55,10 @@ def handle_event(
     if run.guards_nothing():
         return None
     change = _read(raw, run)
-    if change is None or isinstance(change, IndirectChange):
-        return handle_indirect(change, run) if change is not None else None
+    if change is None:
+        return None
+    if isinstance(change, IndirectChange):
+        return handle_indirect(change, run)
     run = run.about(
         event_id=change.event_id, event_name=change.event_name, actor=change.actor.name, dry_run=run.settings.dry_run
     )

@@ -12,7 +12,7 @@ the event handler. The sweep judges what is there now, with the same policy:
   only what opens it to the internet can be told from drift), and the
   summary says so;
 * and, unless every group is guarded, interfaces that carry a guarded group
-  beside an open one lose the open one (`sweep_interfaces`).
+  beside an open one lose the open one (`side_door`).
 
 Groups with an entry in the baseline are swept whatever their tags say. A
 rule that cannot be read is reported on its own (and revoked by its ID in

@@ -63,7 +63,7 @@ CIDRS_V4 = st.one_of(
 CIDRS_V6 = st.one_of(
     VALID_V6, st.sampled_from(["::/0", "fd00::/8", "0.0.0.0/0", "::/129", "gg::/0"]), st.text(max_size=20)
 )
-# The calls that open a group without a rule change of their own (chalicelib/indirect.py).
+# The calls that open a group without a rule change of their own (chalicelib/cloudtrail/indirect.py).
 INDIRECT_NAMES = [
     "CreateTags",
     "DeleteTags",
