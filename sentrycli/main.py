@@ -211,6 +211,7 @@ def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: s
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
     from chalicelib.domain.config import ConfigError, Settings
+    from chalicelib.domain.errors import AwsError
     from sentrycli import snapshot as snapshots
 
     try:
@@ -221,7 +222,7 @@ def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: s
         snapshots.write(groups, path)
     except (ValueError, ProjectError, ConfigError, BaselineError) as error:
         raise click.ClickException(str(error)) from None
-    except (ClientError, BotoCoreError) as error:
+    except (AwsError, ClientError, BotoCoreError) as error:
         raise click.ClickException(f"AWS refused: {error}") from None
     for group in groups:
         click.echo(f"✓ {group.group_id}" + (f" ({group.name})" if group.name else "") + f": {len(group.rules)} rules")
