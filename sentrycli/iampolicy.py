@@ -58,6 +58,38 @@ def missing(documents: Iterable[Mapping[str, Any]], needs: Iterable[Need | str])
     return sorted(lacking)
 
 
+def differences(document: Mapping[str, Any], needs: Iterable[Need]) -> list[str]:
+    """How `document` differs from granting exactly `needs`, in words, sorted: none when it grants just those.
+
+    Every need must be allowed; and every resource a statement names for an
+    action must be one that action needs, or one another action needs whose
+    trailing ``*`` reaches a resource this action needs (the ARN of a log
+    group, ``...:log-group:NAME*``, reaches its streams, ``NAME:log-stream:S``).
+    Only plain Allow statements of actions on resources can be compared so.
+    """
+    needs = list(needs)
+    needed: dict[str, set[str]] = {}
+    for need in needs:
+        needed.setdefault(need.action, set()).add("*" if need.resource is None else need.resource)
+    named = {resource for resources in needed.values() for resource in resources}
+    found = [f"not granted: {lacking}" for lacking in missing([document], needs)]
+    for statement in statements(document):
+        sid = statement.get("Sid", "a statement without Sid")
+        if statement.get("Effect") != "Allow" or set(statement) - {"Sid", "Effect", "Action", "Resource"}:
+            found.append(f"{sid}: not a plain Allow of actions on resources")
+            continue
+        for action in _listed(statement.get("Action")):
+            wanted = needed.get(action)
+            if wanted is None:
+                found.append(f"{sid}: {action} is not needed")
+                continue
+            for resource in _listed(statement.get("Resource")):
+                reaches = resource.endswith("*") and resource in named and any(w.startswith(resource) for w in wanted)
+                if resource not in wanted and not reaches:
+                    found.append(f"{sid}: {action} on {resource} is not needed")
+    return sorted(found)
+
+
 def granted_actions(document: Mapping[str, Any]) -> set[str]:
     """Every action named by an Allow statement, as written."""
     return {action for s in statements(document) if s.get("Effect") == "Allow" for action in _listed(s.get("Action"))}

@@ -47,9 +47,30 @@ RECORDED_ACTIONS: set[str] = set()
 DEPLOYED_CALLS: list[tuple[str, str, dict[str, Any]]] = []
 
 
+# Why this session does not run the whole suite, if it does not: RECORDED_ACTIONS is then only part of what the
+# suite exercises. Set once collection is over, whatever the command line was.
+NOT_THE_WHOLE_SUITE: list[str] = []
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run tests marked after_suite last: they judge what the rest of the suite did."""
     items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:  # -k, -m, --deselect, --last-failed, ...
+        NOT_THE_WHOLE_SUITE.append(f"{len(items)} test(s) deselected")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    every = {path.resolve() for path in (ROOT / "tests").rglob("test_*.py")}
+    left = sorted(every - {item.path.resolve() for item in session.items})
+    if left:
+        NOT_THE_WHOLE_SUITE.append(f"{len(left)} test file(s) not run, such as {left[0].relative_to(ROOT)}")
+    if any("::" in arg for arg in session.config.args):
+        NOT_THE_WHOLE_SUITE.append("tests chosen by name")
+    if hasattr(session.config, "workerinput"):
+        NOT_THE_WHOLE_SUITE.append("the tests are shared among pytest-xdist workers, each recording its own calls")
 
 
 @pytest.fixture(autouse=True, scope="session")

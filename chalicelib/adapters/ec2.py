@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.arns import ANY, SECURITY_GROUP, SECURITY_GROUP_RULE, Permission
 from chalicelib.adapters.aws import describe_error, error_code, translated
 from chalicelib.domain.groups import (
     GroupInfo,
@@ -90,21 +91,24 @@ GROUP_CACHE = GroupCache()
 
 
 class SecurityGroups:
-    # Every EC2 action this adapter calls: the shipped IAM policy must grant
-    # exactly these, and the test suite checks the calls it sees against them.
-    PERMISSIONS = frozenset(
-        {
-            "ec2:RevokeSecurityGroupIngress",
-            "ec2:RevokeSecurityGroupEgress",
-            # Restoring approved rules (a baseline): put back, or redefined in place.
-            "ec2:AuthorizeSecurityGroupIngress",
-            "ec2:AuthorizeSecurityGroupEgress",
-            "ec2:ModifySecurityGroupRules",
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeSecurityGroupRules",
-            # Putting back a guard tag someone removed from a guarded group.
-            "ec2:CreateTags",
-        }
+    # Every IAM permission this adapter's calls need: the shipped policy grants exactly these (with the other
+    # adapters'), `sentry doctor` checks a role against them, and the test suite checks the calls it sees.
+    PERMISSIONS = (
+        Permission("ec2:RevokeSecurityGroupIngress", SECURITY_GROUP),
+        Permission("ec2:RevokeSecurityGroupEgress", SECURITY_GROUP),
+        # Restoring approved rules (a baseline): put back, or redefined in place. A rule is a resource of its
+        # own beside its group: ModifySecurityGroupRules acts on it (IAM requires it), an Authorize creates one.
+        Permission("ec2:AuthorizeSecurityGroupIngress", SECURITY_GROUP),
+        Permission("ec2:AuthorizeSecurityGroupIngress", SECURITY_GROUP_RULE),
+        Permission("ec2:AuthorizeSecurityGroupEgress", SECURITY_GROUP),
+        Permission("ec2:AuthorizeSecurityGroupEgress", SECURITY_GROUP_RULE),
+        Permission("ec2:ModifySecurityGroupRules", SECURITY_GROUP),
+        Permission("ec2:ModifySecurityGroupRules", SECURITY_GROUP_RULE),
+        # Reads: IAM allows the Describe calls only on "*".
+        Permission("ec2:DescribeSecurityGroups", ANY),
+        Permission("ec2:DescribeSecurityGroupRules", ANY),
+        # Putting back a guard tag someone removed from a guarded group.
+        Permission("ec2:CreateTags", SECURITY_GROUP),
     )
 
     def __init__(self, client: Any, cache: GroupCache = GROUP_CACHE) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from chalicelib.adapters.arns import ANY, NETWORK_INTERFACE, SECURITY_GROUP, Permission
 from chalicelib.adapters.aws import describe_error, translated
 from chalicelib.domain.interfaces import Interface
 
@@ -17,7 +18,12 @@ FILTER_VALUES_LIMIT = 200
 
 
 class NetworkInterfaces:
-    PERMISSIONS = frozenset({"ec2:DescribeNetworkInterfaces", "ec2:ModifyNetworkInterfaceAttribute"})
+    PERMISSIONS = (
+        Permission("ec2:DescribeNetworkInterfaces", ANY),
+        # Taking a group off an interface names the groups it keeps: IAM checks the interface and each of them.
+        Permission("ec2:ModifyNetworkInterfaceAttribute", NETWORK_INTERFACE),
+        Permission("ec2:ModifyNetworkInterfaceAttribute", SECURITY_GROUP),
+    )
 
     def __init__(self, client: Any) -> None:
         self._client = client

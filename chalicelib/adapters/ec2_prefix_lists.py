@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.arns import ANY, PREFIX_LIST, Permission
 from chalicelib.adapters.aws import describe_error, error_code, translated
 from chalicelib.domain.prefix_lists import PrefixList, PrefixListEntry
 
@@ -26,7 +27,11 @@ ENTRY_CACHE_LIMIT = 1000
 
 
 class PrefixLists:
-    PERMISSIONS = frozenset({"ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries"})
+    PERMISSIONS = (
+        Permission("ec2:DescribeManagedPrefixLists", ANY),
+        # Any list a guarded rule may reference: AWS-managed lists belong to the account "aws".
+        Permission("ec2:GetManagedPrefixListEntries", PREFIX_LIST),
+    )
 
     def __init__(self, client: Any) -> None:
         self._client = client

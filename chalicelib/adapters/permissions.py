@@ -1,19 +1,39 @@
-"""Every IAM action the deployed functions need: what each adapter declares, gathered in one place."""
+"""Every IAM permission the deployed functions need: what each adapter declares, gathered in one place.
+
+Read by the shipped policy's tests (.chalice/policy-<stage>.json grants
+exactly these, rendered with wildcards), by the test that records every AWS
+call the suite makes, and by `sentry doctor` (rendered for the account).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from chalicelib.adapters.arns import ANY, LOG_GROUP, LOG_STREAM, Permission, Place
 from chalicelib.adapters.ec2 import SecurityGroups
 from chalicelib.adapters.ec2_interfaces import NetworkInterfaces
 from chalicelib.adapters.ec2_prefix_lists import PrefixLists
 from chalicelib.adapters.sns import SnsNotifier
 
-# What Lambda itself needs to write the function's logs.
-LAMBDA_LOGGING = frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"})
-# Every IAM action the deployed function needs: .chalice/policy-<stage>.json grants exactly these.
-REQUIRED_PERMISSIONS = (
-    SecurityGroups.PERMISSIONS
-    | PrefixLists.PERMISSIONS
-    | NetworkInterfaces.PERMISSIONS
-    | SnsNotifier.PERMISSIONS
-    | LAMBDA_LOGGING
+__all__ = ["ANY", "LAMBDA_LOGGING", "REQUIRED", "REQUIRED_ACTIONS", "Permission", "Place", "resources"]
+
+# What Lambda itself needs to write the function's logs (no call of the app's own makes them).
+LAMBDA_LOGGING = (
+    Permission("logs:CreateLogGroup", LOG_GROUP),
+    Permission("logs:CreateLogStream", LOG_STREAM),
+    Permission("logs:PutLogEvents", LOG_STREAM),
 )
+REQUIRED: tuple[Permission, ...] = (
+    *SecurityGroups.PERMISSIONS,
+    *PrefixLists.PERMISSIONS,
+    *NetworkInterfaces.PERMISSIONS,
+    *SnsNotifier.PERMISSIONS,
+    *LAMBDA_LOGGING,
+)
+# The action names alone.
+REQUIRED_ACTIONS = frozenset(permission.action for permission in REQUIRED)
+
+
+def resources(place: Place, permissions: Iterable[Permission] = REQUIRED) -> list[Permission]:
+    """Each permission on each resource it means at `place`, in declaration order."""
+    return [rendered for permission in permissions for rendered in permission.render(place)]

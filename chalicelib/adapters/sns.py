@@ -6,13 +6,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.arns import KEY, TOPIC, Permission
 from chalicelib.adapters.aws import describe_error
 from chalicelib.domain.errors import NotificationFailed
 from chalicelib.domain.ports import Message
 
 
 class SnsNotifier:
-    PERMISSIONS = frozenset({"sns:Publish"})
+    PERMISSIONS = (Permission("sns:Publish", TOPIC),)
+    # Publishing to a topic encrypted with a customer-managed key needs these too, on the key. They are not in
+    # the shipped policy (which key is the account's choice); `sentry doctor` checks them when it finds one.
+    ENCRYPTED_TOPIC_PERMISSIONS = (Permission("kms:GenerateDataKey", KEY), Permission("kms:Decrypt", KEY))
 
     def __init__(self, client: Any, topic_arn: str) -> None:
         self._client = client

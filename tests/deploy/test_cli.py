@@ -19,6 +19,7 @@ from app import SECURITY_GROUP_CHANGES
 from localaws import cloudtrail
 from localaws.rehearse import project_copy
 from sentrycli.doctor import TITLES, Doctor, logs_management_writes
+from sentrycli.doctor.topic import check_topic
 from sentrycli.main import cli
 from sentrycli.project import Project
 from sentrycli.replay import replay_deployed
@@ -335,6 +336,19 @@ def test_doctor_fails_a_function_that_cannot_run(project: Path, monkeypatch: pyt
     assert "it is in a failed state (bad zip); its reserved concurrency is 0, so it never runs" in result.output
 
 
+def test_doctor_asks_for_the_key_of_a_topic_encrypted_with_a_customer_managed_key(project: Path) -> None:
+    with mock_aws():
+        deploy_like_chalice(project)
+        key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        sns = boto3.client("sns", region_name=REGION)
+        (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue=key)
+        result = sentry(project, "doctor")
+    assert result.exit_code == 1
+    assert {name for name, mark in marks(result).items() if mark == "✗"} == {"function and role", "sweep"}
+    assert f"does not allow kms:Decrypt on {key}, kms:GenerateDataKey on {key}" in result.output
+
+
 def test_doctor_judges_the_deployed_settings_and_says_when_config_json_differs(project: Path) -> None:
     with mock_aws():
         deploy_like_chalice(project)
@@ -422,7 +436,7 @@ def test_a_subscription_awaiting_confirmation_is_not_enough() -> None:
         )
         doctor = Doctor(Project(Path(".")), "dev", REGION, lambda *_, **__: sns)
         doctor.__dict__["environment"] = {"SENTRY_TOPIC_ARN": topic, "SENTRY_GROUP_IDS": "*"}
-        ok, detail = doctor.topic()
+        ok, detail = check_topic(doctor)
     assert not ok and detail == f"{topic} has no confirmed subscription (1 pending: confirm from the email)"
 
 

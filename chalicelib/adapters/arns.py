@@ -1,0 +1,84 @@
+"""What an adapter declares it needs from IAM: an action, on a resource named by an ARN template.
+
+A template writes the parts of an ARN that vary as IAM's documentation does,
+``${Placeholder}``; a `Place` says what they stand for where the permissions
+are judged: a value, ``*`` (any), or several values (one resource each).
+The shipped policy is the declaration rendered with wildcards, `sentry doctor`
+renders it with the account, region, topic and groups it finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from string import Template
+
+ANY = "*"
+
+# The resources the adapters act on. IAM allows the Describe calls only on "*": they name no resource.
+SECURITY_GROUP = "arn:${Partition}:ec2:${Region}:${Account}:security-group/${SecurityGroupId}"
+# A rule is a resource of its own beside its group, since rules have IDs.
+SECURITY_GROUP_RULE = "arn:${Partition}:ec2:${Region}:${Account}:security-group-rule/${SecurityGroupRuleId}"
+NETWORK_INTERFACE = "arn:${Partition}:ec2:${Region}:${Account}:network-interface/${NetworkInterfaceId}"
+PREFIX_LIST = "arn:${Partition}:ec2:${Region}:${Account}:prefix-list/${PrefixListId}"
+# Given whole by the configuration (the topic) or by AWS (the topic's key): either may be in another region.
+TOPIC = "${TopicArn}"
+KEY = "${KeyArn}"
+# Lambda writes a function's logs to the log group named after it, a stream per container.
+LOG_GROUP = "arn:${Partition}:logs:${Region}:${Account}:log-group:/aws/lambda/${FunctionName}"
+LOG_STREAM = LOG_GROUP + ":log-stream:${LogStreamName}"
+
+
+@dataclass(frozen=True)
+class Place:
+    """What the placeholders of the templates stand for; each defaults to any."""
+
+    partition: str = "aws"
+    region: str = ANY
+    account: str = ANY
+    group_ids: Sequence[str] = (ANY,)
+    topic_arn: str = ANY
+    key_arn: str = ANY
+    function_name: str = ANY
+    # Resources no setting names: any of them, or one standing for its kind.
+    rule_id: str = ANY
+    interface_id: str = ANY
+    prefix_list_id: str = ANY
+    log_stream: str = ANY
+
+    def values(self) -> dict[str, Sequence[str]]:
+        return {
+            "Partition": [self.partition],
+            "Region": [self.region],
+            "Account": [self.account],
+            "SecurityGroupId": self.group_ids,
+            "SecurityGroupRuleId": [self.rule_id],
+            "NetworkInterfaceId": [self.interface_id],
+            "PrefixListId": [self.prefix_list_id],
+            "TopicArn": [self.topic_arn],
+            "KeyArn": [self.key_arn],
+            "FunctionName": [self.function_name],
+            "LogStreamName": [self.log_stream],
+        }
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One IAM action on one kind of resource (`resource`: an ARN template, or "*")."""
+
+    action: str
+    resource: str
+
+    def render(self, place: Place) -> list[Permission]:
+        """This permission on each resource it means at `place`: one per value of every placeholder."""
+        template = Template(self.resource)
+        names = template.get_identifiers()
+        values: Mapping[str, Sequence[str]] = place.values()
+        unknown = [name for name in names if name not in values]
+        if unknown or not template.is_valid():
+            raise ValueError(f"{self.resource!r}: not a resource template this module fills in ({unknown})")
+        return [
+            Permission(self.action, template.substitute(dict(zip(names, chosen, strict=True))))
+            for chosen in product(*(values[name] for name in names))
+        ]

@@ -1,0 +1,56 @@
+"""The EventBridge rule: enabled, with the app's pattern, sending the event as it is, and allowed to invoke."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from sentrycli.doctor.deployment import Deployment, Judgement, listing
+
+
+def check_rule(deployment: Deployment) -> Judgement:
+    from app import SECURITY_GROUP_CHANGES
+
+    events = deployment.clients("events")
+    function_arn = deployment.function_arn(deployment.function_name)
+    names = listing(events, "list_rule_names_by_target", "RuleNames", TargetArn=function_arn)
+    if not names:
+        return False, f"no rule targets {deployment.function_name}"
+    seen = []
+    invokers = invoking_rules(deployment)
+    for rule_name in names:
+        rule = events.describe_rule(Name=rule_name)
+        target = next(
+            t for t in listing(events, "list_targets_by_rule", "Targets", Rule=rule_name) if t["Arn"] == function_arn
+        )
+        problems = []
+        if rule.get("State") != "ENABLED":
+            problems.append(f"is {rule.get('State')}")
+        if json.loads(rule.get("EventPattern") or "{}") != SECURITY_GROUP_CHANGES:
+            problems.append("has another event pattern")
+        if "Input" in target or "InputPath" in target or "InputTransformer" in target:
+            problems.append("rewrites the event before the function sees it")
+        if invokers is not None and rule["Arn"] not in invokers and "*" not in invokers:
+            problems.append("may not invoke the function (no lambda:InvokeFunction permission for it)")
+        if not problems:
+            return True, f"{rule_name} is enabled and sends security-group changes to the function"
+        seen.append(f"{rule_name} " + ", ".join(problems))
+    return False, "; ".join(seen)
+
+
+def invoking_rules(deployment: Deployment) -> set[str] | None:
+    """Rule ARNs the function's resource policy lets EventBridge invoke it for ('*': any); None if unreadable."""
+    try:
+        answer = deployment.clients("lambda").get_policy(FunctionName=deployment.function_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return set()
+        return None
+    rules = set()
+    for statement in json.loads(answer["Policy"]).get("Statement", []):
+        principal = statement.get("Principal", {})
+        service = principal.get("Service") if isinstance(principal, dict) else principal
+        if statement.get("Effect") == "Allow" and service == "events.amazonaws.com":
+            rules.add(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "*"))
+    return rules
