@@ -10,8 +10,14 @@ READY := $(VENV)/.ready
 
 .PHONY: test demo rehearse bench lint unit clean
 
+# The suite in parallel (pytest-xdist, a worker per CPU), then the tests that judge what all of it did (the AWS
+# calls it recorded, the inputs it generated): `python -m pytest` alone runs both in one process, more slowly.
+SUITE_RECORD := $(CURDIR)/.pytest-record
+
 test: lint
-	$(BIN)/python -m pytest
+	rm -rf $(SUITE_RECORD)
+	SENTRY_SUITE_RECORD=$(SUITE_RECORD) $(BIN)/python -m pytest -n auto --dist worksteal -m "not after_suite"
+	SENTRY_SUITE_RECORD=$(SUITE_RECORD) $(BIN)/python -m pytest -m after_suite
 
 unit: $(READY)
 	$(BIN)/python -m pytest tests/unit
@@ -43,4 +49,4 @@ $(READY): requirements-dev.txt constraints-dev.txt requirements.txt pyproject.to
 	touch $(READY)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .pytest-record

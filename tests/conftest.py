@@ -57,20 +57,68 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
 
 
+# `make test` runs the suite in two steps: every test but the after-suite ones in parallel (pytest-xdist), each
+# worker leaving what it recorded in this folder; then the after-suite tests alone, judging all of it together.
+SUITE_RECORD = os.environ.get("SENTRY_SUITE_RECORD")
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
+    after_suite = [item.get_closest_marker("after_suite") is not None for item in items]
+    if SUITE_RECORD and (all(after_suite) or not any(after_suite)):
+        return  # the two steps of `make test`: each runs what the other leaves out, and the record joins them
     if items:  # -k, -m, --deselect, --last-failed, ...
         NOT_THE_WHOLE_SUITE.append(f"{len(items)} test(s) deselected")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if SUITE_RECORD and not hasattr(session.config, "workerinput"):
+        _read_the_record(Path(SUITE_RECORD))
+        return
     every = {path.resolve() for path in (ROOT / "tests").rglob("test_*.py")}
     left = sorted(every - {item.path.resolve() for item in session.items})
     if left:
         NOT_THE_WHOLE_SUITE.append(f"{len(left)} test file(s) not run, such as {left[0].relative_to(ROOT)}")
     if any("::" in arg for arg in session.config.args):
         NOT_THE_WHOLE_SUITE.append("tests chosen by name")
-    if hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput") and not SUITE_RECORD:
         NOT_THE_WHOLE_SUITE.append("the tests are shared among pytest-xdist workers, each recording its own calls")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of `make test`'s parallel step leaves what it recorded, for the after-suite step."""
+    worker = getattr(session.config, "workerinput", None)
+    if not SUITE_RECORD or worker is None:
+        return
+    from tests.faults import INJECTED
+    from tests.fuzz.strategies import GENERATED
+
+    record = {
+        "actions": sorted(RECORDED_ACTIONS),
+        "not_the_whole_suite": NOT_THE_WHOLE_SUITE,
+        "generated": GENERATED,
+        "injected": INJECTED,
+        "tests": session.testscollected,
+        "failed": session.testsfailed,
+    }
+    Path(SUITE_RECORD).mkdir(parents=True, exist_ok=True)
+    (Path(SUITE_RECORD) / f"{worker['workerid']}.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def _read_the_record(folder: Path) -> None:
+    """The after-suite step: what every worker of the parallel step recorded, as if this session had."""
+    from tests.faults import INJECTED
+    from tests.fuzz.strategies import GENERATED
+
+    records = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
+    if not records:
+        NOT_THE_WHOLE_SUITE.append(f"no worker left a record in {folder}: run the parallel step first")
+    for record in records:
+        RECORDED_ACTIONS.update(record["actions"])
+        NOT_THE_WHOLE_SUITE.extend(record["not_the_whole_suite"])
+        GENERATED.update(record["generated"])
+        INJECTED.update(record["injected"])
+        if record["failed"]:
+            NOT_THE_WHOLE_SUITE.append(f"{record['failed']} test(s) of the parallel step failed")
 
 
 @pytest.fixture(autouse=True, scope="session")

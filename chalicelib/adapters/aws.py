@@ -33,12 +33,16 @@ def client(service: str, region: str) -> Any:
     if key not in _clients:
         import boto3
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
 
-        if _session is None:
-            _session = boto3.session.Session()
-        # A copy: botocore rewrites the retries mapping it is given.
-        config = Config(retries=dict(RETRIES))
-        _clients[key] = _session.client(service, region_name=region, config=config)
+        try:
+            if _session is None:
+                _session = boto3.session.Session()
+            # A copy: botocore rewrites the retries mapping it is given.
+            config = Config(retries=dict(RETRIES))
+            _clients[key] = _session.client(service, region_name=region, config=config)
+        except BotoCoreError as error:  # a profile or region botocore cannot use: said like any AWS failure
+            raise AwsError(describe_error(error)) from error
     return _clients[key]
 
 

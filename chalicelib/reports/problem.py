@@ -32,7 +32,7 @@ def problem_report(
         ]
     if change is not None and change.group_id:
         facts.append(("Console", console_link(clean(region, 32), change.group_id)))
-    document = {
+    details = {
         "event": {"id": clean(event_id or ""), "name": what, "region": clean(region, 32)},
         "group": {"id": change.group_id if change else None},
     }
@@ -42,7 +42,7 @@ def problem_report(
         problem=problem,
         region=region,
         facts=facts,
-        document=document,
+        details=details,
     )
 
 
@@ -61,17 +61,24 @@ def sweep_problem_report(problem: str, region: str, trigger: Trigger | None = No
         problem=problem,
         region=region,
         facts=[("Event ID", clean(trigger.change.event_id))] if trigger else [],
-        document={"kind": "sweep" if trigger is None else "event"},
+        kind="sweep" if trigger is None else "event",
     )
 
 
 def _not_evaluated(
-    headline: str, subject: str, problem: str, region: str, facts: list[tuple[str, str]], document: dict[str, Any]
+    headline: str,
+    subject: str,
+    problem: str,
+    region: str,
+    facts: list[tuple[str, str]],
+    kind: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Report:
     lines = [headline, "", *_facts([("Problem", clean(problem, 1000)), ("Region", clean(region, 32)), *facts])]
     text = "\n".join(lines) + "\n"
-    document = {"source": "sg-sentry", **document, "summary": "not-evaluated", "problem": clean(problem, 1000)}
-    return Report(subject=subject_line(subject), text=text, document=document | {"text": text})
+    document: dict[str, Any] = {"source": "sg-sentry"} | ({"kind": kind} if kind else {})
+    document |= {"summary": "not-evaluated", "problem": clean(problem, 1000), **(details or {}), "text": text}
+    return Report(subject=subject_line(subject), text=text, document=document)
 
 
 def _facts(facts: list[tuple[str, str]]) -> list[str]:

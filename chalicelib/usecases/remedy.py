@@ -91,7 +91,14 @@ def check(groups: Sequence[GroupOutcome], ec2: SecurityGroupsPort) -> list[Group
     try:
         present = ec2.rules_by_group(changed)
     except Exception as error:  # the changes stand; only the proof is missing, and the report says so
-        return [replace(g, rules=tuple(unverified(i, error) for i in g.rules)) for g in groups]
+        return [
+            replace(
+                g,
+                rules=tuple(unverified(i, error) for i in g.rules),
+                unreadable=tuple(unverified_unreadable(i, error) for i in g.unreadable),
+            )
+            for g in groups
+        ]
     checked = []
     for group in groups:
         now = present.get(group.group_id)
@@ -268,6 +275,12 @@ def _would(step: Step) -> RuleOutcome:
         return RuleOutcome(step.rule, Outcome.NOT_RESTORED, step.reason)
     outcome = Outcome.WOULD_REVERT if step.fix is Fix.REVOKE else Outcome.WOULD_RESTORE
     return RuleOutcome(step.rule, outcome, step.reason, None, step.approved)
+
+
+def unverified_unreadable(item: UnreadableOutcome, error: Exception) -> UnreadableOutcome:
+    if not item.unproven:
+        return item
+    return replace(item, reason=f"{item.reason}; done, but the check afterwards failed: {describe(error)}")
 
 
 def unverified(item: RuleOutcome, error: Exception) -> RuleOutcome:

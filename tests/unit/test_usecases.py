@@ -262,3 +262,25 @@ def test_a_sweep_with_nothing_guarded_reads_nothing() -> None:
     result = run.sweep()
     assert result.groups_checked == 0 and run.said == ["ignored"]
     assert run.aws.ec2.calls == {}
+
+
+def test_a_check_that_cannot_read_says_so_of_every_unproven_outcome() -> None:
+    # What EC2 said it did stands, but nothing proves it: each outcome, readable rule or not, says so.
+    from chalicelib.domain.outcome import GroupOutcome, RuleOutcome, UnreadableOutcome
+    from chalicelib.domain.rules import Direction, UnreadableRule
+    from chalicelib.usecases.remedy import check
+
+    run = Run()
+    run.aws.ec2.faults["DescribeSecurityGroupRules"] = "RequestLimitExceeded: slow down"
+    unreadable = UnreadableRule(Direction.INGRESS, "tcp -1", "no ports", "sgr-00000000000000009")
+    group = GroupOutcome(
+        run.group,
+        "web-prod",
+        Mode.LOCKDOWN,
+        False,
+        (RuleOutcome(SSH_WORLD, Outcome.REVERTED, "lockdown"),),
+        unreadable=(UnreadableOutcome(unreadable, Outcome.REVERTED, "lockdown"),),
+    )
+    (checked,) = check([group], run.aws.ec2)
+    assert [item.outcome for item in checked.outcomes] == [Outcome.REVERTED, Outcome.REVERTED]
+    assert all("the check afterwards failed: RequestLimitExceeded" in item.reason for item in checked.outcomes)
