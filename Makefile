@@ -10,13 +10,14 @@ READY := $(VENV)/.ready
 
 .PHONY: test demo rehearse bench lint unit clean
 
-# The suite in parallel (pytest-xdist, a worker per CPU), then the tests that judge what all of it did (the AWS
-# calls it recorded, the inputs it generated): `python -m pytest` alone runs both in one process, more slowly.
+# The suite in parallel (pytest-xdist, a worker per CPU, each test file on one worker, in order), then the tests
+# that judge what all of it did (the AWS calls it recorded, the inputs it generated): `python -m pytest` alone
+# runs both in one process, more slowly.
 SUITE_RECORD := $(CURDIR)/.pytest-record
 
 test: lint
 	rm -rf $(SUITE_RECORD)
-	SENTRY_SUITE_RECORD=$(SUITE_RECORD) $(BIN)/python -m pytest -n auto --dist worksteal -m "not after_suite"
+	SENTRY_SUITE_RECORD=$(SUITE_RECORD) $(BIN)/python -m pytest -n auto --dist loadfile -m "not after_suite"
 	SENTRY_SUITE_RECORD=$(SUITE_RECORD) $(BIN)/python -m pytest -m after_suite
 
 unit: $(READY)
