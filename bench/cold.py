@@ -32,14 +32,14 @@ from typing import Any
 
 import boto3
 
-from bench.event import SSH, opened
+from bench.event import SSH, _ssh_rules, opened
 from bench.measure import empty_account, machine
 from localaws.ec2_answers import revokes_name_their_rules
 from localaws.rehearse import project_copy
 from localaws.server import REGION, local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
-# Each child prints the seconds its work took, measured from its first line.
+# Each child prints the seconds its work took, measured from its first line (the sentry, its answer first).
 SENTRY = """
 import time; started = time.perf_counter()
 import json, sys
@@ -48,6 +48,7 @@ assert not chalice.app.__file__.startswith(sys.prefix), "Chalice's runtime must 
 from app import on_security_group_change
 answer = on_security_group_change(json.load(open(sys.argv[1])), None)
 assert answer["outcome"] == "reverted", answer
+print(json.dumps(answer))
 print(time.perf_counter() - started)
 """
 RECIPE = """
@@ -60,8 +61,9 @@ print(time.perf_counter() - started)
 """
 
 
-def run(code: str, *args: str, env: dict[str, str], task: Path) -> tuple[float, float]:
-    """(whole process, work inside it) in seconds, run in `task` (the unzipped package) as Lambda runs it."""
+def run(code: str, *args: str, env: dict[str, str], task: Path) -> tuple[float, float, list[str]]:
+    """(whole process, work inside it) in seconds, run in `task` (the unzipped package) as Lambda runs it,
+    and what else the child printed."""
     started = time.perf_counter()
     # Lambda cannot write bytecode next to the package: every cold start compiles app.py, chalicelib/ and
     # Chalice's runtime from source. Only boto3, which the runtime provides, comes precompiled.
@@ -72,7 +74,8 @@ def run(code: str, *args: str, env: dict[str, str], task: Path) -> tuple[float, 
     whole = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(child.stderr[-2000:])
-    return whole, float(child.stdout.splitlines()[-1])
+    *printed, inside = child.stdout.splitlines()
+    return whole, float(inside), printed
 
 
 def package(into: Path) -> tuple[int, dict[str, int]]:
@@ -99,6 +102,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
     times: dict[str, list[tuple[float, float]]] = {"sentry": [], "recipe": []}
+    answers: list[dict[str, Any]] = []  # what each sentry run's handler returned
     with (
         local_aws() as endpoint,
         revokes_name_their_rules(),  # as EC2 answers: the sentry then proves the revoke without a read
@@ -117,11 +121,15 @@ def main() -> int:
         for number in range(args.runs):
             print(f"cold start {number + 1} of {args.runs} ...", file=sys.stderr, flush=True)
             event_file.write_text(json.dumps(opened(ec2, group)))
-            times["sentry"].append(run(SENTRY, str(event_file), env=sentry_env, task=task))
+            whole, inside, printed = run(SENTRY, str(event_file), env=sentry_env, task=task)
+            times["sentry"].append((whole, inside))
+            answers.append(json.loads(printed[-1]))
+            # Each one's effect, read from the group before the next process touches it.
+            assert not _ssh_rules(ec2, group), "SSH left open by the sentry"
             opened(ec2, group)
-            times["recipe"].append(run(RECIPE, str(event_file), group, json.dumps(SSH), env=env, task=task))
-        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
-        assert not [r for r in rules["SecurityGroupRules"] if r.get("FromPort") == 22], "SSH left open"
+            whole, inside, _ = run(RECIPE, str(event_file), group, json.dumps(SSH), env=env, task=task)
+            times["recipe"].append((whole, inside))
+            assert not _ssh_rules(ec2, group), "SSH left open by the recipe"
     medians = {
         who: (statistics.median(w for w, _ in runs), statistics.median(i for _, i in runs))
         for who, runs in times.items()
@@ -139,7 +147,12 @@ def main() -> int:
     print(f"\nDeployment package: {size:,} bytes ({shown}, compressed)")
     if args.json:
         with open(args.json, "w") as out:
-            result: dict[str, Any] = {"runs": times, "package_bytes": size, "package_parts": parts}
+            result: dict[str, Any] = {
+                "runs": times,
+                "answers": answers,
+                "package_bytes": size,
+                "package_parts": parts,
+            }
             json.dump(result, out, indent=2)
     return 0
 

@@ -71,15 +71,20 @@ def per_event(ec2: Any, sns: Any, group: str, events: int, calls: Calls) -> dict
     handled: list[float] = []
     own: list[float] = []
     bare: list[float] = []
-    handle(opened(ec2, group))  # warm: clients made, tags cached, as in a warm container
+    answers: list[dict[str, Any]] = []
+    warm = handle(opened(ec2, group))  # warm: clients made, tags cached, as in a warm container
+    assert warm["outcome"] == "reverted" and _ssh_rules(ec2, group) == [], warm
     calls.clear()
     for _ in range(events):
         event = opened(ec2, group)
         waited_before = calls.waited
         calls.counting = True
-        handled.append(timed(lambda event=event: handle(event)))  # type: ignore[misc]
+        handled.append(timed(lambda event=event: answers.append(handle(event))))  # type: ignore[misc]
         calls.counting = False
         own.append(handled[-1] - (calls.waited - waited_before))
+        # The handler's own effect, read from the group (not timed) before the bare calls touch it.
+        assert answers[-1]["outcome"] == "reverted", answers[-1]
+        assert _ssh_rules(ec2, group) == [], "SSH is still open after the handler ran: it did not revert it"
         again = opened(ec2, group)
         rule_id = again["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"]
 
@@ -89,7 +94,7 @@ def per_event(ec2: Any, sns: Any, group: str, events: int, calls: Calls) -> dict
             sns.publish(**message)
 
         bare.append(timed(direct))
-    assert _ssh_rules(ec2, group) == [], "SSH is still open: the handler did not revert it"
+    assert _ssh_rules(ec2, group) == [], "SSH is still open after the bare revoke"
     return {
         "handler_ms": statistics.median(handled) * 1000,
         # The handler's time outside AWS calls: reading, judging, reporting, logging.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +33,15 @@ def test_the_sweep_benchmark_runs_both_modes_and_custodian_and_finds_every_outco
     assert any(line.startswith("| 20 | ") and "x |" in line for line in out.splitlines()), out  # the comparison
 
 
-def test_the_event_benchmark_runs_and_the_burst_leaves_nothing_open() -> None:
-    # The run exits non-zero when a burst event left SSH open.
-    out = bench("event", "--events", "3", "--burst", "5").stdout
+def test_the_event_benchmark_runs_and_the_burst_leaves_nothing_open(tmp_path: Path) -> None:
+    # The run exits non-zero when a burst event left SSH open, and fails when the handler left it open.
+    figures = tmp_path / "event.json"
+    out = bench("event", "--events", "3", "--burst", "5", "--json", str(figures)).stdout
+    result = json.loads(figures.read_text())
+    for scope, timed in result.items():
+        if scope != "burst":  # real timings: the handler's own share of its time, and the bare calls' time
+            assert 0 < timed["own_ms"] < timed["handler_ms"] and timed["bare_ms"] > 0, (scope, timed)
+    assert result["burst"]["events"] == 5 and result["burst"]["still_open"] == 0 and result["burst"]["seconds"] > 0
     rows = [line for line in out.splitlines() if line.startswith(("| by ID", "| by tag"))]
     assert len(rows) == 3 and all("RevokeSecurityGroupIngress 1" in row for row in rows), out
     # The handler reads the group back only when the revoke's answer does not name the rule.
@@ -41,7 +49,24 @@ def test_the_event_benchmark_runs_and_the_burst_leaves_nothing_open() -> None:
     assert "Burst: 5 events on distinct groups" in out
 
 
-def test_the_cold_start_benchmark_runs_and_reports_the_package() -> None:
-    # Each sentry run asserts, inside the child, that it reverted the rule.
-    out = bench("cold", "--runs", "1").stdout
-    assert "| ratio |" in out and "Deployment package: " in out
+def test_the_cold_start_benchmark_runs_and_reports_the_package(tmp_path: Path) -> None:
+    # Each sentry run asserts, inside the child, that it reverted the rule; the bench reads the group after each.
+    figures = tmp_path / "cold.json"
+    out = bench("cold", "--runs", "2", "--json", str(figures)).stdout
+    result = json.loads(figures.read_text())
+    # The sentry really started and handled the event: what its handler returned, once per run.
+    assert [(answer["outcome"], answer["rules"]) for answer in result["answers"]] == [("reverted", {"reverted": 1})] * 2
+    # Real timings: two runs each, positive, and the work inside a process shorter than the process.
+    for who in ("sentry", "recipe"):
+        runs = result["runs"][who]
+        assert len(runs) == 2 and all(0 < inside < whole for whole, inside in runs), (who, runs)
+    # The table shows those medians, and the package that was measured.
+    medians = {
+        who: [statistics.median(run[i] for run in result["runs"][who]) for i in (0, 1)] for who in result["runs"]
+    }
+    sentry_row = next(line for line in out.splitlines() if line.startswith("| the sentry: "))
+    assert sentry_row.endswith(f"| {medians['sentry'][0] * 1000:.0f} ms | {medians['sentry'][1] * 1000:.0f} ms |")
+    ratio = medians["sentry"][0] / medians["recipe"][0]
+    assert f"| ratio | {ratio:.2f} |" in out, out
+    assert result["package_bytes"] > 0 and 0 < sum(result["package_parts"].values()) <= result["package_bytes"]
+    assert f"Deployment package: {result['package_bytes']:,} bytes (" in out, out

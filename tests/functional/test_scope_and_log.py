@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.adapters import aws
-from chalicelib.adapters.log import KEYS
 from chalicelib.domain.config import ConfigError
 from tests.conftest import load_event
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
+# docs/how-it-decides.md, "Logs": "always with the keys `time`, `level`, `message`, ...": written out here, not taken from
+# chalicelib.adapters.log, so a key dropped from the code (or the docs) fails the test.
+PROMISED_KEYS = [
+    "time",
+    "level",
+    "message",
+    "event_id",
+    "event_name",
+    "group_id",
+    "actor",
+    "outcome",
+    "dry_run",
+    "rules",
+]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def record_calls(service: str) -> list[str]:
@@ -154,13 +169,20 @@ def test_every_decision_is_one_json_line_with_stable_keys(
         world.change("AuthorizeSecurityGroupIngress", GroupId=untouched, IpPermissions=[ssh_from()]),
         SENTRY_GROUP_IDS=group,
     )
+    outside = load_event("revoke_ingress.json")  # and a line with none of the event's fields: all of them null
+    outside["detail"]["eventName"] = "DeleteSecurityGroup"
+    sentry(outside, SENTRY_GROUP_IDS=group)
 
     lines = log_lines(capsys.readouterr().out)
     # The unguarded group's change opens it to the internet: one look at whether a guarded workload carries it.
-    assert [line["outcome"] for line in lines] == ["reverted", "notified", "not-guarded", "clean"]
-    assert all(set(KEYS) <= set(line) for line in lines)
+    assert [line["outcome"] for line in lines] == ["reverted", "notified", "not-guarded", "clean", "out-of-scope"]
+    readme = " ".join((ROOT / "docs" / "how-it-decides.md").read_text().split())
+    promise = re.search(r"always with the keys (.*?)\. `outcome` is one of", readme)
+    assert promise and re.findall(r"`(\w+)`", promise[1]) == PROMISED_KEYS  # what the docs still say
+    assert all(set(PROMISED_KEYS) <= set(line) for line in lines), [sorted(line) for line in lines]
     decision = lines[0]
     assert decision["group_id"] == group
     assert decision["actor"] == "arn:aws:iam::123456789012:user/alice"
     assert decision["rules"][0]["rule"] == SSH_WORLD and decision["rules"][0]["outcome"] == "reverted"
     assert lines[2]["group_id"] == untouched and "is not guarded" in lines[2]["message"]
+    assert all(lines[-1][key] is None for key in PROMISED_KEYS if key not in ("time", "level", "message", "outcome"))

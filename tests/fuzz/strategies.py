@@ -10,6 +10,7 @@ caller, so records can aim at groups that exist in moto.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections import Counter
 from typing import Any
@@ -18,6 +19,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("SENTRY_FUZZ_EXAMPLES", "1000"))
+
+
+def at_least(share: float, of: int) -> int:
+    """A non-vacuity threshold: `share` of `of` examples, rounded up, and never less than 1."""
+    return max(1, math.ceil(share * of))
+
+
 # Counted per property, for the figures in the README.
 GENERATED: Counter[str] = Counter()
 

@@ -1,6 +1,7 @@
 """Properties of the whole handler against moto.
 
-1. Bad input never escapes as an exception, and never touches a rule of a group that is not guarded.
+1. Bad input never escapes as an exception, and never touches a rule of a group that is not guarded; from
+   the guarded group (no baseline) it only ever takes rules away, and every rule it says it reverted is gone.
 2. After a record of a real call that added forbidden rules to a guarded group, none of them remains
    (prefix lists judged by their entries, every protocol by the ports it carries).
 3. Whatever tag calls are made on whatever groups, a guarded group never loses its guard tag.
@@ -8,7 +9,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import uuid
@@ -31,7 +31,7 @@ from chalicelib.usecases.handle_event import handle_event
 from localaws import cloudtrail
 from tests.conftest import EVENTS, load_event
 from tests.functional.conftest import REGION, World
-from tests.fuzz.strategies import EXAMPLES, FUZZ, GENERATED, HOSTILE, mutated, records, wrap
+from tests.fuzz.strategies import EXAMPLES, FUZZ, GENERATED, HOSTILE, at_least, mutated, records, wrap
 
 PERSON = Actor("IAMUser", arn="arn:aws:iam::123456789012:user/alice")
 # What EC2 accepts in a rule description (it refuses anything else, so no record could carry it).
@@ -128,16 +128,25 @@ def test_bad_input_never_escapes_and_never_touches_an_unguarded_group(fuzz_world
         ),
     )
     for group, permission in ((group, permission) for group in targets for permission in STAKES):
-        with contextlib.suppress(fw.world.ec2.exceptions.ClientError):  # already there
+        try:
             fw.world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
-    untouched = {group: rules for group, rules in fw.rules_by_group(targets).items() if group != fw.guarded}
+        except fw.world.ec2.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidPermission.Duplicate":
+                raise  # only "already there" is expected (the fixture gave two of the groups these rules)
+    held = fw.rules_by_group(targets)
+    untouched = {group: rules for group, rules in held.items() if group != fw.guarded}
+    assert all(set(STAKE_TEXTS) <= rules for rules in held.values()), held  # every group has rules at stake
+    guarded_before = held[fw.guarded]
     env = {"SENTRY_GROUP_IDS": fw.guarded, "SENTRY_TOPIC_ARN": fw.world.topic_arn, "SENTRY_MODE": "lockdown"}
-    outcomes: Counter[str] = Counter()
+    # Per input: how many inputs did each thing (a line per group and a summary line would count twice).
+    seen: Counter[str] = Counter()
 
     @FUZZ
     @given(inputs)
     def check(raw: Any) -> None:
+        nonlocal guarded_before
         GENERATED["handler: generated and mutated records"] += 1
+        seen["inputs"] += 1
         event = raw if isinstance(raw, dict) and "detail" in raw else wrap(raw)
         log = io.StringIO()
         try:
@@ -146,18 +155,38 @@ def test_bad_input_never_escapes_and_never_touches_an_unguarded_group(fuzz_world
             # Loud, not lost: allowed only with the FAILED decision logged (and reported) first.
             GENERATED["handler: reverts AWS refused (reported)"] += 1
             assert '"outcome": "failed"' in log.getvalue()
-        outcomes.update(json.loads(line)["outcome"] for line in log.getvalue().splitlines())
-        # One look at every group: the unguarded ones untouched, the guarded one's stakes put back.
+        lines = [json.loads(line) for line in log.getvalue().splitlines()]
+        seen.update(["turned away as not guarded"] * any(line["outcome"] == "not-guarded" for line in lines))
+        # One look at every group. The unguarded ones: untouched.
         now = fw.rules_by_group(targets)
         for group, rules in untouched.items():
             assert now[group] == rules
+        # The guarded one: without a baseline the sentry only takes rules away, never adds one, and every
+        # rule it says it reverted there really is gone.
+        assert now[fw.guarded] <= guarded_before, now[fw.guarded] - guarded_before
+        said_reverted = {
+            rule["rule"]
+            for line in lines
+            if line["group_id"] == fw.guarded
+            for rule in line["rules"] or []
+            if rule["outcome"] == "reverted"
+        }
+        assert not said_reverted & now[fw.guarded], said_reverted & now[fw.guarded]
+        seen.update(["reverted on the guarded group"] * bool(said_reverted))
+        seen.update(["a stake of the guarded group reverted"] * bool(said_reverted & set(STAKE_TEXTS)))
+        # Then its stakes put back, for the next example.
         for permission, text in zip(STAKES, STAKE_TEXTS, strict=True):
             if text not in now[fw.guarded]:
                 fw.world.ec2.authorize_security_group_ingress(GroupId=fw.guarded, IpPermissions=[permission])
+        guarded_before = now[fw.guarded] | set(STAKE_TEXTS)
 
     check()
-    # Not vacuous: the guarded group really was reverted, and the others really were at stake.
-    assert outcomes["reverted"] >= 1 and outcomes["not-guarded"] >= EXAMPLES // 50, outcomes
+    # Not vacuous: a good share of the inputs really reverted rules of the guarded group (its stakes among
+    # them), and many aimed at the others, whose rules were at stake, were turned away as not guarded.
+    inputs = seen["inputs"]
+    assert seen["reverted on the guarded group"] >= at_least(1 / 40, inputs), seen
+    assert seen["a stake of the guarded group reverted"] >= at_least(1 / 50, inputs), seen
+    assert seen["turned away as not guarded"] >= at_least(1 / 50, inputs), seen
 
 
 @st.composite
@@ -263,12 +292,15 @@ def test_no_forbidden_rule_from_a_handled_record_remains(fuzz_world: FuzzWorld) 
         )
         try:
             authorize(GroupId=group, IpPermissions=call["permissions"])
-        except ec2.exceptions.ClientError:
-            reject()  # a combination EC2 itself refuses (a duplicate, say): no record would exist
+        except ec2.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidPermission.Duplicate":
+                raise  # not a combination EC2 refuses but something wrong with the test's world
+            reject()  # the same rule twice in one call (udp and 17, say): EC2 refuses it, no record would exist
         # What the call created: every rule but the group's defaults (which no call can add again).
         rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
         created = [rule for rule in rules["SecurityGroupRules"] if not _default_egress(rule)]
         GENERATED["handler: real calls"] += 1
+        seen["calls"] += 1
         record = cloudtrail.record(
             call["operation"],
             {"GroupId": group, "IpPermissions": call["permissions"]},
@@ -301,8 +333,10 @@ def test_no_forbidden_rule_from_a_handled_record_remains(fuzz_world: FuzzWorld) 
     check()
     # Not vacuous: many calls had rules to revert, and many had rules that had to stay; prefix lists
     # opened groups through their entries, and every-port protocols were reverted.
-    assert seen["forbidden"] >= EXAMPLES // 4 and seen["allowed"] >= EXAMPLES // 20, seen
-    assert seen["list opened it"] >= EXAMPLES // 50 and seen["every-port protocol"] >= EXAMPLES // 50, seen
+    calls = seen["calls"]
+    assert seen["forbidden"] >= at_least(1 / 4, calls) and seen["allowed"] >= at_least(1 / 20, calls), seen
+    assert seen["list opened it"] >= at_least(1 / 50, calls), seen
+    assert seen["every-port protocol"] >= at_least(1 / 50, calls), seen
 
 
 GUARD_KEY = "sg-sentry"
@@ -377,6 +411,7 @@ def test_a_guarded_group_never_loses_its_guard_tag(fuzz_world: FuzzWorld) -> Non
             named = [{"Key": k} | ({"Value": v} if v is not None else {}) for k, v in call["tags"]]
             params = {"Tags": named} if named else {}
         GENERATED["handler: real tag calls"] += 1
+        seen["calls"] += 1
         for group, held in fw.rules_by_group(groups).items():  # put back what the previous example reverted
             if STAKE_TEXTS[1] not in held:
                 ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[STAKES[1]])
@@ -419,5 +454,5 @@ def test_a_guarded_group_never_loses_its_guard_tag(fuzz_world: FuzzWorld) -> Non
 
     check()
     # Not vacuous: many calls really did take the guard off a group, and the sentry put it back and judged it.
-    assert seen["guard removed, put back"] >= TAG_EXAMPLES // 10, seen
-    assert seen["a guarded group judged at once"] >= TAG_EXAMPLES // 10, seen
+    assert seen["guard removed, put back"] >= at_least(1 / 10, seen["calls"]), seen
+    assert seen["a guarded group judged at once"] >= at_least(1 / 10, seen["calls"]), seen

@@ -208,10 +208,45 @@ def test_the_json_payload_is_valid_json_whatever_the_text(world: World, sentry: 
 
     sentry(event, SENTRY_GROUP_IDS=group)
 
-    ((subject, document),) = world.messages()
-    assert "injected" not in document and document["actor"]["user_agent"].startswith('"},{"injected"')
-    assert json.loads(json.dumps(document)) == document
+    # What SQS really received: SNS's envelope, and in it the message string exactly as delivered.
+    (delivery,) = world.sqs.receive_message(QueueUrl=world.queue_url, MaxNumberOfMessages=10)["Messages"]
+    envelope = json.loads(delivery["Body"])
+    subject, raw = envelope["Subject"], envelope["Message"]
+    assert isinstance(raw, str) and raw.encode("utf-8")  # sendable: no lone surrogate
+    assert "\x1b" not in raw and "\U0010ffff" not in raw and "\ud7ff" not in raw  # stripped, not escaped through
+    document = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+    assert "injected" not in _keys(document)  # the user agent's text never became structure
+    # Its parts, as meant: the name kept whole (printable, within bounds), the user agent with every control
+    # and unassigned character turned into a space and the spaces collapsed, the rule reverted.
+    name = 'web"}{[x]&;$*=' + "a" * 200
+    console = f"https://{REGION}.console.aws.amazon.com/ec2/home?region={REGION}#SecurityGroup:groupId={group}"
+    assert document["group"] == {"id": group, "name": name, "console_url": console}
+    assert document["actor"]["user_agent"] == '"},{"injected": true, "x": "' + " [2J" * 50
+    assert [(rule["rule"], rule["outcome"]) for rule in document["rules"]] == [(SSH_WORLD, "reverted")]
+    assert document["summary"] == "reverted" and document["subject"] == subject
+    (email,) = world.emails()
+    assert document["text"] == email and f"Group        {group} ({name[:63]}…)" in email
     assert subject.isascii() and subject.isprintable() and len(subject) < 100
+    assert subject.startswith(f'sg-sentry: reverted 1 rule on {group} (web"}}{{[x]&;$*=aaa')
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys in the delivered JSON: {keys}"
+    return dict(pairs)
+
+
+def _no_constants(name: str) -> Any:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def _keys(value: Any) -> set[str]:
+    """Every key, at any depth."""
+    if isinstance(value, dict):
+        return set(value).union(*(_keys(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_keys(item) for item in value))
+    return set()
 
 
 def test_an_unreadable_event_whose_report_also_fails_is_raised(world: World, sentry: Invoke) -> None:
