@@ -29,7 +29,7 @@ def test_the_email_says_what_changed_who_did_it_from_where_and_what_was_reverted
 
     sentry(event, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet")
 
-    # The group's page in the EC2 console, written out here rather than asked of chalicelib.report.
+    # The group's page in the EC2 console, written out here rather than asked of chalicelib.reports.
     console = f"https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#SecurityGroup:groupId={group}"
     (email,) = world.emails()
     for expected in (

@@ -15,8 +15,8 @@ from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
-# docs/how-it-decides.md, "Logs": "always with the keys `time`, `level`, `message`, ...": written out here, not taken from
-# chalicelib.adapters.log, so a key dropped from the code (or the docs) fails the test.
+# docs/how-it-decides.md, "Logs": "always with the keys `time`, `level`, `message`, ...": written out here, not
+# taken from chalicelib.adapters.log, so a key dropped from the code (or the docs) fails the test.
 PROMISED_KEYS = [
     "time",
     "level",

@@ -19,7 +19,7 @@ from tests.conftest import load_event
 
 SSH = Rule.build(Direction.INGRESS, "tcp", 22, 22, Source(SourceKind.CIDR_IPV4, "0.0.0.0/0"), "temp", "sgr-0001")
 HTTPS = Rule.build(Direction.INGRESS, "tcp", 443, 443, Source(SourceKind.CIDR_IPV4, "10.0.0.0/8"))
-# SNS's documented limit for one message (256 KiB): AWS's number, not chalicelib.report's own margin under it.
+# SNS's documented limit for one message (256 KiB): AWS's number, not chalicelib.reports.fit's own margin under it.
 SNS_LIMIT = 262_144
 
 
