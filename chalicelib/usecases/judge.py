@@ -46,11 +46,9 @@ from chalicelib.domain.groups import GroupRules, ListedGroup
 from chalicelib.domain.outcome import (
     GroupOutcome,
     InterfaceOutcome,
-    Outcome,
     Summary,
     SweepResult,
     Trigger,
-    UnreadableOutcome,
 )
 from chalicelib.domain.policy import GroupScope, Mode
 from chalicelib.domain.ports import SecurityGroupsPort
@@ -59,7 +57,7 @@ from chalicelib.domain.rules import Rule, SourceKind
 from chalicelib.domain.selection import Selection
 from chalicelib.reports.problem import sweep_problem_report
 from chalicelib.usecases.pipeline import Invocation
-from chalicelib.usecases.remedy import UNREADABLE_LEFT, UNREADABLE_REVOKED, carry_out, check, revoke_unreadable
+from chalicelib.usecases.remedy import act_on_unreadable, carry_out, check
 from chalicelib.usecases.side_door import judge_interfaces
 
 __all__ = ["judge"]
@@ -103,7 +101,10 @@ def judge(
     for group in sorted(listed, key=lambda listed_group: listed_group.info.group_id):
         group_id = group.info.group_id
         steps = plans[group_id]
-        unreadable = _unreadable(group_id, rules[group_id], entries[group_id], ec2, settings.dry_run)
+        # Without a baseline entry (internet mode, or lockdown judged for exposure only) a person must look.
+        unreadable = act_on_unreadable(
+            group_id, rules[group_id].unreadable, ec2, settings.dry_run, entries[group_id] is not None
+        )
         if steps or unreadable:
             outcomes = carry_out(steps, group_id, ec2, settings.dry_run)
             entry = entries[group_id]
@@ -196,16 +197,6 @@ def _plan(
     found: GroupRules, settings: Settings, entry: ApprovedGroup | None, lists: Mapping[str, PrefixList | None]
 ) -> tuple[Step, ...]:
     return plan(found.rules, settings.policy, entry, ListContents(lists))
-
-
-def _unreadable(
-    group_id: str, found: GroupRules, entry: ApprovedGroup | None, ec2: SecurityGroupsPort, dry_run: bool
-) -> list[UnreadableOutcome]:
-    if not found.unreadable:
-        return []
-    if entry is None:  # internet mode, or lockdown without a baseline (judged for exposure only)
-        return [UnreadableOutcome(item, Outcome.UNREADABLE, UNREADABLE_LEFT) for item in found.unreadable]
-    return revoke_unreadable(group_id, found.unreadable, ec2, dry_run, UNREADABLE_REVOKED)
 
 
 def _may_redefine(steps: tuple[Step, ...]) -> bool:

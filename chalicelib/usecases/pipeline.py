@@ -100,24 +100,20 @@ def start(env: Mapping[str, str] | None, services: Aws | None, log: DecisionLog 
 
 def finish(run: Invocation, result: Result, failure: type[RuntimeError]) -> None:
     """Log what was done, publish one message if it is worth one, and raise `failure` if anything failed."""
-    report = build_report(result)
+    published = None
     if isinstance(result, HandledChange):
+        report = build_report(result)  # its subject is the log line's message
         _log_change(run, result, report)
-        fields: dict[str, Any] = {"group_id": result.group.group_id}
+        published = run.publish(report, group_id=result.group.group_id)
     else:
         _log_judgement(run, result)
-        fields = {}
-    published = run.publish(report, **fields) if worth_reporting(result) else None
+        if result.worth_reporting:  # a clean sweep is silent: no report is built
+            published = run.publish(build_report(result))
     if published is not None and not result.failed:
         # Reverts and restores are idempotent: Lambda's retry reports them as already done.
         raise published
     if result.failed:
         raise failure(failed_words(result))
-
-
-def worth_reporting(result: Result) -> bool:
-    """A handled change always is; a judgement when it found something, or a person must know of its event."""
-    return isinstance(result, HandledChange) or result.worth_reporting
 
 
 def failed_words(result: Result) -> str:

@@ -208,6 +208,23 @@ def _revoke_again(
     return again
 
 
+def act_on_unreadable(
+    group_id: str,
+    items: Sequence[UnreadableRule],
+    ec2: SecurityGroupsPort,
+    dry_run: bool,
+    revokes: bool,
+    left: str = UNREADABLE_LEFT,
+) -> list[UnreadableOutcome]:
+    """Revoke rules nobody can read by their IDs (lockdown, held to a baseline, not exempt), or leave them
+    to a person, saying `left`; `check` proves the revokes afterwards."""
+    if not items:
+        return []
+    if not revokes:
+        return [UnreadableOutcome(item, Outcome.UNREADABLE, left) for item in items]
+    return revoke_unreadable(group_id, items, ec2, dry_run, UNREADABLE_REVOKED)
+
+
 def revoke_unreadable(
     group_id: str, items: Sequence[UnreadableRule], ec2: SecurityGroupsPort, dry_run: bool, reason: str
 ) -> list[UnreadableOutcome]:

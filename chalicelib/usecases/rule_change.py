@@ -17,13 +17,13 @@ from chalicelib.domain.change import SecurityGroupChange
 from chalicelib.domain.config import Settings
 from chalicelib.domain.drift import Step, back_to_baseline, judged
 from chalicelib.domain.groups import GroupInfo
-from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome, UnreadableOutcome
+from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome
 from chalicelib.domain.policy import GroupScope, Mode, Policy, exempt_pattern, reaches_past_approval
 from chalicelib.domain.ports import Aws, SecurityGroupsPort
 from chalicelib.domain.prefix_lists import ListContents
 from chalicelib.domain.rules import Direction, Rule, SourceKind, UnreadableRule
 from chalicelib.usecases.pipeline import Invocation
-from chalicelib.usecases.remedy import UNREADABLE_LEFT, UNREADABLE_REVOKED, carry_out, check, revoke_unreadable
+from chalicelib.usecases.remedy import UNREADABLE_LEFT, act_on_unreadable, carry_out, check
 
 # In report order: what must be done (a Step), or what is known already (a RuleOutcome).
 Planned = list[Step | RuleOutcome]
@@ -68,7 +68,7 @@ def carry_out_change(change: SecurityGroupChange, plan: ChangePlan, run: Invocat
     steps = [item for item in plan.planned if isinstance(item, Step)]
     done = iter(carry_out(steps, plan.group_id, plan.ec2, settings.dry_run))
     rules = tuple(next(done) if isinstance(item, Step) else item for item in plan.planned)
-    unreadable = _unreadable(plan.unreadable, plan.group_id, plan.ec2, settings.dry_run, revokes, left)
+    unreadable = act_on_unreadable(plan.group_id, plan.unreadable, plan.ec2, settings.dry_run, revokes, left)
     outcome = GroupOutcome(
         group_id=plan.group_id,
         name=None,
@@ -196,17 +196,6 @@ def _lists(services: Aws, region: str, rules: list[Rule], approved: ApprovedGrou
     wanted = {rule.source.value for rule in rules if rule.source.kind is SourceKind.PREFIX_LIST}
     current = services.prefix_lists(region).read(wanted)
     return ListContents(current, approved.prefix_lists if approved is not None else {})
-
-
-def _unreadable(
-    items: list[UnreadableRule], group_id: str, ec2: SecurityGroupsPort, dry_run: bool, revokes: bool, left: str
-) -> list[UnreadableOutcome]:
-    """Revoke unreadable rules by ID (lockdown, not exempt), or list them for a person to look at; `check` proves it."""
-    if not items:
-        return []
-    if not revokes:
-        return [UnreadableOutcome(item, Outcome.UNREADABLE, left) for item in items]
-    return revoke_unreadable(group_id, items, ec2, dry_run, UNREADABLE_REVOKED)
 
 
 def _lookup_quietly(ec2: SecurityGroupsPort, group_id: str) -> GroupInfo | None:

@@ -275,11 +275,7 @@ def test_a_read_that_fails_for_a_moment_changes_nothing_and_fails_the_sweep(
     from chalicelib.adapters import aws, ec2_prefix_lists
     from tests.faults import refuse
 
-    held = world.group("held")
-    corp = world.prefix_list("10.0.0.0/8")
-    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp)])
-    baseline = tmp_path / "baseline.json"
-    write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [held]), baseline)
+    held, corp, baseline = _held_with_a_snapshotted_list(world, tmp_path)
     env = {"SENTRY_GROUP_IDS": held, "SENTRY_BASELINE_FILE": str(baseline)}
     ec2_prefix_lists.forget()  # the snapshot read the entries: the sweep must read them itself
     aws.reset()
@@ -299,11 +295,7 @@ def test_an_approved_list_rule_is_kept_when_its_entries_are_denied_and_the_sweep
     from chalicelib.adapters import aws, ec2_prefix_lists
     from tests.faults import refuse
 
-    held = world.group("held")
-    corp = world.prefix_list("10.0.0.0/8")
-    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp)])
-    baseline = tmp_path / "baseline.json"
-    write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [held]), baseline)
+    held, corp, baseline = _held_with_a_snapshotted_list(world, tmp_path)
     ec2_prefix_lists.forget()
     aws.reset()
     refuse("ec2", "GetManagedPrefixListEntries", "UnauthorizedOperation")
@@ -376,3 +368,13 @@ def test_a_guard_tag_deleted_with_its_group_is_not_a_failure(world: World, sentr
     world.ec2.delete_security_group(GroupId=group)
 
     assert sentry(untagged, **SHIPPED)["outcome"] == "already-gone"
+
+
+def _held_with_a_snapshotted_list(world: World, tmp_path: Path) -> tuple[str, str, Path]:
+    """A group whose approved rule comes from an internal prefix list, and the baseline snapshotted of it."""
+    held = world.group("held")
+    corp = world.prefix_list("10.0.0.0/8")
+    world.ec2.authorize_security_group_ingress(GroupId=held, IpPermissions=[from_list(corp)])
+    baseline = tmp_path / "baseline.json"
+    write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [held]), baseline)
+    return held, corp, baseline
