@@ -2,18 +2,19 @@
 
 The handlers only hand over; reading, judging, reverting and reporting live
 in chalicelib, each way in a use case (chalicelib/usecases/handle_event.py
-for an event, chalicelib/usecases/sweep.py for the scheduled sweep).
+for an event, chalicelib/usecases/sweep.py for the scheduled sweep and,
+in an organization, chalicelib/usecases/fan_out.py for its round of workers).
 """
 
 import os
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate
+from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
 from chalicelib.cloudtrail.indirect import RUNNING
 from chalicelib.cloudtrail.records import DETAIL_TYPE, EVENT_SOURCE
 from chalicelib.domain.change import EVENT_NAMES, STATE_CHANGE
-from chalicelib.domain.config import sweep_minutes
+from chalicelib.domain.config import sweep_minutes, sweep_queue
 from chalicelib.usecases.handle_event import handle
 
 app = Chalice(app_name="sg-sentry")
@@ -34,6 +35,9 @@ SECURITY_GROUP_CHANGES = {
 # Read at import because Chalice deploys the schedule from it, with the
 # stage's environment variables set: SENTRY_SWEEP_MINUTES in config.json.
 SWEEP_RATE = Rate(sweep_minutes(os.environ), unit=Rate.MINUTES)
+# An organization's stage names the queue its sweep fans out through (one message per account and region);
+# the worker exists only then, so that a single account's deployment needs no queue.
+SWEEP_QUEUE = sweep_queue(os.environ)
 
 
 @app.on_cw_event(SECURITY_GROUP_CHANGES, name="on_security_group_change")
@@ -44,6 +48,18 @@ def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(SWEEP_RATE, name="sweep")
 def scheduled_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     # Imported here, so the event function's cold start does not load the sweep's modules.
-    from chalicelib.usecases.sweep import sweep
+    from chalicelib.usecases.fan_out import scheduled_round
 
-    return sweep().as_dict()
+    return scheduled_round()
+
+
+if SWEEP_QUEUE is not None:
+
+    @app.on_sqs_message(queue=SWEEP_QUEUE, batch_size=1, name="sweep_worker")
+    def sweep_worker(event: SQSEvent) -> None:
+        from chalicelib.usecases.fan_out import sweep_message
+
+        for record in event:
+            # SQS delivers a message again until the worker returns; the queue's redrive policy then
+            # moves it to the dead-letter queue. The attempt number tells the last attempt.
+            sweep_message(record.body, int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1)))

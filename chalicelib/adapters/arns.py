@@ -28,6 +28,11 @@ KEY = "${KeyArn}"
 # Lambda writes a function's logs to the log group named after it, a stream per container.
 LOG_GROUP = "arn:${Partition}:logs:${Region}:${Account}:log-group:/aws/lambda/${FunctionName}"
 LOG_STREAM = LOG_GROUP + ":log-stream:${LogStreamName}"
+# An organization's deployment: the role it assumes in each member account (IAM is global: no region),
+# its table (the baseline, and the tally of each sweep round) and the queue that fans the sweep out.
+MEMBER_ROLE = "arn:${Partition}:iam::${Account}:role/${MemberRole}"
+TABLE = "arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName}"
+QUEUE = "arn:${Partition}:sqs:${Region}:${Account}:${QueueName}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,9 @@ class Place:
     interface_id: str = ANY
     prefix_list_id: str = ANY
     log_stream: str = ANY
+    member_role: str = ANY
+    table_name: str = ANY
+    queue_name: str = ANY
 
     def values(self) -> dict[str, Sequence[str]]:
         return {
@@ -60,6 +68,9 @@ class Place:
             "KeyArn": [self.key_arn],
             "FunctionName": [self.function_name],
             "LogStreamName": [self.log_stream],
+            "MemberRole": [self.member_role],
+            "TableName": [self.table_name],
+            "QueueName": [self.queue_name],
         }
 
 

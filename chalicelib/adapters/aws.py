@@ -9,6 +9,8 @@ demo and the rehearsals point the sentry at a local moto server.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -19,17 +21,29 @@ from chalicelib.domain.errors import AwsError
 # invocation well inside the Lambda timeout.
 RETRIES = {"mode": "adaptive", "total_max_attempts": 5}
 
-_clients: dict[tuple[str, str], Any] = {}
+
+@dataclass(frozen=True)
+class Credentials:
+    """A member account's temporary credentials (`adapters.members`), valid until `expires`."""
+
+    account: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires: datetime
+
+
+_clients: dict[tuple[str, str, str | None], Any] = {}
 # One session for every client: a session loads botocore's endpoint and
 # partition data once, so the SNS client after the EC2 one costs about 7 ms
 # instead of 70 (bench/cold.py, BENCHMARKS.md).
 _session: Any = None
 
 
-def client(service: str, region: str) -> Any:
-    """The client for a service and region, created once per container."""
+def client(service: str, region: str, credentials: Credentials | None = None) -> Any:
+    """The client for a service and region (with a member's credentials, or the function's), created once."""
     global _session
-    key = (service, region)
+    key = (service, region, credentials.access_key_id if credentials else None)
     if key not in _clients:
         import boto3
         from botocore.config import Config
@@ -40,7 +54,14 @@ def client(service: str, region: str) -> Any:
                 _session = boto3.session.Session()
             # A copy: botocore rewrites the retries mapping it is given.
             config = Config(retries=dict(RETRIES))
-            _clients[key] = _session.client(service, region_name=region, config=config)
+            keys = {}
+            if credentials is not None:
+                keys = {
+                    "aws_access_key_id": credentials.access_key_id,
+                    "aws_secret_access_key": credentials.secret_access_key,
+                    "aws_session_token": credentials.session_token,
+                }
+            _clients[key] = _session.client(service, region_name=region, config=config, **keys)
         except BotoCoreError as error:  # a profile or region botocore cannot use: said like any AWS failure
             raise AwsError(describe_error(error)) from error
     return _clients[key]

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from chalicelib.domain.baseline import Baseline, BaselineError
+from chalicelib.domain.baseline import ApprovedGroup, Baseline, BaselineError
 from chalicelib.domain.config import DEFAULT_BASELINE_PATH as DEFAULT_PATH
 
 _cache: dict[Path, tuple[tuple[int, int], Baseline]] = {}
@@ -50,3 +50,17 @@ def save(baseline: Baseline, path: Path = DEFAULT_PATH) -> None:
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(temporary, path)
+
+
+class FileBaselines:
+    """The file as the baseline store: it holds the deployment's own account only (`SENTRY_BASELINE_FILE`)."""
+
+    def __init__(self, path: Path, home_account: str) -> None:
+        self._path = path
+        self._home = home_account
+
+    def group(self, account: str, region: str, group_id: str) -> ApprovedGroup | None:
+        return load(self._path).for_group(group_id, region) if account == self._home else None
+
+    def region(self, account: str, region: str) -> Baseline:
+        return load(self._path).in_region(region) if account == self._home else Baseline()

@@ -10,12 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chalicelib.adapters.arns import ANY, LOG_GROUP, LOG_STREAM, Permission, Place
+from chalicelib.adapters.baseline_table import BaselineTable
 from chalicelib.adapters.ec2 import SecurityGroups
 from chalicelib.adapters.ec2_interfaces import NetworkInterfaces
 from chalicelib.adapters.ec2_prefix_lists import PrefixLists
+from chalicelib.adapters.members import MemberSessions
+from chalicelib.adapters.organizations import Organization
 from chalicelib.adapters.sns import SnsNotifier
+from chalicelib.adapters.sweep_rounds import SweepQueue, SweepRounds
 
-__all__ = ["ANY", "LAMBDA_LOGGING", "REQUIRED", "REQUIRED_ACTIONS", "Permission", "Place", "resources"]
+__all__ = [
+    "ANY",
+    "CENTRAL",
+    "CENTRAL_ACTIONS",
+    "LAMBDA_LOGGING",
+    "MEMBER",
+    "MEMBER_ACTIONS",
+    "REQUIRED",
+    "REQUIRED_ACTIONS",
+    "Permission",
+    "Place",
+    "resources",
+]
 
 # What Lambda itself needs to write the function's logs (no call of the app's own makes them).
 LAMBDA_LOGGING = (
@@ -32,6 +48,22 @@ REQUIRED: tuple[Permission, ...] = (
 )
 # The action names alone.
 REQUIRED_ACTIONS = frozenset(permission.action for permission in REQUIRED)
+
+# An organization's deployment (docs/organization.md). In each member account, the member role: EC2 only.
+MEMBER: tuple[Permission, ...] = (*SecurityGroups.PERMISSIONS, *PrefixLists.PERMISSIONS, *NetworkInterfaces.PERMISSIONS)
+MEMBER_ACTIONS = frozenset(permission.action for permission in MEMBER)
+# The central functions: all of the above in their own account, and the member role, the organization's
+# account list, the table (the baseline; the sweep rounds' tallies) and the sweep's queue.
+CENTRAL: tuple[Permission, ...] = (
+    *REQUIRED,
+    *MemberSessions.PERMISSIONS,
+    *Organization.PERMISSIONS,
+    *BaselineTable.PERMISSIONS,
+    *(permission for permission in SweepRounds.PERMISSIONS if permission not in BaselineTable.PERMISSIONS),
+    *SweepQueue.PERMISSIONS,
+    *SweepQueue.WORKER_PERMISSIONS,
+)
+CENTRAL_ACTIONS = frozenset(permission.action for permission in CENTRAL)
 
 
 def resources(place: Place, permissions: Iterable[Permission] = REQUIRED) -> list[Permission]:

@@ -63,6 +63,10 @@ class Baseline:
         """The groups with an entry in this region: guarded whatever their tags say."""
         return frozenset(group_id for group_id, entry in self.groups.items() if entry.region == region)
 
+    def in_region(self, region: str) -> Baseline:
+        """Only the entries of `region`."""
+        return Baseline({g: entry for g, entry in self.groups.items() if entry.region == region}, self.taken_at)
+
     def with_groups(self, groups: Iterable[ApprovedGroup], taken_at: str) -> Baseline:
         """This baseline with these groups' entries replaced (or added)."""
         merged = dict(self.groups)
@@ -74,7 +78,7 @@ class Baseline:
         return {
             "format": FORMAT,
             "taken_at": self.taken_at,
-            "groups": {group_id: _group_document(group) for group_id, group in sorted(self.groups.items())},
+            "groups": {group_id: group_document(group) for group_id, group in sorted(self.groups.items())},
         }
 
     @classmethod
@@ -86,12 +90,12 @@ class Baseline:
             raise BaselineError("'groups' must be an object keyed by security group ID")
         groups = {}
         for group_id, entry in groups_doc.items():
-            groups[group_id] = _group(group_id, entry)
+            groups[group_id] = group_from_document(group_id, entry)
         taken_at = document.get("taken_at")
         return cls(groups, str(taken_at) if taken_at else None)
 
 
-def _group_document(group: ApprovedGroup) -> dict[str, Any]:
+def group_document(group: ApprovedGroup) -> dict[str, Any]:
     document: dict[str, Any] = {
         "region": group.region,
         "name": group.name,
@@ -102,7 +106,7 @@ def _group_document(group: ApprovedGroup) -> dict[str, Any]:
     return document
 
 
-def _group(group_id: str, entry: Any) -> ApprovedGroup:
+def group_from_document(group_id: str, entry: Any) -> ApprovedGroup:
     where = f"group {group_id!r}"
     if not GROUP_ID.fullmatch(str(group_id)):
         raise BaselineError(f"{where}: not a security group ID")

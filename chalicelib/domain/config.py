@@ -15,7 +15,8 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeVar
 
-from chalicelib.domain.ids import GROUP_ID
+from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE, AccountScope
+from chalicelib.domain.ids import ACCOUNT_ID, GROUP_ID, REGION, ROLE_NAME
 from chalicelib.domain.policy import (
     DEFAULT_OPEN_PORTS,
     DEFAULT_TRUSTED_PREFIX_LISTS,
@@ -30,6 +31,9 @@ T = TypeVar("T")
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 LIST_PATTERN = re.compile(r"^[A-Za-z0-9.*?-]{1,255}$")
+# DynamoDB's table names and SQS's queue names (a FIFO queue cannot take the sweep's messages unordered).
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$")
 KNOWN = frozenset(
     {
@@ -45,6 +49,11 @@ KNOWN = frozenset(
         "SENTRY_SWEEP_MINUTES",
         "SENTRY_BASELINE_FILE",
         "SENTRY_SWEEP_ROLE_ARN",
+        "SENTRY_ACCOUNTS",
+        "SENTRY_REGIONS",
+        "SENTRY_MEMBER_ROLE",
+        "SENTRY_BASELINE_TABLE",
+        "SENTRY_SWEEP_QUEUE",
     }
 )
 DEFAULT_SWEEP_MINUTES = 15
@@ -68,6 +77,15 @@ class Settings:
     topic_arn: str | None = None
     sweep_minutes: int = DEFAULT_SWEEP_MINUTES
     baseline_path: Path = field(default=DEFAULT_BASELINE_PATH)
+    # An organization's deployment (docs/organization.md); the defaults are a single account's.
+    accounts: AccountScope = field(default_factory=AccountScope)
+    # The regions a sweep covers; empty: the deployment's own. Events are acted on whatever their region.
+    regions: tuple[str, ...] = ()
+    member_role: str = DEFAULT_MEMBER_ROLE
+    # The baseline's DynamoDB table, in the deployment's own account and region; None: the file.
+    baseline_table: str | None = None
+    # The queue the sweep fans out through (one message per account and region); None: swept in-process.
+    sweep_queue: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -99,6 +117,14 @@ class Settings:
         baseline_path = read("SENTRY_BASELINE_FILE", _path, DEFAULT_BASELINE_PATH)
         # Only checked here: identity.OwnIdentity reads it (the merge template sets it for CloudFormation).
         read("SENTRY_SWEEP_ROLE_ARN", _role_arn, None)
+        accounts = read("SENTRY_ACCOUNTS", _accounts, AccountScope())
+        regions = read("SENTRY_REGIONS", _regions, ())
+        member_role = read("SENTRY_MEMBER_ROLE", _role_name, DEFAULT_MEMBER_ROLE)
+        baseline_table = read("SENTRY_BASELINE_TABLE", _table_name, None)
+        sweep_queue = read("SENTRY_SWEEP_QUEUE", _queue_name, None)
+        if sweep_queue and not baseline_table:
+            # The workers count a round's account-regions down there, so that one summary says what all found.
+            errors.append("SENTRY_SWEEP_QUEUE: needs SENTRY_BASELINE_TABLE (each sweep round is tallied in it)")
         # A misspelt name (SENTRY_GROUP_ID) would otherwise leave groups unguarded without a word.
         errors += [
             f"{name}: not a setting of sg-sentry (a typo?)"
@@ -120,6 +146,11 @@ class Settings:
             topic_arn=topic_arn,
             sweep_minutes=sweep_minutes,
             baseline_path=baseline_path,
+            accounts=accounts,
+            regions=regions,
+            member_role=member_role,
+            baseline_table=baseline_table,
+            sweep_queue=sweep_queue,
         )
 
 
@@ -132,6 +163,17 @@ def sweep_minutes(env: Mapping[str, str]) -> int:
         return _minutes(raw)
     except ValueError as error:
         raise ConfigError(f"invalid sg-sentry configuration: SENTRY_SWEEP_MINUTES={raw!r}: {error}") from None
+
+
+def sweep_queue(env: Mapping[str, str]) -> str | None:
+    """SENTRY_SWEEP_QUEUE alone: app.py registers the sweep's worker on that queue at import, for Chalice."""
+    raw = env.get("SENTRY_SWEEP_QUEUE", "").strip()
+    if not raw:
+        return None
+    try:
+        return _queue_name(raw)
+    except ValueError as error:
+        raise ConfigError(f"invalid sg-sentry configuration: SENTRY_SWEEP_QUEUE={raw!r}: {error}") from None
 
 
 def _split(raw: str) -> list[str]:
@@ -226,6 +268,42 @@ def _boolean(raw: str) -> bool:
 def _role_arn(raw: str) -> str:
     if not ROLE_ARN.match(raw):
         raise ValueError("not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return raw
+
+
+def _accounts(raw: str) -> AccountScope:
+    accounts = _split(raw)
+    if accounts == ["*"]:
+        return AccountScope(organization=True)
+    bad = [account for account in accounts if not ACCOUNT_ID.fullmatch(account)]
+    if bad or not accounts:
+        raise ValueError(f"expected 12-digit account IDs, or * for the whole organization: {', '.join(bad)}")
+    return AccountScope(listed=frozenset(accounts))
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    regions = _split(raw)
+    bad = [region for region in regions if not REGION.fullmatch(region)]
+    if bad or not regions:
+        raise ValueError(f"not AWS regions (us-east-1): {', '.join(bad)}")
+    return tuple(sorted(set(regions)))
+
+
+def _role_name(raw: str) -> str:
+    if not ROLE_NAME.fullmatch(raw):
+        raise ValueError("not an IAM role name (1 to 64 letters, digits and +=,.@_-)")
+    return raw
+
+
+def _table_name(raw: str) -> str:
+    if not TABLE_NAME.fullmatch(raw):
+        raise ValueError("not a DynamoDB table name (3 to 255 letters, digits and _.-)")
+    return raw
+
+
+def _queue_name(raw: str) -> str:
+    if not QUEUE_NAME.fullmatch(raw):
+        raise ValueError("not a standard SQS queue's name (1 to 80 letters, digits, _ and -)")
     return raw
 
 

@@ -18,3 +18,6 @@ PREFIX_LIST_ID = re.compile(rf"pl-{_HEX}")
 INSTANCE_ID = re.compile(rf"i-{_HEX}")
 INTERFACE_ID = re.compile(rf"eni-{_HEX}")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+ACCOUNT_ID = re.compile(r"\d{12}")
+# IAM's role names: 1 to 64 of these characters.
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")

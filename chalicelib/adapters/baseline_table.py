@@ -1,0 +1,104 @@
+"""The approved baseline in DynamoDB, for an organization: one item per account, region and group.
+
+The key is the place (``ACCOUNT/REGION``) and the group's ID; the item holds
+the group's entry in the file's own format (`domain.baseline`), prefix lists'
+approved entries included. An event reads one item (GetItem), a sweep one
+place (Query): nothing is loaded whole at a cold start. Only `sentry
+snapshot` writes baseline items; the functions may write only the sweep
+rounds' tallies (`sweep_rounds`), under keys starting ``round/`` (the
+shipped policy's dynamodb:LeadingKeys condition).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from chalicelib.adapters.arns import TABLE, Permission
+from chalicelib.adapters.aws import translated
+from chalicelib.domain.accounts import Place
+from chalicelib.domain.baseline import ApprovedGroup, Baseline, BaselineError, group_document, group_from_document
+
+# The table's keys (the central template and `sentry setup` create it so).
+PLACE_KEY = "place"
+ITEM_KEY = "item"
+
+
+class BaselineTable:
+    PERMISSIONS = (Permission("dynamodb:GetItem", TABLE), Permission("dynamodb:Query", TABLE))
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self.table = table
+
+    def group(self, account: str, region: str, group_id: str) -> ApprovedGroup | None:
+        item = self._get(str(Place(account, region)), group_id)
+        return None if item is None else self._entry(Place(account, region), item)
+
+    def region(self, account: str, region: str) -> Baseline:
+        place = Place(account, region)
+        groups = {entry.group_id: entry for entry in (self._entry(place, item) for item in self._query(str(place)))}
+        return Baseline(groups)
+
+    def replace(self, place: Place, groups: Iterable[ApprovedGroup], taken_at: str) -> int:
+        """Make `place`'s items exactly `groups` (the snapshot); the number written. Raises `AwsError`."""
+        wanted = {group.group_id: group for group in groups}
+        stale = [item[ITEM_KEY]["S"] for item in self._query(str(place)) if item[ITEM_KEY]["S"] not in wanted]
+        writes: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": self._item(place, group, taken_at)}} for group in wanted.values()
+        ]
+        writes += [{"DeleteRequest": {"Key": self._key(str(place), group_id)}} for group_id in stale]
+        for start in range(0, len(writes), 25):  # BatchWriteItem's limit
+            self._write(writes[start : start + 25])
+        return len(wanted)
+
+    def _entry(self, place: Place, item: dict[str, Any]) -> ApprovedGroup:
+        group_id = item[ITEM_KEY]["S"]
+        where = f"table {self.table}, {place} {group_id}"
+        try:
+            document = json.loads(item["entry"]["S"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise BaselineError(f"{where}: not a baseline entry ({error})") from None
+        try:
+            entry = group_from_document(group_id, document)
+        except BaselineError as error:
+            raise BaselineError(f"{where}: {error}") from None
+        if entry.region != place.region:
+            raise BaselineError(f"{where}: the entry says region {entry.region}")
+        return entry
+
+    def _item(self, place: Place, group: ApprovedGroup, taken_at: str) -> dict[str, Any]:
+        document = json.dumps(group_document(group), sort_keys=True, ensure_ascii=False)
+        return {**self._key(str(place), group.group_id), "entry": {"S": document}, "taken_at": {"S": taken_at}}
+
+    @staticmethod
+    def _key(place: str, item: str) -> dict[str, Any]:
+        return {PLACE_KEY: {"S": place}, ITEM_KEY: {"S": item}}
+
+    @translated
+    def _get(self, place: str, item: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._client.get_item(TableName=self.table, Key=self._key(place, item)).get(
+            "Item"
+        )
+        return found
+
+    @translated
+    def _query(self, place: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self._client.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression=f"{PLACE_KEY} = :place",
+            ExpressionAttributeValues={":place": {"S": place}},
+        ):
+            items += page.get("Items", [])
+        return items
+
+    @translated
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self.table: requests}
+        for _ in range(5):  # what DynamoDB could not take now is handed back: sent again
+            pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                return
+        raise BaselineError(f"table {self.table}: DynamoDB kept {len(pending[self.table])} writes unprocessed")

@@ -1,0 +1,129 @@
+"""A sweep round fanned out: one SQS message per account and region, and a tally in DynamoDB.
+
+The scheduled sweep opens a round (its tally: how many places are left)
+and sends one message per place; each worker sweeps one place, writes what
+it found under the round, and counts the round down. The worker that brings
+it to zero gathers every place's findings into the round's one summary.
+Writing a place's findings is conditional (once per place), so a message
+SQS delivers twice never counts twice. Rounds expire after a day (TTL).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from chalicelib.adapters.arns import QUEUE, TABLE, Permission
+from chalicelib.adapters.aws import translated
+from chalicelib.adapters.baseline_table import ITEM_KEY, PLACE_KEY
+from chalicelib.domain.accounts import Place
+from chalicelib.domain.errors import AwsError
+
+ROUND_PREFIX = "round/"
+TALLY = "tally"
+KEEP_SECONDS = 86400
+
+
+class SweepRounds:
+    PERMISSIONS = (
+        Permission("dynamodb:PutItem", TABLE),
+        Permission("dynamodb:UpdateItem", TABLE),
+        Permission("dynamodb:Query", TABLE),
+    )
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def open(self, round_id: str, places: Sequence[Place]) -> None:
+        """The round's tally: every place still to be swept."""
+        self._put(round_id, TALLY, {"pending": {"N": str(len(places))}}, only_once=False)
+
+    def record(self, round_id: str, place: Place, findings: Mapping[str, Any]) -> int | None:
+        """Keep `place`'s findings and count it done: the places left, or None if it was recorded already."""
+        if not self._put(round_id, str(place), {"findings": {"S": json.dumps(findings)}}, only_once=True):
+            return None
+        return self._count_down(round_id)
+
+    def findings(self, round_id: str) -> dict[Place, dict[str, Any]]:
+        """Each place's findings, once the round is over."""
+        found: dict[Place, dict[str, Any]] = {}
+        for item in self._query(ROUND_PREFIX + round_id):
+            if item[ITEM_KEY]["S"] != TALLY and "findings" in item:
+                found[Place.parse(item[ITEM_KEY]["S"])] = json.loads(item["findings"]["S"])
+        return found
+
+    @translated
+    def _put(self, round_id: str, item: str, attributes: dict[str, Any], only_once: bool) -> bool:
+        record = {
+            PLACE_KEY: {"S": ROUND_PREFIX + round_id},
+            ITEM_KEY: {"S": item},
+            "expires": {"N": str(int(time.time()) + KEEP_SECONDS)},
+            **attributes,
+        }
+        extra = {"ConditionExpression": f"attribute_not_exists({ITEM_KEY})"} if only_once else {}
+        try:
+            self._client.put_item(TableName=self._table, Item=record, **extra)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    @translated
+    def _count_down(self, round_id: str) -> int:
+        answer = self._client.update_item(
+            TableName=self._table,
+            Key={PLACE_KEY: {"S": ROUND_PREFIX + round_id}, ITEM_KEY: {"S": TALLY}},
+            UpdateExpression="ADD pending :less",
+            ExpressionAttributeValues={":less": {"N": "-1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["pending"]["N"])
+
+    @translated
+    def _query(self, place: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression=f"{PLACE_KEY} = :place",
+            ExpressionAttributeValues={":place": {"S": place}},
+        ):
+            items += page.get("Items", [])
+        return items
+
+
+class SweepQueue:
+    PERMISSIONS = (Permission("sqs:GetQueueUrl", QUEUE), Permission("sqs:SendMessage", QUEUE))
+    # What Lambda needs to hand the queue's messages to the worker (no call of the app's own makes them).
+    WORKER_PERMISSIONS = (
+        Permission("sqs:ReceiveMessage", QUEUE),
+        Permission("sqs:DeleteMessage", QUEUE),
+        Permission("sqs:GetQueueAttributes", QUEUE),
+    )
+
+    def __init__(self, client: Any, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    def send(self, round_id: str, places: Iterable[Place]) -> int:
+        """One message per place (ten per call); the number sent. Raises `AwsError` naming any not sent."""
+        url = self._url()
+        messages = [{"round": round_id, "place": str(place)} for place in places]
+        unsent: list[str] = []
+        for start in range(0, len(messages), 10):  # SendMessageBatch's limit
+            batch = messages[start : start + 10]
+            entries = [{"Id": str(i), "MessageBody": json.dumps(m)} for i, m in enumerate(batch)]
+            answer = self._batch(url, entries)
+            unsent += [f"{batch[int(f['Id'])]['place']} ({f.get('Code')})" for f in answer.get("Failed", [])]
+        if unsent:
+            raise AwsError(f"could not queue the sweep of {', '.join(unsent)}")
+        return len(messages)
+
+    @translated
+    def _url(self) -> str:
+        return str(self._client.get_queue_url(QueueName=self.name)["QueueUrl"])
+
+    @translated
+    def _batch(self, url: str, entries: list[dict[str, Any]]) -> Any:
+        return self._client.send_message_batch(QueueUrl=url, Entries=entries)
