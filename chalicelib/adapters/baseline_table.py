@@ -96,7 +96,8 @@ class BaselineTable:
         items: list[dict[str, Any]] = []
         for page in self._client.get_paginator("query").paginate(
             TableName=self.table,
-            KeyConditionExpression=f"{PLACE_KEY} = :place",
+            KeyConditionExpression="#place = :place",  # a placeholder: the key's name is a reserved word
+            ExpressionAttributeNames={"#place": PLACE_KEY},
             ExpressionAttributeValues={":place": {"S": place}},
         ):
             items += page.get("Items", [])
