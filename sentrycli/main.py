@@ -201,13 +201,28 @@ writes their rules to the baseline file (chalicelib/baseline.json unless
 the stage sets SENTRY_BASELINE_FILE), replacing those groups' entries and
 keeping the others. Review the diff, commit it, and deploy: in lockdown
 mode the sentry then holds each of these groups to exactly these rules,
-reverting what is added and restoring what is removed or changed."""
+reverting what is added and restoring what is removed or changed.
+
+\b
+A stage with SENTRY_BASELINE_TABLE writes to that table instead (in the
+stage's region), taking effect at once; --account snapshots a member
+account, entered through --member-role (default: the stage's member role;
+your credentials must be trusted by it, or name a role that trusts you)."""
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
+@click.option("--member-role", metavar="NAME", help="The role to enter it by (default: the stage's member role).")
 @region_option
 @click.pass_obj
-def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: str | None) -> None:
+def snapshot(
+    context: Context,
+    group_ids: tuple[str, ...],
+    stage: str,
+    account: str | None,
+    member_role: str | None,
+    region: str | None,
+) -> None:
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
     from chalicelib.domain.config import ConfigError, Settings
@@ -216,21 +231,32 @@ def snapshot(context: Context, group_ids: tuple[str, ...], stage: str, region: s
 
     try:
         settings = Settings.from_env(context.project.environment(stage))
-        path = context.project.baseline_path(stage)
-        ec2 = SecurityGroups(context.client("ec2", context.use_region(region)), GroupCache())
-        groups = snapshots.snapshot(ec2, settings.scope, context.region or "", group_ids)
-        snapshots.write(groups, path)
+        home_region = context.use_region(region)
+        ec2_client = snapshots.ec2_client(context.client, home_region, account, member_role or settings.member_role)
+        ec2 = SecurityGroups(ec2_client, GroupCache())
+        groups = snapshots.snapshot(ec2, settings.scope, home_region, group_ids)
+        if settings.baseline_table:
+            owner = account or str(context.client("sts").get_caller_identity()["Account"])
+            where = snapshots.write_table(groups, context.client("dynamodb"), settings.baseline_table, owner)
+        elif account:
+            raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
+        else:
+            where = str(context.project.baseline_path(stage))
+            snapshots.write(groups, context.project.baseline_path(stage))
     except (ValueError, ProjectError, ConfigError, BaselineError) as error:
         raise click.ClickException(str(error)) from None
     except (AwsError, ClientError, BotoCoreError) as error:
         raise click.ClickException(f"AWS refused: {error}") from None
     for group in groups:
         click.echo(f"✓ {group.group_id}" + (f" ({group.name})" if group.name else "") + f": {len(group.rules)} rules")
-    click.echo(f"✓ wrote {path}")
+    click.echo(f"✓ wrote {where}")
     mode = settings.policy.mode.value
     if mode != "lockdown":
         click.echo(f"Note: stage {stage} runs in {mode} mode; a baseline is used in lockdown mode only.")
-    click.echo(f"Next: review and commit the file, then chalice deploy --stage {stage}")
+    if settings.baseline_table:
+        click.echo("The sentry holds these groups to it from its next event or sweep: no deploy needed.")
+    else:
+        click.echo(f"Next: review and commit the file, then chalice deploy --stage {stage}")
 
 
 @cli.command(
@@ -240,15 +266,39 @@ Runs in this process with the stage's settings and your credentials (or
 AWS_ENDPOINT_URL): it reverts what the policy forbids, restores approved
 rules that are missing, and publishes one summary to the stage's topic if
 it found anything. It holds groups to the project's baseline file as it is
-in this folder, which is what the deployed sweep uses once you deploy.
---dry-run only says what it would do."""
+in this folder (or to the stage's table), which is what the deployed sweep
+uses once you deploy. --dry-run only says what it would do.
+
+\b
+An organization's stage (SENTRY_ACCOUNTS, SENTRY_REGIONS) is swept here,
+account-region by account-region, never through the queue; a member
+account is entered through the member role, or --member-role if the role
+the stage names does not trust you. --only-accounts and --only-regions
+narrow the round; --region stays the region the CLI works in."""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--dry-run", is_flag=True, help="Change nothing; report what would be done.")
+@click.option(
+    "--only-accounts", metavar="IDS", default="", help="Only these of the stage's accounts (comma-separated)."
+)
+@click.option("--only-regions", metavar="REGIONS", default="", help="Only these of the stage's sweep regions.")
+@click.option("--member-role", metavar="NAME", help="The role to enter member accounts by (default: the stage's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (a single account's is JSON always).")
 @region_option
 @click.pass_obj
-def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> None:
+def sweep(
+    context: Context,
+    stage: str,
+    dry_run: bool,
+    only_accounts: str,
+    only_regions: str,
+    member_role: str | None,
+    as_json: bool,
+    region: str | None,
+) -> None:
     from chalicelib.adapters import baseline_file
+    from chalicelib.domain.config import Settings
+    from chalicelib.usecases.fan_out import sweep_round
     from chalicelib.usecases.sweep import sweep as run_sweep
 
     try:
@@ -257,14 +307,36 @@ def sweep(context: Context, stage: str, dry_run: bool, region: str | None) -> No
             env["SENTRY_BASELINE_FILE"] = str(context.project.baseline_path(stage))
         if dry_run:
             env["SENTRY_DRY_RUN"] = "true"
+        if member_role:
+            env["SENTRY_MEMBER_ROLE"] = member_role
+        settings = Settings.from_env(env)
         # The project's baseline, as it would deploy: what is deployed now may differ until you deploy.
-        approved = baseline_file.load(context.project.baseline_path(stage))
-        result = run_sweep(env, region=context.use_region(region), approved=approved)
+        approved = None if settings.baseline_table else baseline_file.load(context.project.baseline_path(stage))
+        home_region = context.use_region(region)
+        narrowed = [part.strip() for part in f"{only_accounts},{only_regions}".split(",") if part.strip()]
+        if settings.accounts.home_only and not settings.regions and not narrowed:
+            click.echo(json.dumps(run_sweep(env, region=home_region, approved=approved).as_dict()))
+            return
+        accounts = [part.strip() for part in only_accounts.split(",") if part.strip()]
+        regions = [part.strip() for part in only_regions.split(",") if part.strip()]
+        result = sweep_round(
+            env, region=home_region, approved=approved, only_accounts=accounts, only_regions=regions, raises=False
+        )
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     except Exception as error:  # the sweep logged the details above
         raise click.ClickException(f"the sweep failed: {type(error).__name__}: {error}") from None
-    click.echo(json.dumps(result.as_dict()))
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        sys.exit(1 if result.failed else 0)
+    for place in result.places:
+        mark = "✗" if place.failed else "✓"
+        said = place.subject or place.problem or f"{place.summary}: {place.groups_checked} guarded groups"
+        click.echo(f"{mark} {place.label} in {place.place.region}: {said}")
+    reported = len(result.reported)
+    click.echo(f"{len(result.places)} account-regions swept, {reported} found something (round {result.round_id})")
+    if result.failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

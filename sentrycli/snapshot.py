@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from chalicelib.adapters import baseline_file
+from chalicelib.adapters.baseline_table import BaselineTable
 from chalicelib.adapters.ec2 import SecurityGroups
 from chalicelib.adapters.ec2_prefix_lists import PrefixLists
+from chalicelib.domain.accounts import Place, session_name
 from chalicelib.domain.baseline import ApprovedGroup, Baseline
-from chalicelib.domain.ids import GROUP_ID
+from chalicelib.domain.ids import ACCOUNT_ID, GROUP_ID
 from chalicelib.domain.policy import GroupScope
 from chalicelib.domain.rules import SourceKind
 
@@ -74,3 +77,35 @@ def write(groups: Sequence[ApprovedGroup], path: Path) -> Baseline:
     merged = baseline_file.load(path).with_groups(groups, taken_at)
     baseline_file.save(merged, path)
     return merged
+
+
+def ec2_client(client: Callable[..., Any], region: str, account: str | None, role: str) -> Any:
+    """EC2 in `region` of the caller's account, or of `account` through `role` (assumed as sg-sentry-snapshot)."""
+    if account is None:
+        return client("ec2", region)
+    if not ACCOUNT_ID.fullmatch(account):
+        raise ValueError(f"--account {account!r} is not a 12-digit account ID")
+    made = client("sts", region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName=session_name("snapshot")
+    )["Credentials"]
+    import boto3
+
+    return boto3.client(
+        "ec2",
+        region_name=region,
+        aws_access_key_id=made["AccessKeyId"],
+        aws_secret_access_key=made["SecretAccessKey"],
+        aws_session_token=made["SessionToken"],
+    )
+
+
+def write_table(groups: Sequence[ApprovedGroup], dynamodb: Any, table: str, account: str) -> str:
+    """Put the groups' entries in the table, under their account and region; where, in words."""
+    taken_at = datetime.now(UTC).isoformat(timespec="seconds")
+    by_region: dict[str, list[ApprovedGroup]] = {}
+    for group in groups:
+        by_region.setdefault(group.region, []).append(group)
+    store = BaselineTable(dynamodb, table)
+    for region, entries in sorted(by_region.items()):
+        store.put(Place(account, region), entries, taken_at)
+    return f"table {table}: {', '.join(f'{account}/{region}' for region in sorted(by_region))}"

@@ -27,6 +27,8 @@ ITEM_KEY = "item"
 
 class BaselineTable:
     PERMISSIONS = (Permission("dynamodb:GetItem", TABLE), Permission("dynamodb:Query", TABLE))
+    # `sentry snapshot`'s, with the operator's credentials: the functions never write the baseline.
+    SNAPSHOT_PERMISSIONS = (Permission("dynamodb:BatchWriteItem", TABLE),)
 
     def __init__(self, client: Any, table: str, home_account: Callable[[], str] | None = None) -> None:
         self._client = client
@@ -43,17 +45,12 @@ class BaselineTable:
         groups = {entry.group_id: entry for entry in (self._entry(place, item) for item in self._query(str(place)))}
         return Baseline(groups)
 
-    def replace(self, place: Place, groups: Iterable[ApprovedGroup], taken_at: str) -> int:
-        """Make `place`'s items exactly `groups` (the snapshot); the number written. Raises `AwsError`."""
-        wanted = {group.group_id: group for group in groups}
-        stale = [item[ITEM_KEY]["S"] for item in self._query(str(place)) if item[ITEM_KEY]["S"] not in wanted]
-        writes: list[dict[str, Any]] = [
-            {"PutRequest": {"Item": self._item(place, group, taken_at)}} for group in wanted.values()
-        ]
-        writes += [{"DeleteRequest": {"Key": self._key(str(place), group_id)}} for group_id in stale]
+    def put(self, place: Place, groups: Iterable[ApprovedGroup], taken_at: str) -> int:
+        """Write these groups' entries at `place` (the snapshot; other groups' stay); how many. Raises `AwsError`."""
+        writes = [{"PutRequest": {"Item": self._item(place, group, taken_at)}} for group in groups]
         for start in range(0, len(writes), 25):  # BatchWriteItem's limit
             self._write(writes[start : start + 25])
-        return len(wanted)
+        return len(writes)
 
     def _place(self, account: str | None, region: str) -> Place:
         if account is None:

@@ -26,15 +26,19 @@ def build_round_report(result: RoundResult) -> Report:
             f"and {found.replace('FAILED', 'failed')}.",
             "",
         ]
-        lines += [f"  {clean(p.label, 120)}: {clean(p.subject or p.problem or p.summary, 300)}" for p in reported]
+        lines += [f"  {_where(p)}: {clean(p.subject or p.problem or p.summary, 300)}" for p in reported]
         for place in reported[:whole]:
-            lines += ["", f"== {clean(place.label, 120)} ==", "", *_body(place)]
+            lines += ["", f"== {_where(place)} ==", "", *_body(place)]
         if len(reported) > whole:
             lines += ["", f"... the reports of {len(reported) - whole} more places are in the sentry's log."]
         text = "\n".join(lines) + "\n"
         return Report(subject, text, _document(result, text))
 
     return fitted(listing, WHOLE_LIMITS)
+
+
+def _where(place: PlaceFindings) -> str:
+    return f"{clean(place.label, 120)} in {place.place.region}"
 
 
 def _body(place: PlaceFindings) -> list[str]:

@@ -67,10 +67,12 @@ def sweep_round(
     approved: Baseline | None = None,
     only_accounts: Collection[str] = (),
     only_regions: Collection[str] = (),
+    raises: bool = True,
 ) -> RoundResult:
     """Sweep every guarded place (or those of `only_*`) here, in turn; one summary. Raises `SweepFailed` if any failed.
 
-    `approved` holds the deployment's own account to that baseline (`sentry sweep` passes the project's file).
+    `approved` holds the deployment's own account to that baseline (`sentry sweep` passes the project's file);
+    `raises` False returns a failed round instead (the CLI prints it, then exits 1).
     """
     run = start(env, services, log)
     round_id = _round_id()
@@ -79,7 +81,7 @@ def sweep_round(
         _sweep_place(run, place, round_id, approved) for place in round_places(run, region, only_accounts, only_regions)
     )
     result = RoundResult(round_id, run.settings.dry_run, found)
-    _finish_round(run, result)
+    _finish_round(run, result, raises)
     return result
 
 
@@ -146,20 +148,20 @@ def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baselin
     try:
         acting = quiet.acting_in(place.account, f"sweep-{round_id}")
         if acting is None:  # left the organization since the round began
-            return PlaceFindings(place, str(place), Summary.NOT_GUARDED, failed=False, found=False)
+            return PlaceFindings(place, place.account, Summary.NOT_GUARDED, failed=False, found=False)
         if approved is None or acting.account not in (None, acting.home_account()):
             approved = acting.baselines().region(place.account, place.region)
         result = judge(acting, approved, place.region, EVERYTHING)
     except (AwsError, BaselineError) as error:
         problem = f"could not sweep {place}: {describe(error) if isinstance(error, AwsError) else error}"
         quiet.say(Level.ERROR, problem, Summary.FAILED)
-        return PlaceFindings(place, str(place), Summary.FAILED, failed=True, found=False, problem=problem)
+        return PlaceFindings(place, place.account, Summary.FAILED, failed=True, found=False, problem=problem)
     log_judgement(acting, result)
     label = acting.account_label()
     report = build_report(result, label or None) if result.worth_reporting else None
     return PlaceFindings(
         place,
-        label=str(label or place),
+        label=str(label or place.account),
         summary=result.summary,
         failed=result.failed,
         found=result.found_something,
@@ -185,7 +187,7 @@ def _queue_round(run: Invocation) -> dict[str, Any]:
     return {"outcome": "queued", "round": round_id, "places": sent}
 
 
-def _finish_round(run: Invocation, result: RoundResult, raises: bool = True) -> None:
+def _finish_round(run: Invocation, result: RoundResult, raises: bool) -> None:
     failed = [str(place.place) for place in result.places if place.failed]
     level = Level.ERROR if failed else Level.INFO
     reported = len(result.reported)
@@ -193,7 +195,9 @@ def _finish_round(run: Invocation, result: RoundResult, raises: bool = True) -> 
     run.say(level, said + (f", failed in {', '.join(failed)}" if failed else ""), f"sweep-{result.summary}")
     published = run.publish(build_round_report(result)) if result.reported else None
     if not raises:
-        return  # a worker: SQS would deliver its message again, but the round is counted and would not end again
+        # A worker: SQS would deliver its message again, but the round is counted and would not end again.
+        # The CLI: it prints the round and exits 1.
+        return
     if failed:
         raise SweepFailed(f"the sweep failed in {', '.join(failed)}; see the log")
     if published is not None:

@@ -198,6 +198,7 @@ def test_a_record_that_arrived_as_another_account_is_refused_and_changes_nothing
     assert answer == {"outcome": "ignored"}
     assert SSH_WORLD_RULE in member.rules(group) and sessions_in(MEMBER_B) == []
     ((subject, document),) = world.messages()
+    assert subject == "sg-sentry: could not evaluate a security-group change"
     assert document["summary"] == "not-evaluated" and "arrived as" in document["problem"]
 
 
@@ -208,7 +209,7 @@ def test_an_approved_rule_removed_in_a_member_account_is_restored_from_the_table
     member.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[https])
     approved = baseline_table(world)
     rules = tuple(rule_from_security_group_rule(r) for r in _rules_of(member, group))
-    approved.replace(Place(MEMBER_B, OTHER_REGION), [ApprovedGroup(group, OTHER_REGION, "web-prod", rules)], "now")
+    approved.put(Place(MEMBER_B, OTHER_REGION), [ApprovedGroup(group, OTHER_REGION, "web-prod", rules)], "now")
     params = {"GroupId": group, "IpPermissions": [https]}
     _, removed = cloudtrail.apply(member.ec2, "RevokeSecurityGroupIngress", **params)
     who = cloudtrail.assumed_role("developer", "mallory", account=MEMBER_B)
