@@ -123,7 +123,7 @@ def test_the_only_condition_limits_the_writes_to_the_sweep_rounds(stage: str) ->
 def test_writes_without_their_condition_would_be_a_difference() -> None:
     # The control: proof that the tests above can fail; unconditioned, the baseline's own items could be written.
     policy = policy_of("org")
-    for statement in statements(policy):
+    for statement in policy["Statement"]:
         statement.pop("Condition", None)
     _, plain = conditional_and_plain(policy)
     found = differences(plain, [need for need in needs_of("org") if need.action not in WRITES_TO_ROUNDS_ONLY])
