@@ -42,7 +42,9 @@ SWEEP_QUEUE = sweep_queue(os.environ)
 
 @app.on_cw_event(SECURITY_GROUP_CHANGES, name="on_security_group_change")
 def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
-    return handle(event.to_dict())
+    # The function's own ARN names the deployment's account: no call to STS to know where it stands.
+    arn = getattr(event.context, "invoked_function_arn", "") or ""
+    return handle(event.to_dict(), home=arn.split(":")[4] if arn.count(":") >= 5 else None)
 
 
 @app.schedule(SWEEP_RATE, name="sweep")

@@ -96,8 +96,9 @@ def record(
     error: tuple[str, str] | None = None,
     event_time: str = "2026-11-23T09:15:00Z",
     response: Mapping[str, Any] | None = None,
+    account: str = ACCOUNT,
 ) -> dict[str, Any]:
-    """The CloudTrail record of one call. ``with_rule_set=False`` gives the pre-2021 shape.
+    """The CloudTrail record of one call, made in `account`. ``with_rule_set=False`` gives the pre-2021 shape.
 
     `response` is boto3's answer, for the calls that are not rule changes (see the module's text).
     """
@@ -118,7 +119,7 @@ def record(
         "readOnly": False,
         "eventType": "AwsApiCall",
         "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
+        "recipientAccountId": account,
         "eventCategory": "Management",
     }
     if operation in WRAPPED:

@@ -17,8 +17,7 @@ import botocore.loaders
 import botocore.session
 import pytest
 
-from chalicelib.adapters import aws, ec2_prefix_lists, identity
-from chalicelib.adapters.ec2 import GROUP_CACHE
+from chalicelib.adapters import boto
 from localaws.moto_fidelity import as_ec2
 
 EVENTS = Path(__file__).parent / "events"
@@ -190,16 +189,10 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Any credential file lookup lands on nothing real.
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    aws.reset()
-    GROUP_CACHE.clear()
-    ec2_prefix_lists.forget()
-    identity.forget()
+    boto.forget()
     DEPLOYED_CALLS.clear()
     yield
-    aws.reset()
-    GROUP_CACHE.clear()
-    ec2_prefix_lists.forget()
-    identity.forget()
+    boto.forget()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

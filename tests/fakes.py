@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.adapters.baseline_file import FileBaselines
 from chalicelib.domain.change import Actor
+from chalicelib.domain.config import Settings
 from chalicelib.domain.errors import AwsError, NotificationFailed
 from chalicelib.domain.groups import (
     GroupInfo,
@@ -260,6 +262,11 @@ class FakeIdentity:
         return self.own_arn is not None and actor.arn == self.own_arn
 
 
+class FakeOrganization:
+    def active_accounts(self) -> dict[str, str]:
+        return {ACCOUNT: "one"}
+
+
 @dataclass
 class FakeAws:
     """Every port of one region, in memory: what a use case is given in a unit test."""
@@ -284,6 +291,18 @@ class FakeAws:
 
     def own_identity(self, region: str, env: Mapping[str, str]) -> FakeIdentity:
         return self.identity
+
+    def home_account(self) -> str:
+        return ACCOUNT
+
+    def acting_in(self, account: str, session: str, role: str) -> FakeAws:
+        raise AwsError(f"no member account {account} in memory (tests/fakes.py is one account)", "AccessDenied")
+
+    def organization(self) -> FakeOrganization:
+        return FakeOrganization()
+
+    def baselines(self, settings: Settings, home: Callable[[], str]) -> FileBaselines:
+        return FileBaselines(settings.baseline_path, home)
 
 
 def ingress(protocol: str, port: int | None, cidr: str) -> Rule:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from chalicelib.domain.baseline import ApprovedGroup, Baseline, BaselineError
@@ -55,12 +56,15 @@ def save(baseline: Baseline, path: Path = DEFAULT_PATH) -> None:
 class FileBaselines:
     """The file as the baseline store: it holds the deployment's own account only (`SENTRY_BASELINE_FILE`)."""
 
-    def __init__(self, path: Path, home_account: str) -> None:
+    def __init__(self, path: Path, home_account: Callable[[], str]) -> None:
         self._path = path
         self._home = home_account
 
-    def group(self, account: str, region: str, group_id: str) -> ApprovedGroup | None:
-        return load(self._path).for_group(group_id, region) if account == self._home else None
+    def group(self, account: str | None, region: str, group_id: str) -> ApprovedGroup | None:
+        return load(self._path).for_group(group_id, region) if self._holds(account) else None
 
-    def region(self, account: str, region: str) -> Baseline:
-        return load(self._path).in_region(region) if account == self._home else Baseline()
+    def region(self, account: str | None, region: str) -> Baseline:
+        return load(self._path).in_region(region) if self._holds(account) else Baseline()
+
+    def _holds(self, account: str | None) -> bool:
+        return account is None or account == self._home()

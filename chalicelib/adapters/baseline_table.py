@@ -12,7 +12,7 @@ shipped policy's dynamodb:LeadingKeys condition).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.adapters.arns import TABLE, Permission
@@ -28,16 +28,18 @@ ITEM_KEY = "item"
 class BaselineTable:
     PERMISSIONS = (Permission("dynamodb:GetItem", TABLE), Permission("dynamodb:Query", TABLE))
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, home_account: Callable[[], str] | None = None) -> None:
         self._client = client
         self.table = table
+        self._home = home_account
 
-    def group(self, account: str, region: str, group_id: str) -> ApprovedGroup | None:
-        item = self._get(str(Place(account, region)), group_id)
-        return None if item is None else self._entry(Place(account, region), item)
+    def group(self, account: str | None, region: str, group_id: str) -> ApprovedGroup | None:
+        place = self._place(account, region)
+        item = self._get(str(place), group_id)
+        return None if item is None else self._entry(place, item)
 
-    def region(self, account: str, region: str) -> Baseline:
-        place = Place(account, region)
+    def region(self, account: str | None, region: str) -> Baseline:
+        place = self._place(account, region)
         groups = {entry.group_id: entry for entry in (self._entry(place, item) for item in self._query(str(place)))}
         return Baseline(groups)
 
@@ -52,6 +54,12 @@ class BaselineTable:
         for start in range(0, len(writes), 25):  # BatchWriteItem's limit
             self._write(writes[start : start + 25])
         return len(wanted)
+
+    def _place(self, account: str | None, region: str) -> Place:
+        if account is None:
+            assert self._home is not None, "the deployment's own account is needed to read its items"
+            account = self._home()
+        return Place(account, region)
 
     def _entry(self, place: Place, item: dict[str, Any]) -> ApprovedGroup:
         group_id = item[ITEM_KEY]["S"]
@@ -88,7 +96,8 @@ class BaselineTable:
         items: list[dict[str, Any]] = []
         for page in self._client.get_paginator("query").paginate(
             TableName=self.table,
-            KeyConditionExpression=f"{PLACE_KEY} = :place",
+            KeyConditionExpression="#place = :place",  # a placeholder: the key's name is a reserved word
+            ExpressionAttributeNames={"#place": PLACE_KEY},
             ExpressionAttributeValues={":place": {"S": place}},
         ):
             items += page.get("Items", [])

@@ -14,6 +14,11 @@ rules: each must recognise the other's calls as well as its own.
   names are generated: the merge template gives the handler the sweep's role
   ARN instead (``SENTRY_SWEEP_ROLE_ARN``), and any session of it is the sweep.
 
+* In a member account: the member role (``SENTRY_MEMBER_ROLE``), which
+  trusts only the central functions' roles, in a session the sentry names
+  (``sg-sentry-…``). The role's exact ARN is compared, so a role of another
+  name or path cannot pass for it.
+
 Anything else is judged like any other change; the check costs no AWS call
 unless the session name already matches.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE, SESSION_PREFIX
 from chalicelib.domain.change import Actor
 
 # Calls that need no IAM permission (GetCallerIdentity is always allowed).
@@ -35,17 +41,24 @@ _own_arns: dict[str, str] = {}
 
 class OwnIdentity:
     def __init__(
-        self, sts_client: Callable[[], Any], function_name: str | None, sweep_role_arn: str | None = None
+        self,
+        sts_client: Callable[[], Any],
+        function_name: str | None,
+        sweep_role_arn: str | None = None,
+        member_role: str = DEFAULT_MEMBER_ROLE,
     ) -> None:
         self._sts = sts_client
         self._function = function_name
         self._sweep_role = sweep_role_arn
+        self._member_role = member_role
 
     def made(self, actor: Actor) -> bool:
         """True when `actor` is this function or its sibling in the same app."""
         if not actor.arn or ":assumed-role/" not in actor.arn:
             return False
         if self._sweep_role and actor.session_issuer_arn == self._sweep_role:
+            return True
+        if self._member_session(actor):
             return True
         if not self._function:
             return False
@@ -60,6 +73,14 @@ class OwnIdentity:
         if session == self._function:
             return actor.arn == own
         return _account(actor.arn) == _account(own)
+
+    def _member_session(self, actor: Actor) -> bool:
+        assert actor.arn is not None
+        account = _account(actor.arn)
+        partition = actor.arn.split(":")[1] if actor.arn.count(":") > 1 else "aws"
+        session = actor.arn.rpartition("/")[2]
+        role = f"arn:{partition}:iam::{account}:role/{self._member_role}"
+        return actor.session_issuer_arn == role and session.startswith(SESSION_PREFIX)
 
     def _own_arn(self) -> str | None:
         assert self._function is not None

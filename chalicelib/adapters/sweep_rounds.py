@@ -63,7 +63,9 @@ class SweepRounds:
             "expires": {"N": str(int(time.time()) + KEEP_SECONDS)},
             **attributes,
         }
-        extra = {"ConditionExpression": f"attribute_not_exists({ITEM_KEY})"} if only_once else {}
+        # Both keys are DynamoDB reserved words, so they are named through placeholders.
+        extra = {"ConditionExpression": "attribute_not_exists(#item)", "ExpressionAttributeNames": {"#item": ITEM_KEY}}
+        extra = extra if only_once else {}
         try:
             self._client.put_item(TableName=self._table, Item=record, **extra)
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -86,7 +88,8 @@ class SweepRounds:
         items: list[dict[str, Any]] = []
         for page in self._client.get_paginator("query").paginate(
             TableName=self._table,
-            KeyConditionExpression=f"{PLACE_KEY} = :place",
+            KeyConditionExpression="#place = :place",
+            ExpressionAttributeNames={"#place": PLACE_KEY},
             ExpressionAttributeValues={":place": {"S": place}},
         ):
             items += page.get("Items", [])

@@ -39,7 +39,7 @@ from chalicelib.domain.change import (
     RuleUpdate,
     SecurityGroupChange,
 )
-from chalicelib.domain.ids import GROUP_ID, REGION, RULE_ID
+from chalicelib.domain.ids import ACCOUNT_ID, GROUP_ID, REGION, RULE_ID
 from chalicelib.domain.rules import (
     READ_ERRORS,
     Direction,
@@ -125,15 +125,26 @@ def call_header(record: Mapping[str, Any], envelope: Mapping[str, Any], name: st
     if not REGION.fullmatch(region):
         raise EventNotUnderstood(f"awsRegion {region[:40]!r} is not an AWS region")
     return CallHeader(
+        account=_account(record, envelope),
         event_id=_text(record.get("eventID")) or _text(envelope.get("id")) or "unknown",
         event_name=name,
         event_time=_text(record.get("eventTime")) or _text(envelope.get("time")) or "unknown",
         region=region,
-        account=_text(record.get("recipientAccountId")) or _text(envelope.get("account")),
         actor=_actor(record),
         error_code=_text(record.get("errorCode")),
         error_message=_text(record.get("errorMessage")),
     )
+
+
+def _account(record: Mapping[str, Any], envelope: Mapping[str, Any]) -> str | None:
+    """The account the call was made in: where the sentry acts, so it must be one account, and plainly one."""
+    recorded, delivered = _text(record.get("recipientAccountId")), _text(envelope.get("account"))
+    if recorded and delivered and recorded != delivered:
+        raise EventNotUnderstood(f"the record is of account {recorded[:20]!r} but arrived as {delivered[:20]!r}")
+    account = recorded or delivered
+    if account and not ACCOUNT_ID.fullmatch(account):
+        raise EventNotUnderstood(f"account {account[:20]!r} is not a 12-digit account ID")
+    return account
 
 
 def _parse_record(record: Mapping[str, Any], envelope: Mapping[str, Any], name: str) -> SecurityGroupChange:

@@ -76,3 +76,14 @@ def session_name(why: str) -> str:
 def places(accounts: Iterable[str], regions: Iterable[str]) -> tuple[Place, ...]:
     """Every account in every region, in order: what a sweep round covers."""
     return tuple(sorted(Place(account, region) for account in set(accounts) for region in set(regions)))
+
+
+@dataclass(frozen=True)
+class AccountLabel:
+    """An account as reports name it: its ID and, where the organization says it, its name."""
+
+    account: str
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.account} ({self.name})" if self.name else self.account

@@ -118,7 +118,7 @@ class Settings:
         # Only checked here: identity.OwnIdentity reads it (the merge template sets it for CloudFormation).
         read("SENTRY_SWEEP_ROLE_ARN", _role_arn, None)
         accounts = read("SENTRY_ACCOUNTS", _accounts, AccountScope())
-        regions = read("SENTRY_REGIONS", _regions, ())
+        regions: tuple[str, ...] = read("SENTRY_REGIONS", _regions, tuple[str, ...]())
         member_role = read("SENTRY_MEMBER_ROLE", _role_name, DEFAULT_MEMBER_ROLE)
         baseline_table = read("SENTRY_BASELINE_TABLE", _table_name, None)
         sweep_queue = read("SENTRY_SWEEP_QUEUE", _queue_name, None)

@@ -183,6 +183,8 @@ class HandledChange:
 
     change: SecurityGroupChange
     group: GroupOutcome
+    # The account acted in, when the deployment guards more than its own (None: a single account's).
+    account: str | None = None
 
     @property
     def failures(self) -> tuple[RuleOutcome | UnreadableOutcome, ...]:
@@ -208,12 +210,13 @@ class HandledChange:
 
     def as_dict(self) -> dict[str, Any]:
         """The Lambda answer: a short summary."""
-        return {
+        document = {
             "outcome": self.summary,
             "event_id": self.change.event_id,
             "group_id": self.group.group_id,
             "rules": tally(self.group.outcomes),
         }
+        return document | ({"account": self.account} if self.account else {})
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ class SweepResult:
     trigger: Trigger | None = None
     # What could not be checked at all (an AWS read that failed): reported, and the invocation fails.
     problems: tuple[str, ...] = ()
+    # The account judged, when the deployment guards more than its own (None: a single account's).
+    account: str | None = None
 
     @property
     def outcomes(self) -> tuple[RuleOutcome | UnreadableOutcome, ...]:
@@ -327,4 +332,6 @@ class SweepResult:
         }
         if self.trigger is not None:
             document["event_id"] = self.trigger.change.event_id
+        if self.account is not None:
+            document["account"] = self.account
         return document

@@ -9,10 +9,13 @@ result, so that nothing done (or not done) is missing from the report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
+from chalicelib.domain.accounts import Place
+from chalicelib.domain.baseline import ApprovedGroup, Baseline
 from chalicelib.domain.change import Actor
+from chalicelib.domain.config import Settings
 from chalicelib.domain.groups import GroupInfo, GroupRules, ListedGroup, RestoreResult, RevokeResult
 from chalicelib.domain.interfaces import Interface
 from chalicelib.domain.policy import GroupScope
@@ -99,8 +102,44 @@ class IdentityPort(Protocol):
         ...
 
 
+class OrganizationPort(Protocol):
+    def active_accounts(self) -> Mapping[str, str]:
+        """Account ID -> name, for every active account of the organization."""
+        ...
+
+
+class BaselinesPort(Protocol):
+    """The approved baseline, where it is kept: the file (the deployment's own account) or the table."""
+
+    def group(self, account: str | None, region: str, group_id: str) -> ApprovedGroup | None:
+        """The group's entry; `account` None: the deployment's own."""
+        ...
+
+    def region(self, account: str | None, region: str) -> Baseline: ...
+
+
+class SweepRoundsPort(Protocol):
+    """The tally of sweep rounds fanned out through the queue."""
+
+    def open(self, round_id: str, places: Sequence[Place]) -> None: ...
+
+    def record(self, round_id: str, place: Place, findings: Mapping[str, Any]) -> int | None:
+        """Keep the place's findings; the places left, or None if this place was recorded already."""
+        ...
+
+    def findings(self, round_id: str) -> dict[Place, dict[str, Any]]: ...
+
+
+class SweepQueuePort(Protocol):
+    def send(self, round_id: str, places: Iterable[Place]) -> int: ...
+
+
 class Aws(Protocol):
-    """Every port, per region: what a use case is given to work through."""
+    """Every port, per region, in one account: what a use case is given to work through.
+
+    `acting_in` gives the same ports in a member account; the notifier, the
+    organization and the baseline are always the deployment's own.
+    """
 
     def security_groups(self, region: str) -> SecurityGroupsPort: ...
 
@@ -111,3 +150,21 @@ class Aws(Protocol):
     def notifier(self, topic_arn: str) -> NotifierPort: ...
 
     def own_identity(self, region: str, env: Mapping[str, str]) -> IdentityPort: ...
+
+    def home_account(self) -> str:
+        """The deployment's own account."""
+        ...
+
+    def acting_in(self, account: str, session: str, role: str) -> Aws:
+        """These ports in `account`, through `role` assumed as `session`; raises `AwsError`."""
+        ...
+
+    def organization(self) -> OrganizationPort: ...
+
+    def baselines(self, settings: Settings, home: Callable[[], str]) -> BaselinesPort:
+        """The baseline's store; `home` names the deployment's own account (asked only if needed)."""
+        ...
+
+    def sweep_rounds(self, table: str) -> SweepRoundsPort: ...
+
+    def sweep_queue(self, name: str) -> SweepQueuePort: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.accounts import AccountLabel
 from chalicelib.domain.outcome import HandledChange, Outcome
 from chalicelib.reports.fit import Report, fitted
 from chalicelib.reports.parts import (
@@ -19,13 +20,13 @@ from chalicelib.reports.text import clean, console_link, dry_run_words, plural, 
 LISTED_RULES_LIMITS = (100, 40, 15, 5)
 
 
-def build_change_report(handled: HandledChange) -> Report:
-    """The report, listing as many rules as fit in one SNS message."""
-    subject = _subject(handled)
+def build_change_report(handled: HandledChange, account: AccountLabel | None = None) -> Report:
+    """The report, listing as many rules as fit in one SNS message; `account` when more than one is guarded."""
+    subject = _subject(handled, account)
 
     def listing(listed: int) -> Report:
-        text = _text(handled, listed)
-        return Report(subject=subject, text=text, document=_document(handled, text, listed))
+        text = _text(handled, listed, account)
+        return Report(subject=subject, text=text, document=_document(handled, text, listed, account))
 
     return fitted(listing, LISTED_RULES_LIMITS)
 
@@ -35,12 +36,13 @@ def _group_label(handled: HandledChange) -> str:
     return f"{clean(handled.group.group_id, 32)}{name}"
 
 
-def _subject(handled: HandledChange) -> str:
+def _subject(handled: HandledChange, account: AccountLabel | None = None) -> str:
     tag = "sg-sentry [dry run]" if handled.group.dry_run else "sg-sentry"
     what = tally_words(handled.group.outcomes) or "nothing to revert, rules changed again since"
     if handled.change.unreadable:
         what = f"could not read {_parts(len(handled.change.unreadable))}, {what}"
-    return subject_line(f"{tag}: {what} on {_group_label(handled)}")
+    where = f" in {clean(account.account, 12)}" if account else ""
+    return subject_line(f"{tag}: {what} on {_group_label(handled)}{where}")
 
 
 def _rules(count: int) -> str:
@@ -66,12 +68,12 @@ def _headline(handled: HandledChange) -> str:
     )
 
 
-def _text(handled: HandledChange, listed: int) -> str:
+def _text(handled: HandledChange, listed: int, account: AccountLabel | None) -> str:
     change, actor = handled.change, handled.change.actor
     lines = [_headline(handled), ""]
     lines += [
         "What changed",
-        f"  Account      {clean(change.account or 'unknown')}",
+        f"  Account      {clean(str(account or change.account or 'unknown'), 80)}",
         f"  Region       {clean(change.region)}",
         f"  Group        {_group_label(handled)}",
         f"  When         {clean(change.event_time)}",
@@ -117,17 +119,18 @@ def _held(handled: HandledChange) -> str:
     return f", held to its baseline of {_rules(handled.group.baseline_rules)}"
 
 
-def _document(handled: HandledChange, text: str, listed: int) -> dict[str, Any]:
+def _document(handled: HandledChange, text: str, listed: int, account: AccountLabel | None) -> dict[str, Any]:
     change, actor = handled.change, handled.change.actor
     return {
         "source": "sg-sentry",
         "summary": handled.summary,
-        "subject": _subject(handled),
+        "subject": _subject(handled, account),
         "event": {
             "id": clean(change.event_id),
             "name": clean(change.event_name),
             "time": clean(change.event_time),
             "account": clean(change.account or ""),
+            **({"account_name": clean(account.name, 80)} if account and account.name else {}),
             "region": clean(change.region),
         },
         "group": {

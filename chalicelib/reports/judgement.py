@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.accounts import AccountLabel
 from chalicelib.domain.change import TAG_EVENTS, Indirect
 from chalicelib.domain.outcome import GroupOutcome, InterfaceOutcome, SweepResult, TagOutcome, Trigger
 from chalicelib.domain.policy import Mode
@@ -30,14 +31,14 @@ LISTED_LIMITS = ((50, 40), (20, 15), (10, 5), (3, 3))
 NO_EXEMPTIONS = "Exemptions (SENTRY_EXEMPT_PRINCIPALS) do not apply: a sweep sees rules, not who made them."
 
 
-def build_sweep_report(result: SweepResult) -> Report:
-    """The report, listing as many groups and rules as fit in one SNS message."""
-    subject = _subject(result)
+def build_sweep_report(result: SweepResult, account: AccountLabel | None = None) -> Report:
+    """The report, listing as many groups and rules as fit in one SNS message; `account` when more are guarded."""
+    subject = _subject(result, account)
 
     def listing(limits: tuple[int, int]) -> Report:
         groups_listed, rules_listed = limits
-        text = _text(result, groups_listed, rules_listed)
-        return Report(subject, text, _document(result, text, groups_listed, rules_listed))
+        text = _text(result, groups_listed, rules_listed, account)
+        return Report(subject, text, _document(result, text, groups_listed, rules_listed, account))
 
     return fitted(listing, LISTED_LIMITS)
 
@@ -61,8 +62,9 @@ def _tally(result: SweepResult, limit: int) -> str:
     return said
 
 
-def _subject(result: SweepResult) -> str:
+def _subject(result: SweepResult, account: AccountLabel | None = None) -> str:
     tally = _tally(result, 2)
+    region = f"{clean(account.account, 12)}/{clean(result.region, 32)}" if account else result.region
     change = result.trigger.change if result.trigger else None
     if change is not None and change.kind is Indirect.TRUNCATED and change.event_name in TAG_EVENTS:
         # Which groups lost their guard tag is not known: that, not "nothing to put right", is the news.
@@ -70,14 +72,14 @@ def _subject(result: SweepResult) -> str:
     if result.trigger is None:
         tag = "sg-sentry sweep [dry run]" if result.dry_run else "sg-sentry sweep"
         where = f" on {plural(len(result.drifted), 'group')}" if result.drifted else ""
-        return subject_line(f"{tag}: {tally}{where} in {result.region}")
+        return subject_line(f"{tag}: {tally}{where} in {region}")
     tag = "sg-sentry [dry run]" if result.dry_run else "sg-sentry"
     cut = "a truncated " if result.trigger.change.truncated else ""
-    return subject_line(f"{tag}: {tally} after {cut}{result.trigger.change.event_name} in {result.region}")
+    return subject_line(f"{tag}: {tally} after {cut}{result.trigger.change.event_name} in {region}")
 
 
-def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
-    lines = _opening(result, _tally(result, 9))
+def _text(result: SweepResult, groups_listed: int, rules_listed: int, account: AccountLabel | None) -> str:
+    lines = _opening(result, _tally(result, 9), account)
     if result.trigger and result.trigger.tags:
         lines += ["", "Guard tags"]
         for number, tag in enumerate(result.trigger.tags, start=1):
@@ -106,13 +108,13 @@ def _text(result: SweepResult, groups_listed: int, rules_listed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _opening(result: SweepResult, tally: str) -> list[str]:
+def _opening(result: SweepResult, tally: str, account: AccountLabel | None) -> list[str]:
     checked = f"{plural(result.groups_checked, 'guarded group')} ({plural(result.rules_checked, 'rule')})" + (
         f" and {plural(len(result.interfaces), 'interface')} to put right" if result.interfaces else ""
     )
     if result.trigger is None:
         return [
-            f"The sweep of {clean(result.region, 32)} at {clean(result.time)} checked {checked} "
+            f"The sweep of {_where(result, account)} at {clean(result.time)} checked {checked} "
             f"and found drift on {len(result.drifted):,}: {tally}.",
             "",
             NO_EXEMPTIONS,
@@ -124,13 +126,18 @@ def _opening(result: SweepResult, tally: str) -> list[str]:
         f"{result.trigger.why}: {checked}; {tally}.",
         "",
         "What changed",
-        f"  Account      {clean(header.account or 'unknown')}",
+        f"  Account      {clean(str(account or header.account or 'unknown'), 80)}",
         f"  Region       {clean(header.region)}",
         f"  When         {clean(header.event_time)}",
         f"  Event ID     {clean(header.event_id)}",
         "",
         *who_lines(change.actor),
     ]
+
+
+def _where(result: SweepResult, account: AccountLabel | None) -> str:
+    region = clean(result.region, 32)
+    return f"account {clean(str(account), 80)} in {region}" if account else region
 
 
 def _tag_lines(number: int, tag: TagOutcome) -> list[str]:
@@ -165,12 +172,15 @@ def _group_lines(group: GroupOutcome, region: str, rules_listed: int) -> list[st
     return lines
 
 
-def _document(result: SweepResult, text: str, groups_listed: int, rules_listed: int) -> dict[str, Any]:
+def _document(
+    result: SweepResult, text: str, groups_listed: int, rules_listed: int, account: AccountLabel | None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "source": "sg-sentry",
         "kind": _kind(result.trigger),
         "summary": result.summary,
-        "subject": _subject(result),
+        "subject": _subject(result, account),
+        **({"account": account.account, "account_name": account.name} if account else {}),
         "region": result.region,
         "time": result.time,
         "mode": result.mode,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.accounts import AccountLabel
 from chalicelib.domain.change import SecurityGroupChange
 from chalicelib.domain.outcome import Trigger
 from chalicelib.reports.fit import Report
@@ -18,13 +19,19 @@ from chalicelib.reports.text import clean, console_link, subject_line
 
 
 def problem_report(
-    problem: str, region: str, event_id: str | None, change: SecurityGroupChange | None = None
+    problem: str,
+    region: str,
+    event_id: str | None,
+    change: SecurityGroupChange | None = None,
+    account: AccountLabel | str | None = None,
 ) -> Report:
-    """An event the sentry could not evaluate (unreadable, or its group not looked up): nothing was reverted."""
+    """An event the sentry could not evaluate (unreadable, its account not entered, its group not looked up)."""
     what = change.event_name if change else "a security-group change"
     group = (change.group_id or change.group_name) if change else None
     where = f" on {clean(group, 64)}" if group else ""
-    facts = [("Event ID", clean(event_id or "unknown"))]
+    where += f" in account {clean(str(account), 80)}" if account else ""
+    facts = [("Account", clean(str(account), 80))] if account else []
+    facts.append(("Event ID", clean(event_id or "unknown")))
     if change is not None:
         facts += [
             ("Principal", clean(change.actor.arn or change.actor.identity_type)),
@@ -33,7 +40,12 @@ def problem_report(
     if change is not None and change.group_id:
         facts.append(("Console", console_link(clean(region, 32), change.group_id)))
     details = {
-        "event": {"id": clean(event_id or ""), "name": what, "region": clean(region, 32)},
+        "event": {
+            "id": clean(event_id or ""),
+            "name": what,
+            "region": clean(region, 32),
+            "account": str(account) if account else None,
+        },
         "group": {"id": change.group_id if change else None},
     }
     return _not_evaluated(
@@ -46,8 +58,10 @@ def problem_report(
     )
 
 
-def sweep_problem_report(problem: str, region: str, trigger: Trigger | None = None) -> Report:
-    """Groups the sweep (or an event's check) could not read: nothing was checked."""
+def sweep_problem_report(
+    problem: str, region: str, trigger: Trigger | None = None, account: AccountLabel | str | None = None
+) -> Report:
+    """Groups the sweep (or an event's check) could not read, or their account not entered: nothing was checked."""
     what = f"what {trigger.change.event_name} changed" if trigger else "the guarded groups"
     who = "The sg-sentry check of an event" if trigger else "The sg-sentry sweep"
     subject = (
@@ -55,13 +69,16 @@ def sweep_problem_report(problem: str, region: str, trigger: Trigger | None = No
         if trigger
         else "sg-sentry sweep: could not read the groups"
     )
+    facts = [("Account", clean(str(account), 80))] if account else []
+    facts += [("Event ID", clean(trigger.change.event_id))] if trigger else []
     return _not_evaluated(
         headline=f"{who} could not read {what}, so it checked nothing. Events are still handled as they come.",
-        subject=f"{subject} in {region}",
+        subject=f"{subject} in {f'{clean(str(account), 80)} ' if account else ''}{region}",
         problem=problem,
         region=region,
-        facts=[("Event ID", clean(trigger.change.event_id))] if trigger else [],
+        facts=facts,
         kind="sweep" if trigger is None else "event",
+        details={"account": str(account) if account else None} if account else None,
     )
 
 

@@ -33,9 +33,9 @@ from chalicelib.usecases.rule_change import carry_out_change, plan_change
 __all__ = ["handle", "handle_event"]
 
 
-def handle(raw: Any) -> dict[str, Any]:
+def handle(raw: Any, home: str | None = None) -> dict[str, Any]:
     """The Lambda entry point's work: handle the event, answer with a short JSON summary."""
-    handled = handle_event(raw)
+    handled = handle_event(raw, home=home)
     return {"outcome": Summary.IGNORED} if handled is None else handled.as_dict()
 
 
@@ -44,6 +44,7 @@ def handle_event(
     env: Mapping[str, str] | None = None,
     services: Aws | None = None,
     log: DecisionLog | None = None,
+    home: str | None = None,
 ) -> HandledChange | SweepResult | None:
     """Handle one EventBridge event; return what was done, or None when it was not ours.
 
@@ -51,7 +52,7 @@ def handle_event(
     when the group cannot be looked up, `RevertFailed` when a revoke or a
     restore failed and `NotificationFailed` when SNS did: each is logged first.
     """
-    run = start(env, services, log)
+    run = start(env, services, log, home)
     if run.guards_nothing():
         return None
     change = _read(raw, run)
@@ -64,6 +65,10 @@ def handle_event(
     )
     if _passed_over(change, run):
         return None
+    acting = _acting_in(change, run)
+    if acting is None:
+        return None
+    run = acting
     try:
         plan = plan_change(change, run)
     except (BaselineError, AwsError, ValueError, KeyError) as error:
@@ -126,14 +131,24 @@ def _passed_over(change: SecurityGroupChange, run: Invocation) -> bool:
     return said is not None
 
 
+def _acting_in(change: SecurityGroupChange, run: Invocation) -> Invocation | None:
+    """The invocation acting in the record's account; None (logged) when that account is not guarded."""
+    try:
+        return run.acting_in(change.account, change.event_id)
+    except AwsError as error:
+        problem = f"could not act in account {change.account or 'of the deployment'}: {describe(error)}"
+        report = problem_report(problem, change.region, change.event_id, change, account=change.account)
+        run.cannot_evaluate(problem, report, group_id=change.group_id)
+        raise
+
+
 def _cannot_evaluate(change: SecurityGroupChange, run: Invocation, error: Exception) -> None:
     if isinstance(error, BaselineError):
         problem = f"could not read the baseline, so nothing was judged: {error}"
     else:
         problem = f"could not look up the group or its rules: {describe(error)}"
-    run.cannot_evaluate(
-        problem, problem_report(problem, change.region, change.event_id, change), group_id=change.group_id
-    )
+    report = problem_report(problem, change.region, change.event_id, change, account=run.account_label())
+    run.cannot_evaluate(problem, report, group_id=change.group_id)
 
 
 def _not_guarded(change: SecurityGroupChange, run: Invocation) -> SweepResult | None:

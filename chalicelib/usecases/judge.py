@@ -92,7 +92,7 @@ def judge(
             plans.update((gid, _plan(rules[gid], settings, entries[gid], lists)) for gid in again)
     except (AwsError, ValueError, KeyError) as error:
         problem = f"could not read the guarded groups, their prefix lists or interfaces: {describe(error)}"
-        run.cannot_evaluate(problem, sweep_problem_report(problem, region, trigger))
+        run.cannot_evaluate(problem, sweep_problem_report(problem, region, trigger, run.account_label()))
         raise
 
     drifted: list[GroupOutcome] = []
@@ -142,6 +142,7 @@ def judge(
         interfaces=tuple(interfaces),
         trigger=trigger,
         problems=tuple(problems),
+        account=run.account,
     )
 
 

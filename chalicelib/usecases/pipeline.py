@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.adapters.boto import BotoAws
 from chalicelib.adapters.log import DecisionLog, Level
+from chalicelib.domain.accounts import AccountLabel, guarded_accounts, session_name
 from chalicelib.domain.config import ConfigError, Settings
-from chalicelib.domain.errors import NotificationFailed
+from chalicelib.domain.errors import AwsError, NotificationFailed
 from chalicelib.domain.outcome import (
     FAILURES,
     HandledChange,
@@ -33,7 +34,7 @@ from chalicelib.domain.outcome import (
     TagOutcome,
     summary_word,
 )
-from chalicelib.domain.ports import Aws
+from chalicelib.domain.ports import Aws, BaselinesPort
 from chalicelib.reports import build_report
 from chalicelib.reports.fit import Report
 from chalicelib.reports.parts import rule_document
@@ -52,10 +53,72 @@ class Invocation:
     services: Aws
     log: DecisionLog
     context: Mapping[str, Any] = field(default_factory=dict)
+    # The deployment's own account, when Lambda's context said it (else STS is asked, once per container).
+    home: str | None = None
+    # The account acted in, once `acting_in` chose it; None: the deployment's own, with its own credentials.
+    account: str | None = None
 
     def about(self, **context: Any) -> Invocation:
         """The same invocation, its log lines carrying these fields too (the event, its actor)."""
-        return Invocation(self.env, self.settings, self.services, self.log, {**self.context, **context})
+        return replace(self, context={**self.context, **context})
+
+    def home_account(self) -> str:
+        """The deployment's own account. Raises `AwsError`."""
+        return self.home or self.services.home_account()
+
+    def acting_in(self, account: str | None, why: str) -> Invocation | None:
+        """This invocation acting in `account` (the record's; None: the deployment's own), or None when unguarded.
+
+        The deployment's own account is acted in with its own credentials; a
+        member account through the member role, with a session named after
+        `why` (the event, the sweep round). Raises `AwsError` when the
+        account cannot be judged or entered: nothing is done anywhere then.
+        """
+        settings = self.settings
+        if settings.accounts.home_only and self.home is None:
+            # A single account's deployment outside Lambda (the CLI, local tests): its credentials are its
+            # account's, so whatever the record says, a call can only act there (a group of another account
+            # is not found). Lambda's context names the account at no cost, and then it is compared.
+            return self
+        home = self.home_account()
+        account = account or home
+        if account == self.account:
+            return self  # acting there already: an event's check after its revert
+        organization = self.services.organization().active_accounts() if settings.accounts.organization else {}
+        if account not in guarded_accounts(settings.accounts, home, organization):
+            where = f"this deployment guards {settings.accounts}" + (
+                f" ({home})" if settings.accounts.home_only else ""
+            )
+            self.say(Level.INFO, f"ignored: account {account} is not guarded ({where})", Summary.NOT_GUARDED)
+            return None
+        if account == home and settings.accounts.home_only:
+            return replace(self, home=home)
+        if account == home:
+            return replace(self, home=home, account=home).about(account=account)
+        services = self.services.acting_in(account, session_name(why), settings.member_role)
+        return replace(self, services=services, home=home, account=account).about(account=account)
+
+    def acting_account(self) -> str | None:
+        """The account acted in: the one `acting_in` chose; None: the deployment's own (a single account's)."""
+        return self.account
+
+    def baselines(self) -> BaselinesPort:
+        """The approved baseline's store: the file, or the organization's table."""
+        return self.services.baselines(self.settings, self.home_account)
+
+    def account_label(self) -> AccountLabel | None:
+        """The account acted in, as reports name it (ID, and name where readable); None for a single account."""
+        if self.account is None:
+            return None
+        try:
+            name = self.services.organization().active_accounts().get(self.account)
+        except AwsError:
+            name = None  # the name is only for the email: no name, no harm
+        return AccountLabel(self.account, name or None)
+
+    def quiet(self) -> Invocation:
+        """The same invocation, publishing nothing: one place of a sweep round, whose round sends one message."""
+        return replace(self, settings=replace(self.settings, topic_arn=None))
 
     def say(self, level: Level, message: str, outcome: str, **fields: Any) -> None:
         self.log.write(level, message, outcome, **{**self.context, **fields})
@@ -86,7 +149,9 @@ class Invocation:
         return self.publish(report)
 
 
-def start(env: Mapping[str, str] | None, services: Aws | None, log: DecisionLog | None) -> Invocation:
+def start(
+    env: Mapping[str, str] | None, services: Aws | None, log: DecisionLog | None, home: str | None = None
+) -> Invocation:
     """The invocation's settings (raises `ConfigError`, logged), ports and log; the real ones by default."""
     env = os.environ if env is None else env
     log = log or DecisionLog()
@@ -95,20 +160,20 @@ def start(env: Mapping[str, str] | None, services: Aws | None, log: DecisionLog 
     except ConfigError as error:
         log.write(Level.ERROR, str(error), Summary.CONFIG_ERROR)
         raise
-    return Invocation(env, settings, services or BotoAws(), log)
+    return Invocation(env, settings, services or BotoAws(), log, home=home)
 
 
 def finish(run: Invocation, result: Result, failure: type[RuntimeError]) -> None:
     """Log what was done, publish one message if it is worth one, and raise `failure` if anything failed."""
     published = None
     if isinstance(result, HandledChange):
-        report = build_report(result)  # its subject is the log line's message
+        report = build_report(result, run.account_label())  # its subject is the log line's message
         _log_change(run, result, report)
         published = run.publish(report, group_id=result.group.group_id)
     else:
-        _log_judgement(run, result)
+        log_judgement(run, result)
         if result.worth_reporting:  # a clean sweep is silent: no report is built
-            published = run.publish(build_report(result))
+            published = run.publish(build_report(result, run.account_label()))
     if published is not None and not result.failed:
         # Reverts and restores are idempotent: Lambda's retry reports them as already done.
         raise published
@@ -142,7 +207,8 @@ def _log_change(run: Invocation, handled: HandledChange, report: Report) -> None
     run.say(level, report.subject, handled.summary, group_id=handled.group.group_id, rules=rules)
 
 
-def _log_judgement(run: Invocation, result: SweepResult) -> None:
+def log_judgement(run: Invocation, result: SweepResult) -> None:
+    """One log line per group (and interface) put right, and one for the whole judgement."""
     for swept in result.drifted:
         level = Level.ERROR if swept.failures else Level.INFO
         documents = [rule_document(item) for item in swept.rules]

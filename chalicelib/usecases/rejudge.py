@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from chalicelib.adapters import baseline_file
 from chalicelib.adapters.log import Level
 from chalicelib.domain.baseline import BaselineError
 from chalicelib.domain.change import STATE_CHANGE, TAG_EVENTS, Indirect, IndirectChange
-from chalicelib.domain.errors import RevertFailed
+from chalicelib.domain.errors import AwsError, RevertFailed, describe
 from chalicelib.domain.groups import GroupInfo
 from chalicelib.domain.guard_tags import TagDecision, guard_tag_decisions
 from chalicelib.domain.outcome import Outcome, Summary, SweepResult, TagOutcome, Trigger
@@ -53,10 +52,22 @@ def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | No
         run.say(Level.WARNING, "ignored: the sentry made this change itself", Summary.OWN_CHANGE)
         return None
     try:
-        approved = baseline_file.load(settings.baseline_path)
-    except BaselineError as error:
-        problem = f"could not read the baseline, so nothing was judged: {error}"
-        run.cannot_evaluate(problem, problem_report(problem, change.region, change.event_id))
+        acting = run.acting_in(change.header.account, change.event_id)
+    except AwsError as error:
+        problem = f"could not act in account {change.header.account or 'of the deployment'}: {describe(error)}"
+        report = problem_report(problem, change.region, change.event_id, account=change.header.account)
+        run.cannot_evaluate(problem, report)
+        raise
+    if acting is None:
+        return None
+    run = acting
+    try:
+        approved = run.baselines().region(run.acting_account(), change.region)
+    except (BaselineError, AwsError) as error:
+        said = describe(error) if isinstance(error, AwsError) else str(error)
+        problem = f"could not read the baseline, so nothing was judged: {said}"
+        report = problem_report(problem, change.region, change.event_id, account=run.account_label())
+        run.cannot_evaluate(problem, report)
         raise
     exempt = exempt_pattern(change.actor, settings.policy.exempt_principals)
     tags: tuple[TagOutcome, ...] = ()

@@ -9,12 +9,12 @@ baseline, restore), judged rule by rule with the sweep's own judgement
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
-from chalicelib.adapters import baseline_file
-from chalicelib.domain.baseline import ApprovedGroup, Baseline
+from chalicelib.domain.baseline import ApprovedGroup
 from chalicelib.domain.change import SecurityGroupChange
-from chalicelib.domain.config import Settings
 from chalicelib.domain.drift import Step, back_to_baseline, judged
 from chalicelib.domain.groups import GroupInfo
 from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome
@@ -50,11 +50,11 @@ class ChangePlan:
 def plan_change(change: SecurityGroupChange, run: Invocation) -> ChangePlan | None:
     """The plan for the change's group; None when the group is not guarded. Raises what AWS or the baseline raise."""
     ec2 = run.services.security_groups(change.region)
-    approved_file = baseline_file.load(run.settings.baseline_path)
-    group_id, group = _guarded_group(change, run.settings.scope, ec2, approved_file)
+    entry = partial(run.baselines().group, run.acting_account(), change.region)
+    group_id, group, held = _guarded_group(change, run.settings.scope, ec2, entry)
     if group_id is None:
         return None
-    approved = approved_entry(run.settings, approved_file, group_id, change.region)
+    approved = held if run.settings.policy.mode is Mode.LOCKDOWN else None  # only lockdown holds a group to one
     planned, unreadable, why_nothing = _plan(change, run.settings.policy, ec2, run.services, approved)
     return ChangePlan(group_id, group, ec2, approved, planned, unreadable, why_nothing)
 
@@ -82,20 +82,16 @@ def carry_out_change(change: SecurityGroupChange, plan: ChangePlan, run: Invocat
     # Only now, after the revoke: the group's name is only for the email.
     group = plan.group or _lookup_quietly(plan.ec2, plan.group_id)
     name = group.name if group else change.group_name
-    return HandledChange(change, replace(outcome, name=name))
-
-
-def approved_entry(settings: Settings, approved: Baseline, group_id: str, region: str) -> ApprovedGroup | None:
-    """The group's baseline; only lockdown mode holds a group to one."""
-    if settings.policy.mode is not Mode.LOCKDOWN:
-        return None
-    return approved.for_group(group_id, region)
+    return HandledChange(change, replace(outcome, name=name), run.account)
 
 
 def _guarded_group(
-    change: SecurityGroupChange, scope: GroupScope, ec2: SecurityGroupsPort, approved: Baseline
-) -> tuple[str | None, GroupInfo | None]:
-    """The group's ID if it is guarded, and its description if one had to be fetched.
+    change: SecurityGroupChange,
+    scope: GroupScope,
+    ec2: SecurityGroupsPort,
+    entry: Callable[[str], ApprovedGroup | None],
+) -> tuple[str | None, GroupInfo | None, ApprovedGroup | None]:
+    """The group's ID if it is guarded, its description if one had to be fetched, and its baseline entry.
 
     A group with a baseline entry is guarded whatever its tags say. By tag,
     a cached look may say "guarded" (a tag removed since is itself an event
@@ -108,18 +104,19 @@ def _guarded_group(
         group = ec2.find_group_by_name(change.group_name)
         group_id = group.group_id if group else None
     if group_id is None:
-        return None, None
-    if scope.covers_id(group_id) or group_id in approved.group_ids(change.region):
-        return group_id, group
+        return None, None, None
+    held = entry(group_id)
+    if scope.covers_id(group_id) or held is not None:
+        return group_id, group, held
     if scope.tag_key is None:
-        return None, None
+        return None, None, None
     cached = group or ec2.cached_group(group_id)
     if cached is not None and scope.covers_tags(cached.tags):
-        return group_id, cached
+        return group_id, cached, held
     group = ec2.describe_group(group_id, fresh=True)
     if group is not None and scope.covers_tags(group.tags):
-        return group_id, group
-    return None, None
+        return group_id, group, held
+    return None, None, None
 
 
 def _plan(

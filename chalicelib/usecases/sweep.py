@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from chalicelib.adapters import baseline_file
 from chalicelib.adapters.log import DecisionLog, Level
 from chalicelib.domain.baseline import Baseline, BaselineError
 from chalicelib.domain.config import ConfigError
-from chalicelib.domain.errors import SweepFailed
+from chalicelib.domain.errors import AwsError, SweepFailed
 from chalicelib.domain.outcome import Summary, SweepResult
 from chalicelib.domain.ports import Aws
 from chalicelib.domain.selection import EVERYTHING
@@ -47,8 +46,8 @@ def sweep(
         region = region or run.env.get("AWS_REGION") or run.env.get("AWS_DEFAULT_REGION")
         if not region:
             raise ConfigError("the sweep needs a region: AWS_REGION is not set")
-        approved = baseline_file.load(run.settings.baseline_path) if approved is None else approved
-    except (ConfigError, BaselineError) as error:
+        approved = run.baselines().region(None, region) if approved is None else approved
+    except (ConfigError, BaselineError, AwsError) as error:
         run.say(Level.ERROR, str(error), Summary.CONFIG_ERROR)
         raise
     if run.guards_nothing():
