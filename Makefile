@@ -1,6 +1,7 @@
 # make test: lint, type-check and run the test suite.   make demo: the sentry against a local AWS.
 # make rehearse: the real chalice deploy / delete against moto's server on 127.0.0.1.
 # make bench: the benchmarks of BENCHMARKS.md, against moto's server on 127.0.0.1.
+# make package-org: an AWS Organization's central deployment (the org stage) for CloudFormation, in out/org.
 # Both build .venv from the pinned requirements-dev.txt on first use.
 
 PYTHON ?= $(shell scripts/find-python)
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: test demo rehearse bench lint unit clean
+.PHONY: test demo rehearse bench lint unit clean package-org
 
 # The suite in parallel (pytest-xdist, a worker per CPU, each test file on one worker, in order), then the tests
 # that judge what all of it did (the AWS calls it recorded, the inputs it generated): `python -m pytest` alone
@@ -33,6 +34,12 @@ bench: $(READY)
 	$(BIN)/python -m bench.cold
 	$(BIN)/python -m bench.event
 	$(BIN)/python -m bench.sweep
+
+# Both merge templates over `chalice package --stage org` (sentrycli/package_org.py says why, and how to deploy).
+ORG_OUT ?= out/org
+
+package-org: $(READY)
+	$(BIN)/python -m sentrycli.package_org $(ORG_OUT)
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -9,11 +9,22 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.arns import TOPIC, Permission
+from chalicelib.adapters.arns import ANY, TOPIC, Permission
 from chalicelib.adapters.ec2 import SecurityGroups
 from chalicelib.adapters.identity import PERMISSIONS_NOT_NEEDED
-from chalicelib.adapters.permissions import LAMBDA_LOGGING, REQUIRED, REQUIRED_ACTIONS, Place, resources
+from chalicelib.adapters.permissions import (
+    CENTRAL,
+    CENTRAL_ACTIONS,
+    LAMBDA_LOGGING,
+    REQUIRED,
+    REQUIRED_ACTIONS,
+    Place,
+    resources,
+)
 from chalicelib.adapters.sns import SnsNotifier
+from chalicelib.adapters.sweep_rounds import ROUND_PREFIX
+from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE
+from chalicelib.domain.config import sweep_queue
 from sentrycli.iampolicy import Need, differences, granted_actions, missing, statements
 from sentrycli.project import APP_NAME, Project
 from tests.conftest import NOT_THE_WHOLE_SUITE, RECORDED_ACTIONS
@@ -22,21 +33,54 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 POLICY_FILES = sorted({stage["iam_policy_file"] for stage in CONFIG["stages"].values() if "iam_policy_file" in stage})
 STAGES = sorted(name for name, stage in CONFIG["stages"].items() if "iam_policy_file" in stage)
+# An organization's functions may write only the sweep rounds' items, never the baseline: an Allow with this
+# condition, which `sentrycli.iampolicy` does not count as granting (whether it applies depends on the item).
+ROUNDS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [ROUND_PREFIX + "*"]}}
+WRITES_TO_ROUNDS_ONLY = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"})
 
 
 def shipped(name: str) -> dict[str, Any]:
     return json.loads((ROOT / ".chalice" / name).read_text())  # type: ignore[no-any-return]
 
 
+def policy_of(stage: str) -> dict[str, Any]:
+    return shipped(CONFIG["stages"][stage]["iam_policy_file"])
+
+
+def declared(stage: str) -> tuple[Permission, ...]:
+    """What a stage's functions need: an organization's central stage (it names the sweep's queue, so the
+    worker exists, as in app.py) needs CENTRAL, a single account's REQUIRED."""
+    return CENTRAL if sweep_queue(Project(ROOT).environment(stage)) else REQUIRED
+
+
+def declared_actions(stage: str) -> frozenset[str]:
+    return frozenset(permission.action for permission in declared(stage))
+
+
 def needs_of(stage: str) -> list[Need]:
     """The declared permissions, rendered for what a stage's policy is scoped to.
 
-    Any region and account; the app's functions (their log groups); and the
-    stage's topic once `sentry setup` has written it, any of the app's until then.
+    Any region and account; the app's functions (their log groups); the
+    stage's topic once `sentry setup` has written it, any of the app's until then;
+    and in an organization the stage's member role, table and queue.
     """
-    topic = Project(ROOT).environment(stage).get("SENTRY_TOPIC_ARN") or f"arn:aws:sns:*:*:{APP_NAME}*"
-    place = Place(partition="aws", function_name=f"{APP_NAME}-*", topic_arn=topic)
-    return [Need(permission.action, permission.resource) for permission in resources(place)]
+    env = Project(ROOT).environment(stage)
+    place = Place(
+        partition="aws",
+        function_name=f"{APP_NAME}-*",
+        topic_arn=env.get("SENTRY_TOPIC_ARN") or f"arn:aws:sns:*:*:{APP_NAME}*",
+        member_role=env.get("SENTRY_MEMBER_ROLE", DEFAULT_MEMBER_ROLE),
+        table_name=env.get("SENTRY_BASELINE_TABLE", ANY),
+        queue_name=env.get("SENTRY_SWEEP_QUEUE", ANY),
+    )
+    return [Need(permission.action, permission.resource) for permission in resources(place, declared(stage))]
+
+
+def conditional_and_plain(policy: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The policy's statements that carry a Condition, with the Condition left out; and the others."""
+    found = statements(policy)
+    conditional = [{k: v for k, v in s.items() if k != "Condition"} for s in found if "Condition" in s]
+    return dict(policy, Statement=conditional), dict(policy, Statement=[s for s in found if "Condition" not in s])
 
 
 def test_automatic_policy_generation_is_off_and_every_stage_ships_a_policy() -> None:
@@ -45,18 +89,46 @@ def test_automatic_policy_generation_is_off_and_every_stage_ships_a_policy() -> 
     assert POLICY_FILES and all("iam_policy_file" in stage for stage in CONFIG["stages"].values())
 
 
-@pytest.mark.parametrize("name", POLICY_FILES)
-def test_the_policy_grants_exactly_the_declared_actions(name: str) -> None:
-    policy = shipped(name)
-    assert missing([policy], REQUIRED_ACTIONS) == []
-    assert granted_actions(policy) == REQUIRED_ACTIONS  # nothing more
+def test_a_single_account_stage_and_an_organization_stage_are_shipped() -> None:
+    assert (declared("dev"), declared("org")) == (REQUIRED, CENTRAL)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_grants_exactly_the_declared_actions(stage: str) -> None:
+    policy, actions = policy_of(stage), declared_actions(stage)
+    # Every declared action is allowed, the writes limited to the sweep rounds under their condition only.
+    assert missing([policy], actions) == sorted(f"{action} (conditional)" for action in actions & WRITES_TO_ROUNDS_ONLY)
+    assert granted_actions(policy) == actions  # nothing more
     assert not any("*" in action for action in granted_actions(policy))
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_statement_grants_its_actions_on_exactly_the_declared_resources(stage: str) -> None:
-    policy = shipped(CONFIG["stages"][stage]["iam_policy_file"])
-    assert differences(policy, needs_of(stage)) == []
+    conditional, plain = conditional_and_plain(policy_of(stage))
+    needs = needs_of(stage)
+    assert differences(plain, [need for need in needs if need.action not in WRITES_TO_ROUNDS_ONLY]) == []
+    # The conditional statements, read without their condition, grant exactly the writes, on exactly the table.
+    assert differences(conditional, [need for need in needs if need.action in WRITES_TO_ROUNDS_ONLY]) == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_only_condition_limits_the_writes_to_the_sweep_rounds(stage: str) -> None:
+    conditions = [(s["Sid"], s["Condition"]) for s in statements(policy_of(stage)) if "Condition" in s]
+    if declared_actions(stage) & WRITES_TO_ROUNDS_ONLY:
+        assert conditions == [("TallySweepRounds", ROUNDS_ONLY)]
+    else:
+        assert conditions == []
+
+
+def test_writes_without_their_condition_would_be_a_difference() -> None:
+    # The control: proof that the tests above can fail; unconditioned, the baseline's own items could be written.
+    policy = policy_of("org")
+    for statement in policy["Statement"]:
+        statement.pop("Condition", None)
+    _, plain = conditional_and_plain(policy)
+    found = differences(plain, [need for need in needs_of("org") if need.action not in WRITES_TO_ROUNDS_ONLY])
+    assert "TallySweepRounds: dynamodb:PutItem is not needed" in found
+    assert missing([policy], declared_actions("org")) == []
 
 
 def _changed(sid: str, resource: str | list[str]) -> dict[str, Any]:
@@ -126,12 +198,13 @@ def test_a_resource_wider_or_narrower_than_declared_is_a_difference(
     assert any(difference in line for line in found), found
 
 
-@pytest.mark.parametrize("name", POLICY_FILES)
-def test_removing_any_statement_leaves_a_declared_action_ungranted(name: str) -> None:
-    policy = shipped(name)
+@pytest.mark.parametrize("stage", STAGES)
+def test_removing_any_statement_leaves_a_declared_action_ungranted(stage: str) -> None:
+    policy, actions = policy_of(stage), declared_actions(stage)
+    lacking = set(missing([policy], actions))
     for index, statement in enumerate(statements(policy)):
         reduced = dict(policy, Statement=[s for i, s in enumerate(statements(policy)) if i != index])
-        assert missing([reduced], REQUIRED_ACTIONS), f"statement {statement.get('Sid')} grants nothing needed"
+        assert set(missing([reduced], actions)) - lacking, f"statement {statement.get('Sid')} grants nothing needed"
 
 
 def _parliament_findings(policy: dict[str, Any]) -> list[str]:
@@ -182,9 +255,11 @@ def test_every_aws_call_the_suite_saw_is_declared_and_granted() -> None:
     if not RECORDED_ACTIONS:
         pytest.skip("no AWS call was recorded: this test judges the calls the other tests of the run made")
     needing = RECORDED_ACTIONS - PERMISSIONS_NOT_NEEDED
-    assert needing <= REQUIRED_ACTIONS, "an adapter calls an action it does not declare"
-    for name in POLICY_FILES:
-        assert missing([shipped(name)], needing) == [], f"{name} lacks an action the sentry calls"
+    assert needing <= CENTRAL_ACTIONS, "an adapter calls an action it does not declare"
+    for stage in STAGES:
+        # Each stage's policy grants the calls its declaration covers (the writes to the rounds, conditionally).
+        lacking = missing([policy_of(stage)], needing & declared_actions(stage) - WRITES_TO_ROUNDS_ONLY)
+        assert lacking == [], f"stage {stage}'s policy lacks an action the sentry calls"
 
 
 @pytest.mark.after_suite
