@@ -34,7 +34,7 @@ from chalicelib.domain.change import Actor
 # Calls that need no IAM permission (GetCallerIdentity is always allowed).
 PERMISSIONS_NOT_NEEDED = frozenset({"sts:GetCallerIdentity"})
 # The app's handlers, as app.py names them: Chalice appends these to APP-STAGE-.
-HANDLER_NAMES = ("on_security_group_change", "sweep")
+HANDLER_NAMES = ("on_security_group_change", "sweep", "sweep_worker")
 
 _own_arns: dict[str, str] = {}
 

@@ -28,6 +28,7 @@ __all__ = [
     "MEMBER_ACTIONS",
     "REQUIRED",
     "REQUIRED_ACTIONS",
+    "SNAPSHOT",
     "Permission",
     "Place",
     "resources",
@@ -64,6 +65,8 @@ CENTRAL: tuple[Permission, ...] = (
     *SweepQueue.WORKER_PERMISSIONS,
 )
 CENTRAL_ACTIONS = frozenset(permission.action for permission in CENTRAL)
+# Not the functions': what `sentry snapshot` needs, with the operator's credentials, to write the table.
+SNAPSHOT: tuple[Permission, ...] = BaselineTable.SNAPSHOT_PERMISSIONS
 
 
 def resources(place: Place, permissions: Iterable[Permission] = REQUIRED) -> list[Permission]:

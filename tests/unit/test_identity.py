@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from app import app
 from chalicelib.adapters.identity import HANDLER_NAMES, OwnIdentity, siblings
 from chalicelib.domain.change import Actor
 
+ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "sg-sentry-prod-on_security_group_change"
 SWEEP = "sg-sentry-prod-sweep"
+WORKER = "sg-sentry-prod-sweep_worker"
 ACCOUNT = "123456789012"
 
 
@@ -33,12 +40,17 @@ def identity(function: str, own_role: str | None = None) -> tuple[OwnIdentity, F
 
 
 def test_the_app_registers_exactly_the_handlers_identity_knows() -> None:
-    assert set(app.handler_map) == set(HANDLER_NAMES)
+    # The sweep's worker only where a stage names its queue (an organization's): app.py reads it at import.
+    assert set(app.handler_map) == set(HANDLER_NAMES) - {"sweep_worker"}
+    code = "import app, json; print(json.dumps(sorted(app.app.handler_map)))"
+    env = {**os.environ, "SENTRY_SWEEP_QUEUE": "sg-sentry-sweep"}
+    found = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert set(json.loads(found.stdout)) == set(HANDLER_NAMES)
 
 
 def test_siblings_follow_chalices_naming_and_nothing_else() -> None:
-    assert siblings(HANDLER) == {SWEEP}
-    assert siblings(SWEEP) == {HANDLER}
+    assert siblings(HANDLER) == {SWEEP, WORKER}
+    assert siblings(SWEEP) == {HANDLER, WORKER}
     assert siblings("sg-sentry-Sweep-AbC123XyZ") == frozenset()  # a CloudFormation name
 
 
