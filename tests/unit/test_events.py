@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope, parse_event, peek_event_id
+from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope, envelope, parse_event, peek_event_id
 from chalicelib.domain.rules import Direction
 from tests.conftest import load_event
 
@@ -352,3 +352,15 @@ def test_a_group_id_that_is_not_one_is_not_understood(group_id: str) -> None:
     record["requestParameters"]["groupId"] = group_id
     with pytest.raises(EventNotUnderstood, match="is not a security group ID"):
         parse_event(record)
+
+
+def test_the_account_acted_in_is_the_records_and_must_agree_with_the_envelope() -> None:
+    event = envelope(load_event("authorize_ingress_flat_ruleset.json"))
+    recorded = event["detail"]["recipientAccountId"]
+    assert parse_event(event).account == recorded
+    misaddressed = dict(event, account="999999999999")
+    with pytest.raises(EventNotUnderstood, match=f"of account '{recorded}' but arrived as '999999999999'"):
+        parse_event(misaddressed)
+    forged = dict(event, account="", detail=dict(event["detail"], recipientAccountId="12345678901*"))
+    with pytest.raises(EventNotUnderstood, match="is not a 12-digit account ID"):
+        parse_event(forged)
