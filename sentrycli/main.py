@@ -205,14 +205,16 @@ reverting what is added and restoring what is removed or changed.
 
 \b
 A stage with SENTRY_BASELINE_TABLE writes to that table instead (in the
-stage's region), taking effect at once; --account snapshots a member
-account, entered through --member-role (default: the stage's member role;
-your credentials must be trusted by it, or name a role that trusts you)."""
+stage's region, --region), taking effect at once; --account snapshots a
+member account's groups in --account-region (default: --region), entered
+through --member-role (default: the stage's member role, which trusts only
+the sentry's functions: name a role that trusts you, such as an audit role)."""
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
-@click.option("--member-role", metavar="NAME", help="The role to enter it by (default: the stage's member role).")
+@click.option("--account-region", metavar="REGION", help="The region of the groups to snapshot (default: --region).")
+@click.option("--member-role", metavar="NAME", help="The role to enter --account by (default: the stage's).")
 @region_option
 @click.pass_obj
 def snapshot(
@@ -220,6 +222,7 @@ def snapshot(
     group_ids: tuple[str, ...],
     stage: str,
     account: str | None,
+    account_region: str | None,
     member_role: str | None,
     region: str | None,
 ) -> None:
@@ -231,15 +234,16 @@ def snapshot(
 
     try:
         settings = Settings.from_env(context.project.environment(stage))
-        home_region = context.use_region(region)
-        ec2_client = snapshots.ec2_client(context.client, home_region, account, member_role or settings.member_role)
-        ec2 = SecurityGroups(ec2_client, GroupCache())
-        groups = snapshots.snapshot(ec2, settings.scope, home_region, group_ids)
+        if account and not settings.baseline_table:
+            raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
+        home_region = context.use_region(region)  # the stage's: where its table is
+        groups_region = account_region or home_region
+        role = member_role or settings.member_role
+        ec2 = SecurityGroups(snapshots.ec2_client(context.client, groups_region, account, role), GroupCache())
+        groups = snapshots.snapshot(ec2, settings.scope, groups_region, group_ids)
         if settings.baseline_table:
             owner = account or str(context.client("sts").get_caller_identity()["Account"])
             where = snapshots.write_table(groups, context.client("dynamodb"), settings.baseline_table, owner)
-        elif account:
-            raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
         else:
             where = str(context.project.baseline_path(stage))
             snapshots.write(groups, context.project.baseline_path(stage))
