@@ -261,7 +261,11 @@ def records(group_ids: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, An
         "sourceIPAddress": HOSTILE,
         "userAgent": HOSTILE,
         "errorCode": st.one_of(st.none(), st.just("Client.UnauthorizedOperation"), JSON),
-        "recipientAccountId": JSON,
+        # Mostly the account the call was made in (the sentry acts there, so a hostile one stops it at the
+        # header: it is not understood), sometimes another account, sometimes anything.
+        "recipientAccountId": st.one_of(
+            st.just("123456789012"), st.just("123456789012"), st.just("210987654321"), JSON
+        ),
         "sessionCredentialFromConsole": JSON,
     }
     body = {"requestParameters": params, "responseElements": response}
