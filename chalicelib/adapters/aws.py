@@ -33,7 +33,9 @@ class Credentials:
     expires: datetime
 
 
-_clients: dict[tuple[str, str, str | None], Any] = {}
+# (service, region, member account or None) -> (the access key it was made with, the client). One client per
+# member account: a new event's credentials replace the last event's, so a warm container keeps no more.
+_clients: dict[tuple[str, str, str | None], tuple[str | None, Any]] = {}
 # One session for every client: a session loads botocore's endpoint and
 # partition data once, so the SNS client after the EC2 one costs about 7 ms
 # instead of 70 (bench/cold.py, BENCHMARKS.md).
@@ -43,8 +45,10 @@ _session: Any = None
 def client(service: str, region: str, credentials: Credentials | None = None) -> Any:
     """The client for a service and region (with a member's credentials, or the function's), created once."""
     global _session
-    key = (service, region, credentials.access_key_id if credentials else None)
-    if key not in _clients:
+    key = (service, region, credentials.account if credentials else None)
+    access_key = credentials.access_key_id if credentials else None
+    made = _clients.get(key)
+    if made is None or made[0] != access_key:
         import boto3
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
@@ -61,10 +65,11 @@ def client(service: str, region: str, credentials: Credentials | None = None) ->
                     "aws_secret_access_key": credentials.secret_access_key,
                     "aws_session_token": credentials.session_token,
                 }
-            _clients[key] = _session.client(service, region_name=region, config=config, **keys)
+            made = (access_key, _session.client(service, region_name=region, config=config, **keys))
         except BotoCoreError as error:  # a profile or region botocore cannot use: said like any AWS failure
             raise AwsError(describe_error(error)) from error
-    return _clients[key]
+        _clients[key] = made
+    return made[1]
 
 
 def reset() -> None:
