@@ -25,6 +25,7 @@ from chalicelib.adapters.sns import SnsNotifier
 from chalicelib.adapters.sweep_rounds import SweepQueue, SweepRounds
 from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE
 from chalicelib.domain.config import Settings
+from chalicelib.domain.errors import AwsError
 
 # The deployment's own account, asked of STS once per container (Lambda's context says it, when there is one).
 _home: dict[str, str] = {}
@@ -51,12 +52,22 @@ class BotoAws:
 
     def own_identity(self, region: str, env: Mapping[str, str]) -> OwnIdentity:
         function = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        # Only a deployment guarding more than its own account acts through the member role.
+        organization = bool(env.get("SENTRY_ACCOUNTS", "").strip())
+        member_role = (env.get("SENTRY_MEMBER_ROLE", "").strip() or DEFAULT_MEMBER_ROLE) if organization else None
         return OwnIdentity(
             lambda: aws.client("sts", region),
             function,
             env.get("SENTRY_SWEEP_ROLE_ARN") or None,
-            env.get("SENTRY_MEMBER_ROLE") or DEFAULT_MEMBER_ROLE,
+            member_role,
+            self._home_or_none,
         )
+
+    def _home_or_none(self) -> str | None:
+        try:
+            return self.home_account()
+        except AwsError:
+            return None
 
     def home_account(self) -> str:
         if "account" not in _home:

@@ -14,10 +14,12 @@ rules: each must recognise the other's calls as well as its own.
   names are generated: the merge template gives the handler the sweep's role
   ARN instead (``SENTRY_SWEEP_ROLE_ARN``), and any session of it is the sweep.
 
-* In a member account: the member role (``SENTRY_MEMBER_ROLE``), which
-  trusts only the central functions' roles, in a session the sentry names
-  (``sg-sentry-…``). The role's exact ARN is compared, so a role of another
-  name or path cannot pass for it.
+* In a member account of an organization's deployment (only then): the
+  member role (``SENTRY_MEMBER_ROLE``), which trusts only the central
+  functions' roles, in a session the sentry names (``sg-sentry-…``), in an
+  account other than the deployment's own (where it never uses that role).
+  The role's exact ARN is compared, so a role of another name or path
+  cannot pass for it. A single account's deployment has no member session.
 
 Anything else is judged like any other change; the check costs no AWS call
 unless the session name already matches.
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE, SESSION_PREFIX
+from chalicelib.domain.accounts import SESSION_PREFIX
 from chalicelib.domain.change import Actor
 
 # Calls that need no IAM permission (GetCallerIdentity is always allowed).
@@ -45,12 +47,15 @@ class OwnIdentity:
         sts_client: Callable[[], Any],
         function_name: str | None,
         sweep_role_arn: str | None = None,
-        member_role: str = DEFAULT_MEMBER_ROLE,
+        member_role: str | None = None,
+        home_account: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._sts = sts_client
         self._function = function_name
         self._sweep_role = sweep_role_arn
+        # None: a single account's deployment, which never acts through a member role.
         self._member_role = member_role
+        self._home = home_account
 
     def made(self, actor: Actor) -> bool:
         """True when `actor` is this function or its sibling in the same app."""
@@ -76,11 +81,16 @@ class OwnIdentity:
 
     def _member_session(self, actor: Actor) -> bool:
         assert actor.arn is not None
+        if self._member_role is None:
+            return False
         account = _account(actor.arn)
         partition = actor.arn.split(":")[1] if actor.arn.count(":") > 1 else "aws"
         session = actor.arn.rpartition("/")[2]
         role = f"arn:{partition}:iam::{account}:role/{self._member_role}"
-        return actor.session_issuer_arn == role and session.startswith(SESSION_PREFIX)
+        if actor.session_issuer_arn != role or not session.startswith(SESSION_PREFIX):
+            return False
+        home = self._home()  # asked only now: a session that looks like the sentry's is rare
+        return home is not None and account != home  # unsure of home: fail closed, judge the change
 
     def _own_arn(self) -> str | None:
         assert self._function is not None

@@ -1,11 +1,14 @@
 """A sweep round fanned out: one SQS message per account and region, and a tally in DynamoDB.
 
-The scheduled sweep opens a round (its tally: how many places are left)
-and sends one message per place; each worker sweeps one place, writes what
-it found under the round, and counts the round down. The worker that brings
-it to zero gathers every place's findings into the round's one summary.
-Writing a place's findings is conditional (once per place), so a message
-SQS delivers twice never counts twice. Rounds expire after a day (TTL).
+The scheduled sweep opens a round (its tally: the places, how many are
+left) and sends one message per place; each worker sweeps one place, writes
+what it found under the round, and counts the round down. The worker that
+brings it to zero gathers every place's findings into the round's one
+summary. The count and the place's name are written in one conditional
+update, so a message SQS delivers twice never counts twice. A round still
+open when the next one starts (a worker timed out, a message went to the
+dead-letter queue) is closed then, naming the places that never reported.
+Rounds expire after a day (TTL).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from chalicelib.domain.errors import AwsError
 
 ROUND_PREFIX = "round/"
 TALLY = "tally"
+# Which round was opened last: the next one closes it if it is still open.
+LATEST = ROUND_PREFIX + "latest"
 KEEP_SECONDS = 86400
 
 
@@ -30,6 +35,7 @@ class SweepRounds:
     PERMISSIONS = (
         Permission("dynamodb:PutItem", TABLE),
         Permission("dynamodb:UpdateItem", TABLE),
+        Permission("dynamodb:GetItem", TABLE),
         Permission("dynamodb:Query", TABLE),
     )
 
@@ -38,14 +44,15 @@ class SweepRounds:
         self._table = table
 
     def open(self, round_id: str, places: Sequence[Place]) -> None:
-        """The round's tally: every place still to be swept."""
-        self._put(round_id, TALLY, {"pending": {"N": str(len(places))}}, only_once=False)
+        """The round's tally (every place still to be swept), and the round as the latest."""
+        tally = {"pending": {"N": str(len(places))}, "places": {"SS": [str(place) for place in places] or ["-"]}}
+        self._put(ROUND_PREFIX + round_id, TALLY, tally)
+        self._put(LATEST, "latest", {"round": {"S": round_id}})
 
     def record(self, round_id: str, place: Place, findings: Mapping[str, Any]) -> int | None:
-        """Keep `place`'s findings and count it done: the places left, or None if it was recorded already."""
-        if not self._put(round_id, str(place), {"findings": {"S": json.dumps(findings)}}, only_once=True):
-            return None
-        return self._count_down(round_id)
+        """Keep `place`'s findings and count it done: the places left, or None if it was counted already."""
+        self._put(ROUND_PREFIX + round_id, str(place), {"findings": {"S": json.dumps(findings)}})
+        return self._count_down(round_id, str(place))
 
     def findings(self, round_id: str) -> dict[Place, dict[str, Any]]:
         """Each place's findings, once the round is over."""
@@ -55,33 +62,68 @@ class SweepRounds:
                 found[Place.parse(item[ITEM_KEY]["S"])] = json.loads(item["findings"]["S"])
         return found
 
+    def latest(self) -> str | None:
+        """The round opened last, if one was."""
+        item = self._get(LATEST, "latest")
+        return str(item["round"]["S"]) if item and "round" in item else None
+
+    def close(self, round_id: str) -> list[Place] | None:
+        """End a round still open: the places that never reported; None if it had ended (or was closed) already."""
+        answer = self._close(round_id)
+        if answer is None:
+            return None
+        every = {text for text in answer.get("places", {}).get("SS", []) if text != "-"}
+        done = set(answer.get("done", {}).get("SS", []))
+        return [Place.parse(text) for text in sorted(every - done)]
+
     @translated
-    def _put(self, round_id: str, item: str, attributes: dict[str, Any], only_once: bool) -> bool:
+    def _put(self, place: str, item: str, attributes: dict[str, Any]) -> None:
         record = {
-            PLACE_KEY: {"S": ROUND_PREFIX + round_id},
+            PLACE_KEY: {"S": place},
             ITEM_KEY: {"S": item},
             "expires": {"N": str(int(time.time()) + KEEP_SECONDS)},
             **attributes,
         }
-        # Both keys are DynamoDB reserved words, so they are named through placeholders.
-        extra = {"ConditionExpression": "attribute_not_exists(#item)", "ExpressionAttributeNames": {"#item": ITEM_KEY}}
-        extra = extra if only_once else {}
-        try:
-            self._client.put_item(TableName=self._table, Item=record, **extra)
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        self._client.put_item(TableName=self._table, Item=record)
 
     @translated
-    def _count_down(self, round_id: str) -> int:
-        answer = self._client.update_item(
-            TableName=self._table,
-            Key={PLACE_KEY: {"S": ROUND_PREFIX + round_id}, ITEM_KEY: {"S": TALLY}},
-            UpdateExpression="ADD pending :less",
-            ExpressionAttributeValues={":less": {"N": "-1"}},
-            ReturnValues="UPDATED_NEW",
-        )
+    def _get(self, place: str, item: str) -> dict[str, Any] | None:
+        key = {PLACE_KEY: {"S": place}, ITEM_KEY: {"S": item}}
+        found: dict[str, Any] | None = self._client.get_item(TableName=self._table, Key=key).get("Item")
+        return found
+
+    @translated
+    def _count_down(self, round_id: str, place: str) -> int | None:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={PLACE_KEY: {"S": ROUND_PREFIX + round_id}, ITEM_KEY: {"S": TALLY}},
+                UpdateExpression="ADD #pending :less, #done :place",
+                ConditionExpression="NOT contains(#done, :name)",
+                ExpressionAttributeNames={"#pending": "pending", "#done": "done"},
+                ExpressionAttributeValues={":less": {"N": "-1"}, ":place": {"SS": [place]}, ":name": {"S": place}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None  # counted already: SQS delivered the message again
         return int(answer["Attributes"]["pending"]["N"])
+
+    @translated
+    def _close(self, round_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={PLACE_KEY: {"S": ROUND_PREFIX + round_id}, ITEM_KEY: {"S": TALLY}},
+                UpdateExpression="SET #pending = :none",
+                ConditionExpression="#pending > :none",
+                ExpressionAttributeNames={"#pending": "pending"},
+                ExpressionAttributeValues={":none": {"N": "0"}},
+                ReturnValues="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        attributes: dict[str, Any] = answer.get("Attributes", {})
+        return attributes
 
     @translated
     def _query(self, place: str) -> list[dict[str, Any]]:

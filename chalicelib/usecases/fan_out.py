@@ -31,7 +31,7 @@ from chalicelib.domain.baseline import Baseline, BaselineError
 from chalicelib.domain.config import ConfigError
 from chalicelib.domain.errors import AwsError, SweepFailed, describe
 from chalicelib.domain.outcome import Summary
-from chalicelib.domain.ports import Aws
+from chalicelib.domain.ports import Aws, SweepRoundsPort
 from chalicelib.domain.selection import EVERYTHING
 from chalicelib.domain.sweep_round import PlaceFindings, RoundResult
 from chalicelib.reports import build_report
@@ -152,8 +152,8 @@ def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baselin
         if approved is None or acting.account not in (None, acting.home_account()):
             approved = acting.baselines().region(place.account, place.region)
         result = judge(acting, approved, place.region, EVERYTHING)
-    except (AwsError, BaselineError) as error:
-        problem = f"could not sweep {place}: {describe(error) if isinstance(error, AwsError) else error}"
+    except Exception as error:  # whatever it was, the place is counted (failed) and the round still ends
+        problem = f"could not sweep {place}: {error if isinstance(error, BaselineError) else describe(error)}"
         quiet.say(Level.ERROR, problem, Summary.FAILED)
         return PlaceFindings(place, place.account, Summary.FAILED, failed=True, found=False, problem=problem)
     log_judgement(acting, result)
@@ -173,18 +173,38 @@ def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baselin
 
 
 def _queue_round(run: Invocation) -> dict[str, Any]:
-    """Open a round and queue one message per place: the workers do the rest."""
+    """Close the last round if it is still open, open a new one and queue one message per place."""
     round_id = _round_id()
     run = run.about(event_name="sweep", round=round_id)
     every = round_places(run)
+    rounds = run.services.sweep_rounds(_table(run))
     try:
-        run.services.sweep_rounds(_table(run)).open(round_id, every)
+        _close_stale_round(run, rounds)
+        rounds.open(round_id, every)
         sent = run.services.sweep_queue(str(run.settings.sweep_queue)).send(round_id, every)
     except AwsError as error:
         run.say(Level.ERROR, f"could not start sweep round {round_id}: {describe(error)}", Summary.FAILED)
         raise
     run.say(Level.INFO, f"sweep round {round_id}: queued {sent} account-regions", "queued", places=sent)
     return {"outcome": "queued", "round": round_id, "places": sent}
+
+
+def _close_stale_round(run: Invocation, rounds: SweepRoundsPort) -> None:
+    """A round whose workers did not all report (one timed out, a message went to the dead-letter queue) ends now,
+    with what it found and the places that never reported, so that no round passes without its summary."""
+    stale = rounds.latest()
+    missing = rounds.close(stale) if stale else None
+    if stale is None or missing is None:
+        return
+    never = (
+        f"never reported by round {stale}'s end, the next round: its worker timed out or failed, "
+        "or its message is in the dead-letter queue"
+    )
+    found = [PlaceFindings.from_dict(d) for _, d in sorted(rounds.findings(stale).items())]
+    found += [PlaceFindings(p, p.account, Summary.FAILED, failed=True, found=False, problem=never) for p in missing]
+    stale_run = run.about(round=stale)
+    stale_run.say(Level.ERROR, f"sweep round {stale} closed with {len(missing)} places unreported", Summary.FAILED)
+    _finish_round(stale_run, RoundResult(stale, run.settings.dry_run, tuple(found)), raises=False)
 
 
 def _finish_round(run: Invocation, result: RoundResult, raises: bool) -> None:
