@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,18 @@ class Context:
             raise click.UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION (as for chalice deploy)")
         return self.region
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, credentials: Mapping[str, Any] | None = None) -> Any:
+        """A client of `service` in `region` (default: the CLI's), with `credentials` (STS's) or your own."""
         import boto3
 
-        return boto3.client(service, region_name=region or self.region)
+        keys = {}
+        if credentials is not None:
+            keys = {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            }
+        return boto3.client(service, region_name=region or self.region, **keys)
 
 
 def region_option[F: Callable[..., Any]](command: F) -> F:
@@ -122,31 +130,69 @@ def setup(
   EventBridge    an enabled rule sends security-group changes to the function
                  and may invoke it
   sweep          the sweep function is deployed, healthy, allowed every call,
-                 and an enabled schedule invokes it"""
+                 and an enabled schedule invokes it
+
+\b
+A stage guarding more (SENTRY_ACCOUNTS, SENTRY_REGIONS) gets one more line
+per guarded account and region, then how many are ready:
+  forwarding     an enabled rule with the sentry's pattern sends the events
+                 to the central account's default bus (not needed in the
+                 central account's own region)
+  member role    it exists, trusts the central functions' roles within the
+                 organization, and allows every EC2 call the sentry makes
+                 (read once per account; none needed in the central account)
+  CloudTrail     a trail logs management write events in that region
+Member accounts are read through --audit-role, assumed with your
+credentials (session sg-sentry-doctor); it needs only these reads:
+events:ListRuleNamesByTarget, DescribeRule, ListTargetsByRule;
+iam:GetRole, ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies,
+GetPolicy, GetPolicyVersion; cloudtrail:DescribeTrails, GetTrailStatus,
+GetEventSelectors. An account it cannot be assumed in fails its lines.
+Not judged: service control policies, permission boundaries, the
+forwarding role's own permission and the central bus's policy."""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option(
     "--function-name", help="The deployed function, if not Chalice's name (CloudFormation or Terraform deployments)."
 )
 @click.option("--sweep-function-name", help="The deployed sweep function, likewise.")
+@click.option("--worker-function-name", help="The deployed sweep worker (a stage with SENTRY_SWEEP_QUEUE), likewise.")
+@click.option(
+    "--audit-role",
+    metavar="NAME",
+    default="OrganizationAccountAccessRole",
+    show_default=True,
+    help="The role to read member accounts through (the member role trusts only the central functions).",
+)
 @region_option
 @click.pass_obj
 def doctor(
-    context: Context, stage: str, function_name: str | None, sweep_function_name: str | None, region: str | None
+    context: Context,
+    stage: str,
+    function_name: str | None,
+    sweep_function_name: str | None,
+    worker_function_name: str | None,
+    audit_role: str,
+    region: str | None,
 ) -> None:
     from sentrycli.doctor import Doctor
 
     try:
         context.project.stage(stage)
         region = context.use_region(region)
-        checks = Doctor(context.project, stage, region, context.client, function_name, sweep_function_name).run()
+        names = (function_name, sweep_function_name, worker_function_name)
+        doctor = Doctor(context.project, stage, region, context.client, *names)
+        checks = doctor.run()
+        places = doctor.organization(audit_role)
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     for check in checks:
         click.echo(check.line())
+    for line in places.lines() if places else []:
+        click.echo(line)
     failed = sum(not check.ok for check in checks)
     click.echo(f"{failed} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed")
-    if failed:
+    if failed or (places and not places.ok):
         sys.exit(1)
 
 

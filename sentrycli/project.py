@@ -15,6 +15,7 @@ from typing import Any
 APP_NAME = "sg-sentry"
 HANDLER = "on_security_group_change"
 SWEEP = "sweep"
+WORKER = "sweep_worker"
 POLICY_TEMPLATE_STAGE = "dev"
 PUBLISH_SID = "PublishReports"
 # Chalice stage names end up in function, role and file names.
@@ -69,6 +70,10 @@ class Project:
     def sweep_name(self, stage: str) -> str:
         """What `chalice deploy` names the sweep function."""
         return f"{APP_NAME}-{stage}-{SWEEP}"
+
+    def worker_name(self, stage: str) -> str:
+        """What `chalice deploy` names the sweep's worker (a stage with SENTRY_SWEEP_QUEUE has one)."""
+        return f"{APP_NAME}-{stage}-{WORKER}"
 
     def rule_name(self, stage: str) -> str:
         return f"{self.function_name(stage)}-event"

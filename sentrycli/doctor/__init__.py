@@ -9,6 +9,12 @@ The checks live beside what they check: configuration.py (the settings and
 the groups they guard), trail.py, topic.py, functions.py (the two functions,
 whose roles role.py judges against the adapters' declared permissions) and
 rule.py; deployment.py looks up what they share.
+
+A stage guarding more than its own account and region (SENTRY_ACCOUNTS,
+SENTRY_REGIONS) is also checked account-region by account-region
+(organization.py): its forwarding rule (forwarding.py), the member role
+(member_role.py) and CloudTrail there, each account read through an audit
+role (accounts.py).
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.config import ConfigError
+from sentrycli.doctor.accounts import AUDIT_ROLE, guards_more
 from sentrycli.doctor.configuration import check_configuration, check_groups
 from sentrycli.doctor.deployment import Deployment, Judgement
 from sentrycli.doctor.functions import check_function, check_sweep
+from sentrycli.doctor.organization import Survey, survey
 from sentrycli.doctor.rule import check_rule
 from sentrycli.doctor.topic import check_topic
 from sentrycli.doctor.trail import check_cloudtrail, logs_management_writes
 
-__all__ = ["CHECKS", "TITLES", "Check", "Doctor", "logs_management_writes"]
+__all__ = ["AUDIT_ROLE", "CHECKS", "TITLES", "Check", "Doctor", "Survey", "logs_management_writes"]
 
 # Every check, in the order a newcomer would fix them.
 CHECKS: tuple[tuple[str, Callable[[Deployment], Judgement]], ...] = (
@@ -64,3 +72,12 @@ class Doctor(Deployment):
             except (ClientError, BotoCoreError) as error:
                 checks.append(Check(False, title, f"AWS answered {error}"))
         return checks
+
+    def organization(self, audit_role: str = AUDIT_ROLE) -> Survey | None:
+        """Each guarded account-region, when the stage guards more than its own; else None (nothing to add)."""
+        try:
+            if not guards_more(self.settings):
+                return None
+        except ConfigError:
+            return None  # the configuration check says why
+        return survey(self, audit_role)

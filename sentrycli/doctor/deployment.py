@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.config import Settings
+from chalicelib.domain.config import Settings, sweep_queue
 from sentrycli.project import Project
 
 Clients = Callable[..., Any]
@@ -25,11 +25,13 @@ class Deployment:
         clients: Clients,
         function_name: str | None = None,
         sweep_function_name: str | None = None,
+        worker_function_name: str | None = None,
     ) -> None:
         self.project, self.stage, self.region, self.clients = project, stage, region, clients
         self.function_name = function_name or project.function_name(stage)
         # Named by chalice deploy unless the handler's name was given (CloudFormation, Terraform).
         self.sweep_function_name = sweep_function_name or (None if function_name else project.sweep_name(stage))
+        self.worker_function_name = worker_function_name or (None if function_name else project.worker_name(stage))
 
     @cached_property
     def deployed(self) -> dict[str, Any] | None:
@@ -55,6 +57,14 @@ class Deployment:
     @cached_property
     def settings(self) -> Settings:
         return Settings.from_env(self.environment)
+
+    @cached_property
+    def central_functions(self) -> dict[str, str | None]:
+        """What each function of the stage is named (None: not known); the sweep's worker only with its queue."""
+        functions = {"function": self.function_name, "sweep": self.sweep_function_name}
+        if sweep_queue(self.environment):
+            functions["worker"] = self.worker_function_name
+        return functions
 
     @cached_property
     def account(self) -> str:

@@ -10,8 +10,11 @@ from sentrycli.doctor.deployment import Deployment, Judgement
 
 
 def check_cloudtrail(deployment: Deployment) -> Judgement:
-    client = deployment.clients("cloudtrail")
-    region = deployment.region
+    return trail_covers(deployment.clients("cloudtrail"), deployment.region)
+
+
+def trail_covers(client: Any, region: str) -> Judgement:
+    """Does a trail readable with `client` (CloudTrail, in `region`) log management write events there?"""
     trails = client.describe_trails(includeShadowTrails=True)["trailList"]
     here = [t for t in trails if t.get("IsMultiRegionTrail") or t.get("HomeRegion") == region]
     if not here:
