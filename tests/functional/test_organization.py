@@ -345,3 +345,68 @@ def test_a_place_that_cannot_be_entered_fails_on_each_attempt_and_is_counted_on_
     assert subject == "sg-sentry sweep: FAILED in 1 account-region, found something in 2 of 2 account-regions"
     (failed,) = [p for p in document["places"] if p["summary"] == "failed"]
     assert failed["place"] == f"{MEMBER_B}/{REGION}" and "AccessDenied" in failed["problem"]
+
+
+def test_a_role_named_like_the_member_role_is_nobodys_pass_where_the_sentry_never_uses_it(
+    world: World, tmp_path: Path
+) -> None:
+    # Where it never acts through the member role (a single account's deployment; the deployment's own
+    # account), a session of a role by that name, whatever its session's name, is judged like any other.
+    look_alike = cloudtrail.assumed_role("sg-sentry-member", "sg-sentry-6b1c0f7e", account=CENTRAL)
+    home = in_account(CENTRAL, REGION)
+    alone, central = home.group("alone", tags=GUARD), home.group("central", tags=GUARD)
+
+    single = {"SENTRY_TOPIC_ARN": world.topic_arn, "SENTRY_MODE": "internet", "SENTRY_GROUP_TAG": "sg-sentry=guard"}
+    assert invoke_handler(home.open_ssh(alone, identity=look_alike), tmp_path, **single)["outcome"] == "reverted"
+    answer = invoke_handler(home.open_ssh(central, identity=look_alike), tmp_path, **central_env(world))
+    assert answer["outcome"] == "reverted"
+    assert SSH_WORLD_RULE not in home.rules(alone) and SSH_WORLD_RULE not in home.rules(central)
+
+
+def test_the_handler_takes_its_account_from_lambdas_context_without_asking_sts(world: World) -> None:
+    from app import on_security_group_change
+    from tests.conftest import DEPLOYED_CALLS
+
+    member = in_account(MEMBER_B, REGION)
+    group = member.group(tags=GUARD)
+    event = member.open_ssh(group)
+    DEPLOYED_CALLS.clear()
+
+    class Context:
+        invoked_function_arn = f"arn:aws:lambda:{REGION}:{CENTRAL}:function:sg-sentry-org-on_security_group_change"
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in central_env(world).items():
+            patch.setenv(name, value)
+        answer = on_security_group_change(event, Context())
+
+    assert answer["outcome"] == "reverted" and SSH_WORLD_RULE not in member.rules(group)
+    calls = [operation for _, operation, _ in DEPLOYED_CALLS]
+    assert "GetCallerIdentity" not in calls and calls[0] == "AssumeRole"
+
+
+def test_a_round_still_open_when_the_next_starts_is_closed_naming_the_places_that_never_reported(
+    world: World,
+) -> None:
+    planted((CENTRAL, MEMBER_B), (REGION,))
+    baseline_table(world)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="sg-sentry-sweep")["QueueUrl"]
+    env = round_env(world, SENTRY_SWEEP_QUEUE="sg-sentry-sweep", SENTRY_BASELINE_TABLE=TABLE)
+    env["SENTRY_ACCOUNTS"], env["SENTRY_REGIONS"] = f"{CENTRAL},{MEMBER_B}", REGION
+    first = scheduled_round(env)["round"]
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    # One worker reports; the other times out on every attempt (its message ends in the dead-letter queue).
+    sweep_message(next(body for body in bodies if CENTRAL in body), 1, env)
+    assert world.messages() == []
+
+    second = scheduled_round(env)["round"]
+
+    ((subject, document),) = world.messages()
+    assert document["round"] == first != second
+    assert subject == "sg-sentry sweep: FAILED in 1 account-region, found something in 2 of 2 account-regions"
+    (never,) = [place for place in document["places"] if place["summary"] == "failed"]
+    assert never["place"] == f"{MEMBER_B}/{REGION}" and "never reported" in never["problem"]
+    # The late worker of the closed round counts into nothing: no second summary for it.
+    sweep_message(next(body for body in bodies if MEMBER_B in body), 3, env)
+    assert world.messages() == []
