@@ -3,6 +3,9 @@
 Everything runs against moto's server on 127.0.0.1; no AWS account is used.
 The steps AWS performs in production (CloudTrail recording the call,
 EventBridge delivering it, SNS emailing the report) are marked below.
+Three acts: an event (the dev stage), drift the sweep restores (the dev
+stage), and a change in another account of an organization, reverted there
+by the central deployment (the org stage).
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ import boto3
 from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
 from chalicelib.domain.config import Settings
 from localaws import cloudtrail
-from localaws.server import REGION, local_aws
+from localaws.organization import Central, central_role_arns, create_member_stack, prepare_central
+from localaws.server import ADMIN_ROLE, REGION, in_account, local_aws
 from sentrycli.project import Project
 from sentrycli.replay import replay_local, sweep_local
 from sentrycli.snapshot import snapshot, write
 
 PROJECT = Path(__file__).resolve().parent.parent
+# Act three: the organization's central deployment, and the member account's region.
+ORG_STAGE = "org"
+MEMBER_REGION = "us-east-1"
 
 
 def main() -> int:
@@ -87,7 +94,9 @@ def main() -> int:
             print("SSH is still open: the demo failed", file=sys.stderr)
             return 1
         print("SSH to 0.0.0.0/0 is gone; the internal HTTPS rule is untouched.")
-        return _drift(ec2, sqs, queue_url, group_id)
+        if _drift(ec2, sqs, queue_url, group_id):
+            return 1
+        return _organization(sqs, queue_url)
 
 
 def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
@@ -126,13 +135,110 @@ def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
     return 0
 
 
+def _organization(sqs: Any, queue_url: str) -> int:
+    """Act three: a developer in another account of the organization, and the central deployment reverting it."""
+    # Act two's baseline file is gone with its folder; the org stage keeps its baseline in a table.
+    os.environ.pop("SENTRY_BASELINE_FILE", None)
+    central = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    organizations = boto3.client("organizations", region_name=REGION)
+    organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    joined = organizations.create_account(AccountName="developers", Email="developers@example.com")
+    member = joined["CreateAccountStatus"]["AccountId"]
+    print(f"\n11. This account ({central}) creates an organization, {organization_id}, and an account in it:")
+    for account in organizations.list_accounts()["Accounts"]:
+        print(f"   - {account['Id']} ({account['Name']}), {account['Status']}")
+    print(f"   It runs the central deployment, the {ORG_STAGE} stage (SENTRY_ACCOUNTS=*: every active account")
+    print("   of the organization is guarded). Before deploying it, the operator creates what the stage names:")
+    made = prepare_central(PROJECT, ORG_STAGE, REGION, organization_id)
+    print("   " + ", ".join(f"{kind} {name}" for kind, name in made.items()) + ";")
+    print("   and lets the organization's accounts put events on this account's default bus.")
+
+    print(f"\n12. [AWS in production, the StackSet] templates/member.json becomes a stack in {member}/{MEMBER_REGION}")
+    print("   (here moto's CloudFormation creates it):")
+    admin = in_account(member, MEMBER_REGION)  # the management account's way in: the role Organizations made
+    roles = central_role_arns(PROJECT, ORG_STAGE, central)
+    stack = create_member_stack(admin, Central(central, REGION, organization_id, roles), role_region=MEMBER_REGION)
+    print(f"   - rule {stack['ForwardingRuleArn'].rsplit('/', 1)[-1]}: the sentry's pattern, to the central")
+    print(f"     bus arn:aws:events:{REGION}:{central}:event-bus/default")
+    print(f"   - role {stack['MemberRoleArn']}: EC2 security groups only, for the {ORG_STAGE} stage's")
+    print(f"     function roles (sg-sentry-{ORG_STAGE}-*) in {organization_id}, in sessions named sg-sentry-*")
+
+    ec2 = admin.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    group_id = ec2.create_security_group(
+        GroupName="build-agents",
+        Description="the developers' build agents",
+        VpcId=vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "sg-sentry", "Value": "guard"}]}],
+    )["GroupId"]
+    where = f"{member}/{MEMBER_REGION}"
+    print(f"\n13. A developer in account {member} opens SSH to the world on {group_id} (build-agents, tagged")
+    print(f"   sg-sentry=guard) in {MEMBER_REGION}:")
+    ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    params = {"GroupId": group_id, "IpPermissions": [ssh]}
+    _, created = cloudtrail.apply(ec2, "AuthorizeSecurityGroupIngress", **params)
+    _print_rules(ec2, group_id, "   rules before the sentry acts", where)
+
+    print("\n14. [AWS in production] the member's CloudTrail records the call; its rule forwards the event to")
+    print("   the central bus, which delivers it to the handler with the member's account and region:")
+    developer = cloudtrail.assumed_role("developer", "dana", account=member)
+    record = cloudtrail.record(
+        "AuthorizeSecurityGroupIngress", params, created, region=MEMBER_REGION, identity=developer, account=member
+    )
+    event = cloudtrail.eventbridge(record)
+    delivered = {
+        "account": event["account"],
+        "region": event["region"],
+        "detail": {key: record[key] for key in ("recipientAccountId", "awsRegion", "eventID")}
+        | {"userIdentity": {"arn": developer["arn"]}},
+    }
+    print(_indent(json.dumps(delivered, indent=2), "   "))
+
+    print(f"\n15. The central handler runs as `sentry replay --local --stage {ORG_STAGE}` runs it; its log:")
+    sys.stdout.flush()
+    answer = replay_local(Project(PROJECT), ORG_STAGE, event)
+    print(f"   the handler answered {json.dumps(answer)}")
+    sessions = _sessions(member)
+    print(f"   {member}'s CloudTrail shows the sentry's AssumeRole (moto's STS recorded it):")
+    for role, session in sessions:
+        print(f"   - role {role}, session {session}")
+    _print_rules(ec2, group_id, "\n16. Rules after", where)
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    if not messages:
+        print("   no notification arrived", file=sys.stderr)
+        return 1
+    envelope = json.loads(messages[0]["Body"])
+    print(f"\n17. [AWS in production] SNS emails the report, naming the account:\n   Subject: {envelope['Subject']}\n")
+    print(_indent(json.loads(envelope["Message"])["text"], "   | "))
+    if any(rule.get("CidrIpv4") == "0.0.0.0/0" for rule in _rules(ec2, group_id)):
+        print(f"SSH is still open in {where}: the demo failed", file=sys.stderr)
+        return 1
+    if (f"arn:aws:iam::{member}:role/sg-sentry-member", f"sg-sentry-{record['eventID']}") not in sessions:
+        print(f"the sentry did not act in {member} through its member role: the demo failed", file=sys.stderr)
+        return 1
+    print(f"SSH to 0.0.0.0/0 is gone in {where}, reverted by the central deployment through the member role.")
+    return 0
+
+
+def _sessions(account: str) -> list[tuple[str, str]]:
+    """The role sessions opened in `account` other than the demo's own (moto's STS, in this process)."""
+    from moto.sts.models import sts_backends
+
+    return [
+        (role.role_arn, role.session_name)
+        for role in sts_backends[account]["aws"].assumed_roles
+        if not role.role_arn.endswith(f":role/{ADMIN_ROLE}")
+    ]
+
+
 def _rules(ec2: Any, group_id: str) -> list[dict[str, Any]]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
     return [rule for rule in rules["SecurityGroupRules"] if not rule["IsEgress"]]
 
 
-def _print_rules(ec2: Any, group_id: str, title: str) -> None:
-    print(f"{title} (ingress of {group_id}):")
+def _print_rules(ec2: Any, group_id: str, title: str, where: str = "") -> None:
+    print(f"{title} (ingress of {group_id}{' in ' + where if where else ''}):")
     if not _rules(ec2, group_id):
         print("   (none)")
     for rule in _rules(ec2, group_id):

@@ -1,4 +1,8 @@
-"""`chalice deploy`, `sentry setup` and `sentry doctor` for real, against moto's server on 127.0.0.1."""
+"""`chalice deploy`, `sentry setup` and `sentry doctor` for real, against moto's server on 127.0.0.1.
+
+The organization's rehearsal shares the single account's server: a second
+server would cost more than the org stage's deployment itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from localaws.rehearse import chalice, project_copy, rehearse
+from localaws.rehearse import MEMBER_ACCOUNT, chalice, project_copy, rehearse, rehearse_organization
 from localaws.server import REGION, local_aws
 from sentrycli.main import cli
 
@@ -28,6 +32,16 @@ def test_chalice_deploy_and_delete_leave_what_aws_should_hold(deployable: Path) 
     checks = rehearse(deployable, "dev", REGION)
     assert [str(check) for check in checks if not check.ok] == []
     assert len(checks) == 11
+
+    # Then an organization's: the org stage, and the member stack in a second account, in two regions.
+    org = [str(check) for check in rehearse_organization(deployable, REGION)]
+    assert [check for check in org if check.startswith("✗")] == []
+    assert len(org) == 37
+    assert "✓ the worker takes the messages of arn:aws:sqs:eu-west-1:123456789012:sg-sentry-sweep, one at a time" in org
+    member = f"{MEMBER_ACCOUNT}/us-east-1"
+    assert f"✓ {member}: it trusts exactly the central roles" in org
+    assert f"✓ {member}: its policy allows exactly the MEMBER actions (12, EC2 only)" in org
+    assert f"✓ {MEMBER_ACCOUNT}/eu-west-1: stack without the member role" in org
 
 
 def test_doctor_goes_from_red_to_green_with_setup_deploy_and_a_trail(deployable: Path) -> None:
