@@ -50,6 +50,8 @@ class MemberSessions:
         expires = made["Expiration"]
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=UTC)
+        for stale in [k for k, kept in _cache.items() if kept.expires <= datetime.now(UTC)]:
+            del _cache[stale]  # a warm container handles events for hours: it keeps only live credentials
         _cache[key] = Credentials(account, made["AccessKeyId"], made["SecretAccessKey"], made["SessionToken"], expires)
         return _cache[key]
 

@@ -3,6 +3,10 @@
 Read from the management account or a delegated administrator
 (organizations:ListAccounts), once per warm container and again after ten
 minutes, so an account joining the organization is guarded within that.
+When a refresh fails, the last list read is used for up to an hour more (an
+Organizations hiccup must not stop every revert); a failure with no list to
+fall back on is kept for a minute, so a denied listing is not asked again
+at every event.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from typing import Any
 
 from chalicelib.adapters.arns import ANY, Permission
 from chalicelib.adapters.aws import translated
+from chalicelib.domain.errors import AwsError
 
 KEEP_SECONDS = 600
+STALE_SECONDS = 3600
+FAILURE_SECONDS = 60
 
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
+_failed: dict[str, tuple[float, AwsError]] = {}
 
 
 class Organization:
@@ -27,11 +35,22 @@ class Organization:
 
     def active_accounts(self) -> Mapping[str, str]:
         """Account ID -> name, for every ACTIVE account. Raises `AwsError`."""
+        now = time.monotonic()
         cached = _cache.get("accounts")
-        if cached is not None and time.monotonic() - cached[0] < KEEP_SECONDS:
+        if cached is not None and now - cached[0] < KEEP_SECONDS:
             return cached[1]
-        accounts = self._list()
-        _cache["accounts"] = (time.monotonic(), accounts)
+        failed = _failed.get("accounts")
+        if cached is None and failed is not None and now - failed[0] < FAILURE_SECONDS:
+            raise failed[1]
+        try:
+            accounts = self._list()
+        except AwsError as error:
+            if cached is not None and now - cached[0] < KEEP_SECONDS + STALE_SECONDS:
+                return cached[1]
+            _failed["accounts"] = (now, error)
+            raise
+        _cache["accounts"] = (now, accounts)
+        _failed.pop("accounts", None)
         return accounts
 
     @translated
@@ -47,3 +66,4 @@ class Organization:
 
 def forget() -> None:
     _cache.clear()
+    _failed.clear()

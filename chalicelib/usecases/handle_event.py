@@ -134,7 +134,7 @@ def _passed_over(change: SecurityGroupChange, run: Invocation) -> bool:
 def _acting_in(change: SecurityGroupChange, run: Invocation) -> Invocation | None:
     """The invocation acting in the record's account; None (logged) when that account is not guarded."""
     try:
-        return run.acting_in(change.account, change.event_id)
+        return run.acting_in(change.account, change.event_id, change.region)
     except AwsError as error:
         problem = f"could not act in account {change.account or 'of the deployment'}: {describe(error)}"
         report = problem_report(problem, change.region, change.event_id, change, account=change.account)

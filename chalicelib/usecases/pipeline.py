@@ -38,6 +38,7 @@ from chalicelib.domain.ports import Aws, BaselinesPort
 from chalicelib.reports import build_report
 from chalicelib.reports.fit import Report
 from chalicelib.reports.parts import rule_document
+from chalicelib.reports.problem import problem_report
 from chalicelib.reports.text import plural
 
 Result = HandledChange | SweepResult
@@ -66,15 +67,20 @@ class Invocation:
         """The deployment's own account. Raises `AwsError`."""
         return self.home or self.services.home_account()
 
-    def acting_in(self, account: str | None, why: str) -> Invocation | None:
-        """This invocation acting in `account` (the record's; None: the deployment's own), or None when unguarded.
+    def acting_in(self, account: str | None, why: str, region: str = "unknown") -> Invocation | None:
+        """This invocation acting in `account` (the record's), or None (logged) when that account is not guarded.
 
         The deployment's own account is acted in with its own credentials; a
         member account through the member role, with a session named after
         `why` (the event, the sweep round). Raises `AwsError` when the
         account cannot be judged or entered: nothing is done anywhere then.
+        A record that names no account is acted on in the deployment's own
+        only when that is the only one it guards.
         """
         settings = self.settings
+        if account is None and not settings.accounts.home_only:
+            self._refuse_unnamed(why, region)
+            return None
         if settings.accounts.home_only and self.home is None:
             # A single account's deployment outside Lambda (the CLI, local tests): its credentials are its
             # account's, so whatever the record says, a call can only act there (a group of another account
@@ -84,7 +90,9 @@ class Invocation:
         account = account or home
         if account == self.account:
             return self  # acting there already: an event's check after its revert
-        organization = self.services.organization().active_accounts() if settings.accounts.organization else {}
+        # The deployment's own account is one of the organization's active ones: no need to list them for it.
+        listing = settings.accounts.organization and account != home
+        organization = self.services.organization().active_accounts() if listing else {home: ""}
         if account not in guarded_accounts(settings.accounts, home, organization):
             where = f"this deployment guards {settings.accounts}" + (
                 f" ({home})" if settings.accounts.home_only else ""
@@ -97,6 +105,15 @@ class Invocation:
             return replace(self, home=home, account=home).about(account=account)
         services = self.services.acting_in(account, session_name(why), settings.member_role)
         return replace(self, services=services, home=home, account=account).about(account=account)
+
+    def _refuse_unnamed(self, why: str, region: str) -> None:
+        problem = (
+            "the record names no account (neither recipientAccountId nor the envelope's), so it is acted on nowhere"
+        )
+        self.say(Level.ERROR, f"ignored: {problem}", Summary.NOT_UNDERSTOOD)
+        failure = self.publish(problem_report(problem, region, why))
+        if failure is not None:
+            raise failure  # neither acted on nor reported: Lambda must retry
 
     def acting_account(self) -> str | None:
         """The account acted in: the one `acting_in` chose; None: the deployment's own (a single account's)."""

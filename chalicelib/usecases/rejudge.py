@@ -52,7 +52,7 @@ def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | No
         run.say(Level.WARNING, "ignored: the sentry made this change itself", Summary.OWN_CHANGE)
         return None
     try:
-        acting = run.acting_in(change.header.account, change.event_id)
+        acting = run.acting_in(change.header.account, change.event_id, change.region)
     except AwsError as error:
         problem = f"could not act in account {change.header.account or 'of the deployment'}: {describe(error)}"
         report = problem_report(problem, change.region, change.event_id, account=change.header.account)

@@ -51,10 +51,10 @@ def plan_change(change: SecurityGroupChange, run: Invocation) -> ChangePlan | No
     """The plan for the change's group; None when the group is not guarded. Raises what AWS or the baseline raise."""
     ec2 = run.services.security_groups(change.region)
     entry = partial(run.baselines().group, run.acting_account(), change.region)
-    group_id, group, held = _guarded_group(change, run.settings.scope, ec2, entry)
+    holds = run.settings.policy.mode is Mode.LOCKDOWN  # only lockdown holds a group to its baseline
+    group_id, group, approved = _guarded_group(change, run.settings.scope, ec2, entry, holds)
     if group_id is None:
         return None
-    approved = held if run.settings.policy.mode is Mode.LOCKDOWN else None  # only lockdown holds a group to one
     planned, unreadable, why_nothing = _plan(change, run.settings.policy, ec2, run.services, approved)
     return ChangePlan(group_id, group, ec2, approved, planned, unreadable, why_nothing)
 
@@ -90,13 +90,16 @@ def _guarded_group(
     scope: GroupScope,
     ec2: SecurityGroupsPort,
     entry: Callable[[str], ApprovedGroup | None],
+    holds: bool,
 ) -> tuple[str | None, GroupInfo | None, ApprovedGroup | None]:
-    """The group's ID if it is guarded, its description if one had to be fetched, and its baseline entry.
+    """The group's ID if it is guarded, its description if one had to be fetched, and (`holds`) its baseline entry.
 
     A group with a baseline entry is guarded whatever its tags say. By tag,
     a cached look may say "guarded" (a tag removed since is itself an event
     the sentry handles), but "not guarded" is only ever said by a fresh
-    read: a cached answer must never let a forbidden change through.
+    read: a cached answer must never let a forbidden change through. In
+    internet mode the baseline is read last, only for a group nothing else
+    guards: a table that cannot be read then stops no revert the scope allows.
     """
     group = None
     group_id = change.group_id
@@ -105,17 +108,18 @@ def _guarded_group(
         group_id = group.group_id if group else None
     if group_id is None:
         return None, None, None
-    held = entry(group_id)
+    held = entry(group_id) if holds else None
     if scope.covers_id(group_id) or held is not None:
         return group_id, group, held
-    if scope.tag_key is None:
-        return None, None, None
-    cached = group or ec2.cached_group(group_id)
-    if cached is not None and scope.covers_tags(cached.tags):
-        return group_id, cached, held
-    group = ec2.describe_group(group_id, fresh=True)
-    if group is not None and scope.covers_tags(group.tags):
-        return group_id, group, held
+    if scope.tag_key is not None:
+        cached = group or ec2.cached_group(group_id)
+        if cached is not None and scope.covers_tags(cached.tags):
+            return group_id, cached, held
+        group = ec2.describe_group(group_id, fresh=True)
+        if group is not None and scope.covers_tags(group.tags):
+            return group_id, group, held
+    if not holds and entry(group_id) is not None:
+        return group_id, group, None
     return None, None, None
 
 

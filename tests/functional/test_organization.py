@@ -410,3 +410,41 @@ def test_a_round_still_open_when_the_next_starts_is_closed_naming_the_places_tha
     # The late worker of the closed round counts into nothing: no second summary for it.
     sweep_message(next(body for body in bodies if MEMBER_B in body), 3, env)
     assert world.messages() == []
+
+
+def test_a_record_that_names_no_account_is_acted_on_nowhere_when_more_than_one_is_guarded(
+    world: World, tmp_path: Path
+) -> None:
+    member = in_account(MEMBER_B, REGION)
+    group = member.group(tags=GUARD)
+    event = member.open_ssh(group)
+    event["account"] = ""
+    del event["detail"]["recipientAccountId"]
+
+    answer = invoke_handler(event, tmp_path, **central_env(world))
+
+    assert answer == {"outcome": "ignored"} and SSH_WORLD_RULE in member.rules(group)
+    ((_, document),) = world.messages()
+    assert document["summary"] == "not-evaluated" and "names no account" in document["problem"]
+
+
+def test_the_deployments_own_account_is_guarded_even_when_the_organization_cannot_be_listed(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.adapters.organizations import Organization
+
+    def refused(self: Organization) -> dict[str, str]:
+        raise AwsError("AccessDenied: not a delegated administrator", "AccessDenied")
+
+    monkeypatch.setattr(Organization, "_list", refused)
+    home = in_account(CENTRAL, REGION)
+    group = home.group(tags=GUARD)
+
+    answer = invoke_handler(home.open_ssh(group), tmp_path, **central_env(world, SENTRY_ACCOUNTS="*"))
+
+    assert answer["outcome"] == "reverted" and SSH_WORLD_RULE not in home.rules(group)
+    member = in_account(MEMBER_B, REGION)
+    theirs = member.group(tags=GUARD)
+    with pytest.raises(Exception, match="not a delegated administrator"):
+        invoke_handler(member.open_ssh(theirs), tmp_path, **central_env(world, SENTRY_ACCOUNTS="*"))
+    assert SSH_WORLD_RULE in member.rules(theirs)  # a member account is only entered once known to be guarded

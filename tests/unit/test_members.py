@@ -88,3 +88,47 @@ def test_a_new_events_credentials_replace_the_last_client_of_that_account() -> N
     own = aws.client("ec2", "eu-west-1")
     assert own._request_signer._credentials.access_key == "testing"  # the function's own, untouched
     assert len(aws._clients) == 3  # one per account (and the function's own), not one per event
+
+
+class FakeOrganizations:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.refuse = False
+
+    def get_paginator(self, name: str) -> FakeOrganizations:
+        return self
+
+    def paginate(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.refuse:
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "ListAccounts")
+        return [{"Accounts": [{"Id": "222222222222", "Name": "payments", "State": "ACTIVE"}]}]
+
+
+def test_the_organizations_list_is_kept_ten_minutes_and_used_stale_when_a_refresh_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.adapters import organizations
+
+    organizations.forget()
+    clock = [1000.0]
+    monkeypatch.setattr(organizations.time, "monotonic", lambda: clock[0])
+    fake = FakeOrganizations()
+    organization = organizations.Organization(lambda: fake)
+    assert organization.active_accounts() == {"222222222222": "payments"}
+    clock[0] += 599
+    organization.active_accounts()
+    assert fake.calls == 1
+    fake.refuse = True
+    clock[0] += 2
+    assert organization.active_accounts() == {"222222222222": "payments"}  # stale, rather than no list at all
+    clock[0] += organizations.STALE_SECONDS
+    with pytest.raises(AwsError, match="TooManyRequestsException"):
+        organization.active_accounts()
+    organizations.forget()
+    with pytest.raises(AwsError):
+        organization.active_accounts()
+    calls = fake.calls
+    with pytest.raises(AwsError):
+        organization.active_accounts()  # a failure with nothing to fall back on is kept a minute
+    assert fake.calls == calls
