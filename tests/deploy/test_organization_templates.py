@@ -229,6 +229,7 @@ def test_cfn_lint_would_reject_a_broken_org_template(linted: dict[str, list[str]
 
 
 def test_the_central_bus_takes_events_from_the_organization_only(org: dict[str, Any]) -> None:
+    # And only what the sentry's pattern matches: the security account's bus is no open door for other events.
     bus = org["Resources"]["OrganizationEventsBusPolicy"]
     assert bus["Type"] == "AWS::Events::EventBusPolicy"
     assert bus["Properties"]["EventBusName"] == "default"
@@ -237,8 +238,15 @@ def test_the_central_bus_takes_events_from_the_organization_only(org: dict[str, 
         "Principal": "*",
         "Action": "events:PutEvents",
         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"},
-        "Condition": {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
+        "Condition": {
+            "StringEquals": {
+                "aws:PrincipalOrgID": {"Ref": "OrganizationId"},
+                "events:source": "aws.ec2",
+                "events:detail-type": SECURITY_GROUP_CHANGES["detail-type"],
+            }
+        },
     }
+    assert SECURITY_GROUP_CHANGES["source"] == ["aws.ec2"]
     assert set(org["Parameters"]) == {"AlertEmail", "OrganizationId"}
 
 
