@@ -25,6 +25,20 @@ PLACE_KEY = "place"
 ITEM_KEY = "item"
 
 
+@translated
+def items_of(client: Any, table: str, place: str) -> list[dict[str, Any]]:
+    """Every item under one `place` key (a baseline's account-region, a sweep round), every page."""
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="#place = :place",  # a placeholder: the key's name is a reserved word
+        ExpressionAttributeNames={"#place": PLACE_KEY},
+        ExpressionAttributeValues={":place": {"S": place}},
+    ):
+        items += page.get("Items", [])
+    return items
+
+
 class BaselineTable:
     PERMISSIONS = (Permission("dynamodb:GetItem", TABLE), Permission("dynamodb:Query", TABLE))
     # `sentry snapshot`'s, with the operator's credentials: the functions never write the baseline.
@@ -88,17 +102,8 @@ class BaselineTable:
         )
         return found
 
-    @translated
     def _query(self, place: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for page in self._client.get_paginator("query").paginate(
-            TableName=self.table,
-            KeyConditionExpression="#place = :place",  # a placeholder: the key's name is a reserved word
-            ExpressionAttributeNames={"#place": PLACE_KEY},
-            ExpressionAttributeValues={":place": {"S": place}},
-        ):
-            items += page.get("Items", [])
-        return items
+        return items_of(self._client, self.table, place)
 
     @translated
     def _write(self, requests: list[dict[str, Any]]) -> None:

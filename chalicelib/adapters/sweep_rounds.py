@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib.adapters.arns import QUEUE, TABLE, Permission
 from chalicelib.adapters.aws import translated
-from chalicelib.adapters.baseline_table import ITEM_KEY, PLACE_KEY
+from chalicelib.adapters.baseline_table import ITEM_KEY, PLACE_KEY, items_of
 from chalicelib.domain.accounts import Place
 from chalicelib.domain.errors import AwsError
 
@@ -125,17 +125,8 @@ class SweepRounds:
         attributes: dict[str, Any] = answer.get("Attributes", {})
         return attributes
 
-    @translated
     def _query(self, place: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for page in self._client.get_paginator("query").paginate(
-            TableName=self._table,
-            KeyConditionExpression="#place = :place",
-            ExpressionAttributeNames={"#place": PLACE_KEY},
-            ExpressionAttributeValues={":place": {"S": place}},
-        ):
-            items += page.get("Items", [])
-        return items
+        return items_of(self._client, self._table, place)
 
 
 class SweepQueue:

@@ -156,24 +156,23 @@ class Settings:
 
 def sweep_minutes(env: Mapping[str, str]) -> int:
     """SENTRY_SWEEP_MINUTES alone: app.py needs it at import, when Chalice deploys the schedule."""
-    raw = env.get("SENTRY_SWEEP_MINUTES", "").strip()
-    if not raw:
-        return DEFAULT_SWEEP_MINUTES
-    try:
-        return _minutes(raw)
-    except ValueError as error:
-        raise ConfigError(f"invalid sg-sentry configuration: SENTRY_SWEEP_MINUTES={raw!r}: {error}") from None
+    return _at_import(env, "SENTRY_SWEEP_MINUTES", _minutes, DEFAULT_SWEEP_MINUTES)
 
 
 def sweep_queue(env: Mapping[str, str]) -> str | None:
     """SENTRY_SWEEP_QUEUE alone: app.py registers the sweep's worker on that queue at import, for Chalice."""
-    raw = env.get("SENTRY_SWEEP_QUEUE", "").strip()
+    return _at_import(env, "SENTRY_SWEEP_QUEUE", _queue_name, None)
+
+
+def _at_import[V](env: Mapping[str, str], name: str, parse: Callable[[str], V], default: V) -> V:
+    """One setting read on its own, raising `ConfigError` as `Settings.from_env` would name it."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return None
+        return default
     try:
-        return _queue_name(raw)
+        return parse(raw)
     except ValueError as error:
-        raise ConfigError(f"invalid sg-sentry configuration: SENTRY_SWEEP_QUEUE={raw!r}: {error}") from None
+        raise ConfigError(f"invalid sg-sentry configuration: {name}={raw!r}: {error}") from None
 
 
 def _split(raw: str) -> list[str]:
