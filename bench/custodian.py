@@ -1,4 +1,4 @@
-"""Cloud Custodian doing the sweep's job, for bench/sweep.py: same server, same groups, same remediation.
+"""Cloud Custodian doing the sweep's job, for bench/sweep.py and bench/organization.py: same server, same groups.
 
 What it measures: Cloud Custodian (c7n, pinned below) running one policy
 equivalent to our sweep in internet mode (`policy()`): guarded groups (tag
@@ -15,6 +15,15 @@ call with `bench.measure.Calls` (as the sweep's child does), refuses any
 connection that is not to the loopback interface, and prints wall time,
 import time, calls by operation, time inside them and peak memory as one
 JSON line. bench/sweep.py checks the outcome as it does the sweep's.
+
+An organization (bench/organization.py): c7n-org (pinned below too) runs
+the same policy in every account and region of an `accounts.yml` that names
+each account's role ARN (`run_custodian_org`, `--org-child`). It assumes
+the role through STS, which AWS_ENDPOINT_URL sends to moto, and moto lets
+any role be assumed, its credentials acting in the role's account. c7n-org
+runs each account-region in a process pool (C7N_ORG_PARALLEL processes),
+forked from the child, so the counting and the loopback guard carry over;
+each task writes its own calls.
 
 Where the policy differs from the sweep (neither arises on the seeded groups):
 for IPv6 it matches ::/0 only, where the sweep treats every source outside

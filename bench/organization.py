@@ -559,8 +559,8 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| who | account-regions | violating | wall time | of it, queueing | moto's CPU | the clients' CPU "
-        "| others' CPU | AWS calls | per account-region | EC2 per account-region | by operation | peak memory (largest process) "
-        "| all correct |",
+        "| others' CPU | AWS calls | per account-region | EC2 per account-region | by operation "
+        "| peak memory (largest process) | all correct |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|:---:|",
     ]
     for r in results:
