@@ -13,7 +13,9 @@ member's groups back over HTTP before anything is measured. Then, on that
 one server, each run in fresh processes as Lambda would start them:
 
 * the floor: one account-region (the deployment's own, its home region)
-  swept as a single-account deployment sweeps it (bench/sweep.py's child);
+  swept as a single-account deployment's schedule sweeps it (what
+  `app.scheduled_sweep` runs: `scheduled_round` without SENTRY_ACCOUNTS or
+  SENTRY_REGIONS, which is the single-account `sweep`);
 * serial: one process, `fan_out.sweep_round` over every account-region in
   turn (SENTRY_ACCOUNTS the accounts, SENTRY_REGIONS the regions): the
   schedule's round without a queue, and `sentry sweep`;
@@ -57,9 +59,10 @@ import boto3
 
 from bench.custodian import C7N_ORG_VERSION, ensure_custodian, run_custodian_org
 from bench.measure import Calls, empty_account, linear_moto, machine, peak_rss_mb
-from localaws.server import REGION, local_aws
 
-HOME = REGION  # the central deployment's region: its topic, queue and table are there
+# The central deployment's region (localaws.server.REGION): its topic, queue and table are there. Not imported
+# from there: localaws.server imports moto's server, which the children, the sentry's processes, must not load.
+HOME = "eu-west-1"
 CENTRAL = "123456789012"  # moto's own account: the deployment's credentials act there
 REGIONS = ("eu-west-1", "us-east-1", "us-west-2")
 TAG_KEY, TAG_VALUE = "sg-sentry", "guard"
@@ -289,6 +292,19 @@ def measured(calls: Calls, places: PlaceCalls, began: float, imported: float, **
     }
 
 
+def floor_child() -> dict[str, Any]:
+    """A single-account deployment's scheduled sweep: its own account, its own region (what `app.scheduled_sweep`
+    runs; bench/sweep.py's child runs it through Chalice, but imports moto's server on the way)."""
+    calls = Calls(counting=True)
+    places = PlaceCalls(calls)
+    began = time.perf_counter()
+    from chalicelib.usecases.fan_out import scheduled_round
+
+    imported = time.perf_counter()
+    answer = scheduled_round(dict(os.environ))
+    return measured(calls, places, began, imported, answer=answer, swept=[f"{CENTRAL}/{HOME}"])
+
+
 def serial_child() -> dict[str, Any]:
     """One process: every account-region in turn, one summary (what the child prints)."""
     calls = Calls(counting=True)
@@ -409,12 +425,7 @@ class Organization:
         """One account-region (the deployment's own, at home) swept as a single-account deployment does."""
         home = f"{CENTRAL}/{HOME}"
 
-        def go() -> dict[str, Any]:
-            return Child([sys.executable, "-m", "bench.sweep", "--child"], self.env).answer()
-
-        result = self.run("floor", [home], go)
-        result["ec2_by_place"] = {home: sum(n for op, n in result["calls"].items() if op not in ("Publish",))}
-        result["swept"] = [home]
+        result = self.run("floor", [home], lambda: self.child("floor", self.env).answer())
         return judged(result, [home], summary_expected=1)
 
     def serial(self) -> dict[str, Any]:
@@ -608,9 +619,12 @@ def main() -> int:
     parser.add_argument("--workers", default="1,4,8", help="comma-separated worker counts (and c7n-org's)")
     parser.add_argument("--no-custodian", action="store_true", help="skip c7n-org (and Cloud Custodian's install)")
     parser.add_argument("--json", help="also write the raw results to this file")
-    parser.add_argument("--child", choices=["serial", "schedule", "worker"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["floor", "serial", "schedule", "worker"], help=argparse.SUPPRESS)
     parser.add_argument("queue_url", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "floor":
+        print(json.dumps(floor_child()))
+        return 0
     if args.child == "serial":
         print(json.dumps(serial_child()))
         return 0
@@ -624,8 +638,11 @@ def main() -> int:
     linear_moto()
     accounts, regions = org_accounts(args.accounts), args.regions.split(",")
     workers = [int(part) for part in args.workers.split(",")]
-    # Imported here: it loads moto's EC2 models, which the children must not carry in their memory.
+    # Imported here: moto's server and EC2 models, which the children must not carry in their memory.
     from localaws.ec2_answers import revokes_name_their_rules
+    from localaws.server import REGION, local_aws
+
+    assert REGION == HOME, "the central deployment's region is the local AWS's default"
 
     results: list[dict[str, Any]] = []
     load = os.getloadavg()
