@@ -32,10 +32,12 @@ account-region it covers; after it the parent reads moto's state. **All
 correct** means: no SSH rule left, every HTTPS rule kept, every
 account-region swept exactly once, no message left on the queue, and (the
 sentry) exactly one summary published, saying it found something in every
-account-region. Each process counts its AWS calls by operation and by the
-account and region they went to (`bench.measure.Calls`); the parent adds
-them up and prints Markdown tables for BENCHMARKS.md. moto's server runs
-in this process: its CPU time during a run is this process's.
+account-region. Each process counts its AWS calls by operation
+(`bench.measure.Calls`), and its EC2 calls by the account and region they
+went to; the parent adds them up and prints Markdown tables for
+BENCHMARKS.md. moto's server runs in this process: its CPU time during a
+run is this process's; the CPU the machine's other processes took meanwhile
+is measured too (the machine has 2 CPUs, and is shared).
 """
 
 from __future__ import annotations
