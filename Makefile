@@ -34,6 +34,7 @@ bench: $(READY)
 	$(BIN)/python -m bench.cold
 	$(BIN)/python -m bench.event
 	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.organization
 
 # Both merge templates over `chalice package --stage org` (sentrycli/package_org.py says why, and how to deploy).
 ORG_OUT ?= out/org

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tiny organization's regions (bench.organization --regions).
+REGION_PAIR = ("eu-west-1", "us-east-1")
 
 
 def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,3 +72,66 @@ def test_the_cold_start_benchmark_runs_and_reports_the_package(tmp_path: Path) -
     assert f"| ratio | {ratio:.2f} |" in out, out
     assert result["package_bytes"] > 0 and 0 < sum(result["package_parts"].values()) <= result["package_bytes"]
     assert f"Deployment package: {result['package_bytes']:,} bytes (" in out, out
+
+
+def test_the_organization_benchmark_sweeps_every_account_region_each_way_and_finds_every_outcome_correct(
+    tmp_path: Path,
+) -> None:
+    # A tiny organization (the full one is `make bench`'s): 2 accounts x 2 regions x 10 groups, 1 violating each.
+    figures = tmp_path / "organization.json"
+    out = bench(
+        "organization", "--accounts", "2", "--regions", ",".join(REGION_PAIR), "--groups", "10",
+        "--workers", "2", "--json", str(figures),
+    ).stdout  # fmt: skip
+    results = {result["who"]: result for result in json.loads(figures.read_text())}
+    assert list(results) == ["floor", "serial", "queue, 2", "c7n-org, 2"]
+    assert [who for who, result in results.items() if not result["correct"]] == [], out
+    places = sorted(f"{account}/{region}" for account in ("123456789012", "200000000001") for region in REGION_PAIR)
+    for who, result in results.items():
+        swept = places if who != "floor" else ["123456789012/eu-west-1"]
+        # Every rule opened was revoked, by one revoke each, and each account-region was swept exactly once.
+        assert result["violating"] == len(swept) and result["still_open"] == 0, who
+        assert result["calls"]["RevokeSecurityGroupIngress"] == len(swept), who
+        assert sorted(result["swept"]) == swept and sorted(result["ec2_by_place"]) == swept, who
+    for who in ("serial", "queue, 2"):  # one summary for the round, naming all four
+        assert results[who]["published"] == ["sg-sentry sweep: found something in 4 of 4 account-regions"], who
+    queued = results["queue, 2"]
+    assert queued["answer"] == {"outcome": "queued", "round": queued["answer"]["round"], "places": 4}
+    assert len(queued["per_worker"]) == 2 and sum(queued["per_worker"]) == 4
+    assert queued["poller"]["DeleteMessage"] == 4 and queued["left_on_queues"] == 0
+    # c7n-org entered every account-region through its role, in at most two pool processes.
+    custodian = results["c7n-org, 2"]
+    assert custodian["calls"]["AssumeRole"] == 4 and 1 <= custodian["processes"] <= 2
+    assert custodian["matched_groups"] == 4 and custodian["published"] == []
+    rows = [line for line in out.splitlines() if line.startswith(("| sg-sentry", "| c7n-org"))]
+    # The table of runs, then each but the floor against it.
+    assert len(rows) == 4 + 3 and all(row.endswith("| yes |") for row in rows[:4]), out
+    assert "Against the floor (4 calls," in out, out
+
+
+def test_the_organization_benchmark_reports_a_wrong_run_as_wrong() -> None:
+    from bench.organization import judged
+
+    places = ["123456789012/eu-west-1", "200000000001/eu-west-1"]
+    good = {
+        "still_open": 0,
+        "allowed_kept": True,
+        "swept": list(places),
+        "violating": 2,
+        "published": ["sg-sentry sweep: found something in 2 of 2 account-regions"],
+    }
+    assert judged(dict(good), places, summary_expected=1)["correct"]
+    wrong = [
+        {"still_open": 1},
+        {"allowed_kept": False},
+        {"swept": places[:1]},
+        {"swept": [*places, places[0]]},  # one account-region swept twice
+        {"failures": ["a worker raised"]},
+        {"left_on_queues": 1},
+        {"published": []},
+        {"published": ["sg-sentry sweep: found something in 1 of 2 account-regions"]},
+        {"matched_groups": 1},
+    ]
+    for change in wrong:
+        result = judged(good | change, places, summary_expected=1)
+        assert not result["correct"] and result["problems"], change
