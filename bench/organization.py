@@ -139,17 +139,10 @@ def seed(places: list[str], groups: int) -> dict[str, Seeded]:
 
 def read_back_over_http(place: str, ids: tuple[str, ...]) -> None:
     """The seeded groups as anyone reads them over HTTP: guarded, each with its allowed rule; else raise."""
+    from localaws.server import in_account  # here: the benchmark's children must not load moto's server
+
     account, region = place.split("/")
-    made = boto3.client("sts", region_name=HOME).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/bench-admin", RoleSessionName="bench-admin"
-    )["Credentials"]
-    ec2 = boto3.client(
-        "ec2",
-        region_name=region,
-        aws_access_key_id=made["AccessKeyId"],
-        aws_secret_access_key=made["SecretAccessKey"],
-        aws_session_token=made["SessionToken"],
-    )
+    ec2 = in_account(account, region, role="bench-admin").client("ec2")
     found = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [TAG_VALUE]}])
     groups = {group["GroupId"]: group for group in found["SecurityGroups"]}
     https = [(p["FromPort"], p["IpRanges"]) for group in groups.values() for p in group["IpPermissions"]]

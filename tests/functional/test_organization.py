@@ -25,6 +25,7 @@ from chalicelib.domain.errors import AwsError
 from chalicelib.domain.rules import rule_from_security_group_rule
 from chalicelib.usecases.fan_out import scheduled_round, sweep_message, sweep_round
 from localaws import cloudtrail
+from localaws.server import in_account as admin_in
 from tests.functional.conftest import REGION, World, invoke_handler
 
 CENTRAL = cloudtrail.ACCOUNT
@@ -72,19 +73,7 @@ class Account:
 
 
 def in_account(account: str, region: str) -> Account:
-    if account == CENTRAL:
-        ec2 = boto3.client("ec2", region_name=region)
-    else:
-        made = boto3.client("sts", region_name=REGION).assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
-        )["Credentials"]
-        ec2 = boto3.client(
-            "ec2",
-            region_name=region,
-            aws_access_key_id=made["AccessKeyId"],
-            aws_secret_access_key=made["SecretAccessKey"],
-            aws_session_token=made["SessionToken"],
-        )
+    ec2 = boto3.client("ec2", region_name=region) if account == CENTRAL else admin_in(account, region).client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     return Account(account, region, ec2, vpc_id)
 
