@@ -40,11 +40,15 @@ SWEEP_RATE = Rate(sweep_minutes(os.environ), unit=Rate.MINUTES)
 SWEEP_QUEUE = sweep_queue(os.environ)
 
 
+def home_account(context: Any) -> str | None:
+    """The function's own ARN names the deployment's account: no call to STS to know where it stands."""
+    arn = getattr(context, "invoked_function_arn", "") or ""
+    return arn.split(":")[4] if arn.count(":") >= 5 else None
+
+
 @app.on_cw_event(SECURITY_GROUP_CHANGES, name="on_security_group_change")
 def on_security_group_change(event: CloudWatchEvent) -> dict[str, Any]:
-    # The function's own ARN names the deployment's account: no call to STS to know where it stands.
-    arn = getattr(event.context, "invoked_function_arn", "") or ""
-    return handle(event.to_dict(), home=arn.split(":")[4] if arn.count(":") >= 5 else None)
+    return handle(event.to_dict(), home=home_account(event.context))
 
 
 @app.schedule(SWEEP_RATE, name="sweep")
@@ -52,7 +56,7 @@ def scheduled_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     # Imported here, so the event function's cold start does not load the sweep's modules.
     from chalicelib.usecases.fan_out import scheduled_round
 
-    return scheduled_round()
+    return scheduled_round(home=home_account(event.context))
 
 
 if SWEEP_QUEUE is not None:
@@ -64,4 +68,5 @@ if SWEEP_QUEUE is not None:
         for record in event:
             # SQS delivers a message again until the worker returns; the queue's redrive policy then
             # moves it to the dead-letter queue. The attempt number tells the last attempt.
-            sweep_message(record.body, int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1)))
+            attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
+            sweep_message(record.body, attempt, home=home_account(event.context))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -185,6 +186,8 @@ class HandledChange:
     group: GroupOutcome
     # The account acted in, when the deployment guards more than its own (None: a single account's).
     account: str | None = None
+    # When the check after the revokes proved what was done (None in a dry run): the exposure window's end.
+    confirmed: datetime | None = None
 
     @property
     def failures(self) -> tuple[RuleOutcome | UnreadableOutcome, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.accounts import AccountLabel
+from chalicelib.domain.metrics import exposure
 from chalicelib.domain.outcome import HandledChange, Outcome
 from chalicelib.reports.fit import Report, fitted
 from chalicelib.reports.parts import (
@@ -15,7 +16,15 @@ from chalicelib.reports.parts import (
     unreadable_lines,
     who_lines,
 )
-from chalicelib.reports.text import clean, console_link, dry_run_words, plural, subject_line, tally_words
+from chalicelib.reports.text import (
+    clean,
+    console_link,
+    dry_run_words,
+    duration_words,
+    plural,
+    subject_line,
+    tally_words,
+)
 
 LISTED_RULES_LIMITS = (100, 40, 15, 5)
 
@@ -77,6 +86,7 @@ def _text(handled: HandledChange, listed: int, account: AccountLabel | None) -> 
         f"  Region       {clean(change.region)}",
         f"  Group        {_group_label(handled)}",
         f"  When         {clean(change.event_time)}",
+        *_exposure_lines(handled),
         f"  Console      {console_link(clean(change.region, 32), handled.group.group_id)}",
         "",
         *who_lines(actor),
@@ -113,6 +123,14 @@ def _text(handled: HandledChange, listed: int, account: AccountLabel | None) -> 
     return "\n".join(lines) + "\n"
 
 
+def _exposure_lines(handled: HandledChange) -> list[str]:
+    """How long the change stayed open, where a revert was confirmed (never in a dry run)."""
+    seconds = exposure(handled)
+    if seconds is None:
+        return []
+    return [f"  Exposure     open for {duration_words(seconds)}, from the change until the revert was confirmed"]
+
+
 def _held(handled: HandledChange) -> str:
     if handled.group.baseline_rules is None:
         return ""
@@ -147,5 +165,7 @@ def _document(handled: HandledChange, text: str, listed: int, account: AccountLa
         "unreadable_rules": [unreadable_document(item) for item in handled.group.unreadable[:listed]],
         "removed": [clean(rule, 200) for rule in handled.change.removed[:listed]],
         "baseline_rules": handled.group.baseline_rules,
+        # Seconds from the change's eventTime to the revert confirmed; null when nothing was reverted.
+        "exposure_seconds": exposure(handled),
         "text": text,
     }

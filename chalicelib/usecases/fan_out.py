@@ -30,6 +30,7 @@ from chalicelib.domain.accounts import Place, guarded_accounts, places
 from chalicelib.domain.baseline import Baseline, BaselineError
 from chalicelib.domain.config import ConfigError
 from chalicelib.domain.errors import AwsError, SweepFailed, describe
+from chalicelib.domain.metrics import COULD_NOT_EVALUATE
 from chalicelib.domain.outcome import Summary
 from chalicelib.domain.ports import Aws, SweepRoundsPort
 from chalicelib.domain.selection import EVERYTHING
@@ -47,15 +48,21 @@ ATTEMPTS = 3
 
 
 def scheduled_round(
-    env: Mapping[str, str] | None = None, services: Aws | None = None, log: DecisionLog | None = None
+    env: Mapping[str, str] | None = None,
+    services: Aws | None = None,
+    log: DecisionLog | None = None,
+    home: str | None = None,
 ) -> dict[str, Any]:
-    """The schedule's work: one place swept as before, else a round here or through the queue."""
-    run = start(env, services, log)
+    """The schedule's work: one place swept as before, else a round here or through the queue.
+
+    `home`: the deployment's account, when Lambda's context named it (the metrics' Account).
+    """
+    run = start(env, services, log, home)
     settings = run.settings
     if settings.accounts.home_only and not settings.regions and settings.sweep_queue is None:
-        return sweep(env, services, log).as_dict()
+        return sweep(env, services, log, home=home).as_dict()
     if settings.sweep_queue is None:
-        return sweep_round(env, services, log).as_dict()
+        return sweep_round(env, services, log, home=home).as_dict()
     return _queue_round(run)
 
 
@@ -68,13 +75,14 @@ def sweep_round(
     only_accounts: Collection[str] = (),
     only_regions: Collection[str] = (),
     raises: bool = True,
+    home: str | None = None,
 ) -> RoundResult:
     """Sweep every guarded place (or those of `only_*`) here, in turn; one summary. Raises `SweepFailed` if any failed.
 
     `approved` holds the deployment's own account to that baseline (`sentry sweep` passes the project's file);
     `raises` False returns a failed round instead (the CLI prints it, then exits 1).
     """
-    run = start(env, services, log)
+    run = start(env, services, log, home)
     round_id = _round_id()
     run = run.about(event_name="sweep", round=round_id, dry_run=run.settings.dry_run)
     found = tuple(
@@ -91,6 +99,7 @@ def sweep_message(
     env: Mapping[str, str] | None = None,
     services: Aws | None = None,
     log: DecisionLog | None = None,
+    home: str | None = None,
 ) -> PlaceFindings | None:
     """A worker's work: sweep the one place the message names, count it done, and end the round if it was the last.
 
@@ -98,7 +107,7 @@ def sweep_message(
     swept, counting it done only on the last attempt; a message that is not
     the sentry's is logged and dropped: retrying cannot make it readable.
     """
-    run = start(env, services, log)
+    run = start(env, services, log, home)
     try:
         message = json.loads(body)
         round_id, place = str(message["round"]), Place.parse(message["place"])
@@ -154,7 +163,9 @@ def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baselin
         result = judge(acting, approved, place.region, EVERYTHING)
     except Exception as error:  # whatever it was, the place is counted (failed) and the round still ends
         problem = f"could not sweep {place}: {error if isinstance(error, BaselineError) else describe(error)}"
-        quiet.say(Level.ERROR, problem, Summary.FAILED)
+        quiet.say(
+            Level.ERROR, problem, Summary.FAILED, metrics=quiet.metrics(COULD_NOT_EVALUATE, account=place.account)
+        )
         return PlaceFindings(place, place.account, Summary.FAILED, failed=True, found=False, problem=problem)
     log_judgement(acting, result)
     label = acting.account_label()

@@ -23,6 +23,7 @@ from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope, p
 from chalicelib.domain.baseline import BaselineError
 from chalicelib.domain.change import IndirectChange, SecurityGroupChange, beside, truncated_rest
 from chalicelib.domain.errors import AwsError, RevertFailed, describe
+from chalicelib.domain.metrics import NOT_UNDERSTOOD
 from chalicelib.domain.outcome import HandledChange, Summary, SweepResult
 from chalicelib.domain.policy import Mode, exempt_pattern, judge_exposure
 from chalicelib.domain.ports import Aws
@@ -107,7 +108,8 @@ def _read(raw: Any, run: Invocation) -> SecurityGroupChange | IndirectChange | N
     except EventNotUnderstood as error:
         # Retrying cannot help, so no raise; but a change nobody evaluated must not pass in silence.
         event_id = peek_event_id(raw)
-        run.say(Level.ERROR, f"ignored an event it cannot read: {error}", Summary.NOT_UNDERSTOOD, event_id=event_id)
+        said = f"ignored an event it cannot read: {error}"
+        run.say(Level.ERROR, said, Summary.NOT_UNDERSTOOD, event_id=event_id, metrics=run.metrics(NOT_UNDERSTOOD))
         region = run.env.get("AWS_REGION", "unknown")
         failure = run.about(event_id=event_id).publish(problem_report(str(error), region, event_id))
         if failure is not None:

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.adapters.boto import BotoAws
-from chalicelib.adapters.log import DecisionLog, Level
+from chalicelib.adapters.log import UNKNOWN_ACCOUNT, DecisionLog, Level, Metrics
 from chalicelib.domain.accounts import AccountLabel, guarded_accounts, session_name
 from chalicelib.domain.config import ConfigError, Settings
 from chalicelib.domain.errors import AwsError, NotificationFailed
+from chalicelib.domain.metrics import COULD_NOT_EVALUATE, NOT_UNDERSTOOD, Measures, change_measures, judgement_measures
 from chalicelib.domain.outcome import (
     FAILURES,
     HandledChange,
@@ -110,7 +111,7 @@ class Invocation:
         problem = (
             "the record names no account (neither recipientAccountId nor the envelope's), so it is acted on nowhere"
         )
-        self.say(Level.ERROR, f"ignored: {problem}", Summary.NOT_UNDERSTOOD)
+        self.say(Level.ERROR, f"ignored: {problem}", Summary.NOT_UNDERSTOOD, metrics=self.metrics(NOT_UNDERSTOOD))
         failure = self.publish(problem_report(problem, region, why))
         if failure is not None:
             raise failure  # neither acted on nor reported: Lambda must retry
@@ -132,6 +133,11 @@ class Invocation:
         except AwsError:
             name = None  # the name is only for the email: no name, no harm
         return AccountLabel(self.account, name or None)
+
+    def metrics(self, measures: Measures, mode: str | None = None, account: str | None = None) -> Metrics:
+        """`measures` under this invocation's dimensions: the mode, and the account acted in (else its own)."""
+        account = account or self.account or self.home or UNKNOWN_ACCOUNT  # no call to STS for a dimension
+        return Metrics(measures, mode or self.settings.policy.mode, account)
 
     def quiet(self) -> Invocation:
         """The same invocation, publishing nothing: one place of a sweep round, whose round sends one message."""
@@ -162,7 +168,7 @@ class Invocation:
 
     def cannot_evaluate(self, problem: str, report: Report, **fields: Any) -> NotificationFailed | None:
         """Nothing could be judged: log it and tell a person, with `report` (a problem report)."""
-        self.say(Level.ERROR, problem, Summary.FAILED, **fields)
+        self.say(Level.ERROR, problem, Summary.FAILED, metrics=self.metrics(COULD_NOT_EVALUATE), **fields)
         return self.publish(report)
 
 
@@ -221,7 +227,8 @@ def who(result: SweepResult) -> str:
 def _log_change(run: Invocation, handled: HandledChange, report: Report) -> None:
     level = Level.ERROR if handled.failed or handled.incomplete else Level.INFO
     rules = [rule_document(item) for item in handled.group.rules]
-    run.say(level, report.subject, handled.summary, group_id=handled.group.group_id, rules=rules)
+    metrics = run.metrics(change_measures(handled), handled.group.mode)
+    run.say(level, report.subject, handled.summary, group_id=handled.group.group_id, rules=rules, metrics=metrics)
 
 
 def log_judgement(run: Invocation, result: SweepResult) -> None:
@@ -243,4 +250,4 @@ def log_judgement(run: Invocation, result: SweepResult) -> None:
     )
     level = Level.ERROR if result.failed else Level.WARNING if result.unjudged else Level.INFO
     prefix = "" if result.trigger else "sweep-"
-    run.say(level, said, f"{prefix}{result.summary}")
+    run.say(level, said, f"{prefix}{result.summary}", metrics=run.metrics(judgement_measures(result), result.mode))

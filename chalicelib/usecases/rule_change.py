@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 
 from chalicelib.domain.baseline import ApprovedGroup
@@ -79,10 +80,11 @@ def carry_out_change(change: SecurityGroupChange, plan: ChangePlan, run: Invocat
         unreadable=tuple(unreadable),
     )
     (outcome,) = check([outcome], plan.ec2)
+    confirmed = None if settings.dry_run else datetime.now(UTC)  # the exposure window ends when the check has proved it
     # Only now, after the revoke: the group's name is only for the email.
     group = plan.group or _lookup_quietly(plan.ec2, plan.group_id)
     name = group.name if group else change.group_name
-    return HandledChange(change, replace(outcome, name=name), run.account)
+    return HandledChange(change, replace(outcome, name=name), run.account, confirmed)
 
 
 def _guarded_group(

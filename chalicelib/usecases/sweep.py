@@ -31,6 +31,7 @@ def sweep(
     log: DecisionLog | None = None,
     region: str | None = None,
     approved: Baseline | None = None,
+    home: str | None = None,
 ) -> SweepResult:
     """Sweep the guarded groups of one region (the function's own, by default).
 
@@ -41,7 +42,7 @@ def sweep(
     when the groups cannot be read, `SweepFailed` when a rule could not be
     put right and `NotificationFailed` when SNS failed: each is logged first.
     """
-    run = start(env, services, log)
+    run = start(env, services, log, home)
     try:
         region = region or run.env.get("AWS_REGION") or run.env.get("AWS_DEFAULT_REGION")
         if not region:
