@@ -28,7 +28,7 @@ from chalicelib.usecases.fan_out import ATTEMPTS
 from localaws.rehearse import project_copy
 from sentrycli.iampolicy import Need, differences, granted_actions, missing, statements
 from sentrycli.package_org import deep_merged, package_org
-from tests.deploy.test_package import CFN_LINT, package
+from tests.deploy.test_package import CFN_LINT, alarms, by_function, by_queue, package, watched
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBER_TEMPLATE = ROOT / "templates" / "member.json"
@@ -351,6 +351,19 @@ def test_the_org_template_keeps_the_single_accounts_additions(org: dict[str, Any
     assert handler["Environment"]["Variables"]["SENTRY_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
     assert handler["Environment"]["Variables"]["SENTRY_ACCOUNTS"] == "*"  # the stage's own settings survive
     assert resources_["Sweep"]["Properties"]["Environment"]["Variables"]["SENTRY_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+
+
+def test_the_org_template_alarms_on_the_sweep_workers_errors_and_its_dead_letters_too(org: dict[str, Any]) -> None:
+    found = {name: watched(properties) for name, properties in alarms(org).items()}
+    assert found["SweepWorkerErrorsAlarm"] == ("AWS/Lambda", "Errors", by_function("SweepWorker"))
+    queue = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue("SweepDeadLetterQueue"))
+    assert found["SweepDeadLettersAlarm"] == queue
+    # The single account's alarms come along: failures, both functions' errors, failed events.
+    assert {"FailuresAlarm", "OnSecurityGroupChangeErrorsAlarm", "SweepErrorsAlarm", "FailedEventsAlarm"} < set(found)
+    for name in ("SweepWorkerErrorsAlarm", "SweepDeadLettersAlarm"):
+        properties = org["Resources"][name]["Properties"]
+        assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "AlertsTopic"}]
+    assert org["Resources"]["Dashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
 
 
 def test_merging_takes_mappings_key_by_key_and_anything_else_whole() -> None:

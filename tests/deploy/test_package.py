@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app import SECURITY_GROUP_CHANGES
+from chalicelib.adapters.log import DIMENSION_SETS, NAMESPACE, Metrics, embedded
+from chalicelib.domain.metrics import Measures, Metric, counted
 from localaws.rehearse import project_copy
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
@@ -99,6 +103,93 @@ def test_the_sweep_runs_every_15_minutes_for_up_to_15_with_512_mb_and_reports_to
     assert handler["Timeout"] == 60
     # CloudFormation names the roles: the handler is told the sweep's, to ignore the sweep's own changes.
     assert handler["Environment"]["Variables"]["SENTRY_SWEEP_ROLE_ARN"] == {"Fn::GetAtt": ["SweepRole", "Arn"]}
+
+
+def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each alarm's properties, by its resource name."""
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def watched(properties: dict[str, Any]) -> tuple[str, str, str]:
+    """What an alarm watches: namespace, metric, dimensions (as JSON, `[]` for none)."""
+    return properties["Namespace"], properties["MetricName"], json.dumps(properties.get("Dimensions", []))
+
+
+def by_function(name: str) -> str:
+    return json.dumps([{"Name": "FunctionName", "Value": {"Ref": name}}])
+
+
+def by_queue(name: str) -> str:
+    return json.dumps([{"Name": "QueueName", "Value": {"Fn::GetAtt": [name, "QueueName"]}}])
+
+
+def emitted() -> dict[str, Any]:
+    """The metric directive a log line with metrics carries (the log adapter's own output)."""
+    line = embedded(Metrics(Measures(counted(()), exposure=1.0), "lockdown", "123456789012"), datetime.now(UTC))
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    return directive  # type: ignore[no-any-return]
+
+
+def test_alarms_on_failures_on_either_functions_errors_and_on_failed_events_notify_the_topic(
+    packaged: tuple[Path, dict[str, Any]],
+) -> None:
+    _, template = packaged
+    found = alarms(template)
+    assert {name: watched(properties) for name, properties in found.items()} == {
+        # The total over every mode and account: the empty dimension set of every line with metrics.
+        "FailuresAlarm": (NAMESPACE, Metric.FAILED, "[]"),
+        "OnSecurityGroupChangeErrorsAlarm": ("AWS/Lambda", "Errors", by_function("OnSecurityGroupChange")),
+        "SweepErrorsAlarm": ("AWS/Lambda", "Errors", by_function("Sweep")),
+        "FailedEventsAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue("FailedEventsQueue")),
+    }
+    directive = emitted()
+    assert directive["Namespace"] == NAMESPACE and [] in directive["Dimensions"]
+    assert {"Name": Metric.FAILED, "Unit": "Count"} in directive["Metrics"]
+    # Chalice's names for the functions and the queue the stack holds.
+    kinds = {name: template["Resources"][name]["Type"] for name in ("OnSecurityGroupChange", "Sweep")}
+    assert kinds == {"OnSecurityGroupChange": "AWS::Serverless::Function", "Sweep": "AWS::Serverless::Function"}
+    for properties in found.values():
+        # Anything at all, once, is worth a message; no data (nothing failed, no invocation) is no alarm.
+        assert (properties["Threshold"], properties["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+        assert properties["TreatMissingData"] == "notBreaching"
+        assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def dashboard_body(template: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The dashboard's body, read as JSON, and the names its `${...}` substitute."""
+    text = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", text)), set(re.findall(r"\$\{([^}]+)\}", text))
+
+
+def test_the_dashboard_shows_the_exposure_window_reverts_per_day_and_failures(
+    packaged: tuple[Path, dict[str, Any]],
+) -> None:
+    _, template = packaged
+    body, substituted = dashboard_body(template)
+    assert substituted <= set(template["Resources"]) | {"AWS::Region"}
+    graphs = {widget["properties"]["title"]: widget["properties"] for widget in body["widgets"]}
+    exposure, reverts, failures = graphs.values()
+    assert [line[:2] for line in exposure["metrics"]] == [[NAMESPACE, Metric.EXPOSURE], [".", "."]]
+    assert [line[-1]["stat"] for line in exposure["metrics"]] == ["p50", "p99"]
+    assert (reverts["metrics"][0][:2], reverts["stat"], reverts["period"]) == (
+        [NAMESPACE, Metric.REVERTED],
+        "Sum",
+        86400,
+    )
+    assert failures["metrics"][0][:2] == [NAMESPACE, Metric.FAILED]
+    assert {line[3] for line in failures["metrics"][1:]} == {"OnSecurityGroupChange", "Sweep"}
+    # The graphs' lines carry no dimensions: the totals, which every line with metrics emits.
+    assert all(
+        isinstance(line[2], dict) for line in [*exposure["metrics"], *reverts["metrics"], failures["metrics"][0]]
+    )
+    directive = emitted()
+    assert () in DIMENSION_SETS and [] in directive["Dimensions"]
+    units = {metric["Name"]: metric["Unit"] for metric in directive["Metrics"]}
+    assert (units[Metric.EXPOSURE], units[Metric.REVERTED]) == ("Seconds", "Count")
 
 
 def test_the_deployment_package_holds_no_dependencies(packaged: tuple[Path, dict[str, Any]]) -> None:
