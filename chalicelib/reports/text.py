@@ -84,7 +84,8 @@ def duration_words(seconds: float) -> str:
     """A number of seconds as a person reads it."""
     if seconds < 1:
         return "under 1 s"
-    left, said = round(seconds), []
+    left = round(seconds)
+    said: list[tuple[int, str]] = []
     for unit, size in DURATION_UNITS:
         count, left = divmod(left, size)
         if count or said:
