@@ -67,16 +67,19 @@ def counts(**found: int) -> dict[str, int]:
     return {name: found.get(name, 0) for name in COUNTS}
 
 
-def seconds_ago(seconds: int) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def ssh_opened(world: World, group: str, seconds: int = 14) -> dict[str, Any]:
+    """The event of SSH opened to the world on `group`, `seconds` ago by CloudTrail's clock."""
+    when = (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return world.change(
+        "AuthorizeSecurityGroupIngress", {"event_time": when}, GroupId=group, IpPermissions=[ssh_from()]
+    )
 
 
 def test_a_revert_counts_reverted_and_its_exposure_window_and_the_email_says_how_long_it_was_open(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = world.group()
-    opened = {"event_time": seconds_ago(14)}
-    event = world.change("AuthorizeSecurityGroupIngress", opened, GroupId=group, IpPermissions=[ssh_from()])
+    event = ssh_opened(world, group)
 
     answer = run(on_security_group_change, event, world, monkeypatch, SENTRY_GROUP_IDS=group)
 
@@ -128,8 +131,7 @@ def test_a_dry_run_counts_no_revert_and_says_nothing_of_a_window(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = world.group()
-    opened = {"event_time": seconds_ago(14)}
-    event = world.change("AuthorizeSecurityGroupIngress", opened, GroupId=group, IpPermissions=[ssh_from()])
+    event = ssh_opened(world, group)
 
     run(on_security_group_change, event, world, monkeypatch, SENTRY_GROUP_IDS=group, SENTRY_DRY_RUN="true")
 

@@ -352,7 +352,9 @@ def test_a_role_named_like_the_member_role_is_nobodys_pass_where_the_sentry_neve
     assert SSH_WORLD_RULE not in home.rules(alone) and SSH_WORLD_RULE not in home.rules(central)
 
 
-def test_the_handler_takes_its_account_from_lambdas_context_without_asking_sts(world: World) -> None:
+def test_the_handler_takes_its_account_from_lambdas_context_without_asking_sts(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     from app import on_security_group_change
     from tests.conftest import DEPLOYED_CALLS
 
@@ -372,6 +374,9 @@ def test_the_handler_takes_its_account_from_lambdas_context_without_asking_sts(w
     assert answer["outcome"] == "reverted" and SSH_WORLD_RULE not in member.rules(group)
     calls = [operation for _, operation, _ in DEPLOYED_CALLS]
     assert "GetCallerIdentity" not in calls and calls[0] == "AssumeRole"
+    # Its metrics are the member account's, where it acted (docs/how-it-decides.md, "Metrics").
+    (decision,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert (decision["outcome"], decision["Account"], decision["Reverted"]) == ("reverted", MEMBER_B, 1)
 
 
 def test_a_round_still_open_when_the_next_starts_is_closed_naming_the_places_that_never_reported(
