@@ -85,8 +85,9 @@ COULD_NOT_EVALUATE = Measures(counted((), failed=1))
 
 def exposure(handled: HandledChange) -> float | None:
     """Seconds the change stayed open: from its eventTime to the revert confirmed; None when nothing was reverted."""
-    if handled.confirmed is None or not handled.group.count(Outcome.REVERTED):
-        return None  # a dry run, nothing reverted, or no revert that held
+    proven = any(item.outcome is Outcome.REVERTED and not item.unproven for item in handled.group.outcomes)
+    if handled.confirmed is None or not proven:
+        return None  # a dry run, nothing reverted, or a revert the check could not prove (its read failed)
     return seconds_between(handled.change.event_time, handled.confirmed)
 
 

@@ -70,7 +70,7 @@ class RuleOutcome:
     error: str | None = None
     # A rule redefined back in place: the approved definition it was given.
     approved: Rule | None = None
-    # EC2's own answer named this change as done: no read is needed to prove it.
+    # Proven: EC2's own answer named this change as done (no read is needed), or the check's read showed it.
     shown: bool = False
 
     @property

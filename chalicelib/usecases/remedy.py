@@ -150,6 +150,8 @@ def verified(outcomes: Iterable[RuleOutcome], present: Sequence[Rule]) -> list[R
             still = rule.rule_id in present_ids and present_ids[rule.rule_id] == rule if rule.rule_id else False
             if still or rule in present_set:
                 item = RuleOutcome(item.rule, Outcome.FAILED, item.reason, REVOKED_BUT_THERE, item.approved)
+            else:
+                item = replace(item, shown=True)  # checked: it is gone (the exposure window ends here)
         elif item.outcome is Outcome.ALREADY_GONE:
             item = _gone_or_not(item, present_ids, present_set)
         elif item.outcome in (Outcome.RESTORED, Outcome.ALREADY_PRESENT) and (item.approved or rule) not in present_set:
@@ -205,6 +207,8 @@ def _revoke_again(
         if item.outcome is Outcome.REVERTED and not item.shown and item.rule.rule_id in ids:
             problem = "EC2 answered that it revoked the rule by its ID, but the rule is still there"
             again[index] = RuleOutcome(item.rule, Outcome.FAILED, item.reason, problem, item.approved)
+        elif item.outcome is Outcome.REVERTED:
+            again[index] = replace(item, shown=True)  # checked: it is gone
     return again
 
 
@@ -256,6 +260,8 @@ def verified_unreadable(outcomes: Iterable[UnreadableOutcome], present_ids: froz
         if item.unproven and item.rule.rule_id in present_ids:
             problem = "EC2 answered that the rule is gone, but it is still there"
             item = UnreadableOutcome(item.rule, Outcome.FAILED, item.reason, problem)
+        elif item.unproven:
+            item = replace(item, shown=True)  # checked: it is gone
         checked.append(item)
     return checked
 

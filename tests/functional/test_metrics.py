@@ -114,6 +114,22 @@ def test_a_failed_revert_counts_failed_and_no_window(
     assert world.messages()[0][1]["exposure_seconds"] is None
 
 
+def test_a_revert_the_check_could_not_prove_counts_but_says_no_window(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    event = ssh_opened(world, group)
+    refuse("ec2", "DescribeSecurityGroupRules", "UnauthorizedOperation")  # the read after the revoke
+
+    run(on_security_group_change, event, world, monkeypatch, SENTRY_GROUP_IDS=group)
+
+    assert measured(capsys.readouterr().out) == [
+        ("reverted", counts(Reverted=1) | {"Mode": "lockdown", "Account": ACCOUNT})
+    ]
+    (email,) = world.emails()
+    assert "the check afterwards failed" in email and "open for" not in email
+
+
 def test_an_allowed_rule_counts_allowed(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

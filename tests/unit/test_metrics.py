@@ -38,7 +38,10 @@ def test_the_window_is_from_the_event_time_to_the_confirmation_and_never_negativ
 
 def test_only_a_confirmed_revert_has_a_window_and_the_report_says_it_only_then() -> None:
     reverted = replace(
-        handled(RuleOutcome(SSH, Outcome.REVERTED, "lockdown"), RuleOutcome(HTTPS, Outcome.ALLOWED, "internal")),
+        handled(
+            RuleOutcome(SSH, Outcome.REVERTED, "lockdown", shown=True),  # proven: by EC2's answer or the check's read
+            RuleOutcome(HTTPS, Outcome.ALLOWED, "internal"),
+        ),
         confirmed=OPENED + timedelta(seconds=200.4),
     )
     assert exposure(reverted) == 200.4
@@ -54,8 +57,9 @@ def test_only_a_confirmed_revert_has_a_window_and_the_report_says_it_only_then()
         Metric.NOT_UNDERSTOOD: 0,
         Metric.EXPOSURE: 200.4,
     }
-    # Nothing reverted (a dry run's "would revert", a failure), or no confirmation: no window at all.
-    for outcome in (Outcome.WOULD_REVERT, Outcome.FAILED, Outcome.ALREADY_GONE):
+    # Nothing reverted (a dry run's "would revert", a failure), a revert the check could not prove (its read
+    # failed), or no confirmation: no window at all.
+    for outcome in (Outcome.WOULD_REVERT, Outcome.FAILED, Outcome.REVERTED):  # this REVERTED unproven
         other = replace(reverted, group=replace(reverted.group, rules=(RuleOutcome(SSH, outcome, "lockdown"),)))
         assert exposure(other) is None and "open for" not in build_report(other).text
     unconfirmed = replace(reverted, confirmed=None)
