@@ -154,18 +154,20 @@ def round_places(
 def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baseline | None = None) -> PlaceFindings:
     """One place judged quietly (the round sends the message), as its findings; never raises for AWS."""
     quiet = run.quiet().about(place=str(place))
+    judging = False
     try:
         acting = quiet.acting_in(place.account, f"sweep-{round_id}")
         if acting is None:  # left the organization since the round began
             return PlaceFindings(place, place.account, Summary.NOT_GUARDED, failed=False, found=False)
         if approved is None or acting.account not in (None, acting.home_account()):
             approved = acting.baselines().region(place.account, place.region)
+        judging = True
         result = judge(acting, approved, place.region, EVERYTHING)
     except Exception as error:  # whatever it was, the place is counted (failed) and the round still ends
         problem = f"could not sweep {place}: {error if isinstance(error, BaselineError) else describe(error)}"
-        quiet.say(
-            Level.ERROR, problem, Summary.FAILED, metrics=quiet.metrics(COULD_NOT_EVALUATE, account=place.account)
-        )
+        # Failed is counted once: what `judge` could not read, its own line counted; the rest, this one.
+        metrics = None if judging else quiet.metrics(COULD_NOT_EVALUATE, account=place.account)
+        quiet.say(Level.ERROR, problem, Summary.FAILED, metrics=metrics)
         return PlaceFindings(place, place.account, Summary.FAILED, failed=True, found=False, problem=problem)
     log_judgement(acting, result)
     label = acting.account_label()
