@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from app import on_security_group_change, scheduled_sweep
-from chalicelib.domain.errors import RevertFailed
+from chalicelib.domain.errors import RevertFailed, SweepFailed
 from localaws import cloudtrail
 from tests.conftest import load_event
 from tests.faults import refuse
@@ -195,3 +195,17 @@ def test_the_sweeps_restore_counts_restored_in_its_summary_line(
     assert measured(capsys.readouterr().out) == [
         ("sweep-reverted", counts(Reverted=1, Restored=1) | {"Mode": "lockdown", "Account": ACCOUNT})
     ]
+
+
+def test_a_place_of_a_round_that_could_not_be_read_counts_failed_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = world.group()
+    refuse("ec2", "DescribeSecurityGroups", "UnauthorizedOperation")
+
+    with pytest.raises(SweepFailed):  # SENTRY_REGIONS: a round, in one process
+        run(scheduled_sweep, scheduled_event(), world, monkeypatch, SENTRY_GROUP_IDS=group, SENTRY_REGIONS=REGION)
+
+    out = capsys.readouterr().out
+    assert [line["outcome"] for line in log_lines(out)].count("failed") == 2  # judge's line, and the place's
+    assert measured(out) == [("failed", counts(Failed=1) | {"Mode": "lockdown", "Account": ACCOUNT})]
