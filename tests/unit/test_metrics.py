@@ -10,7 +10,7 @@ import pytest
 from chalicelib.domain.metrics import Metric, change_measures, exposure, seconds_between
 from chalicelib.domain.outcome import Outcome, RuleOutcome
 from chalicelib.reports import build_report
-from chalicelib.reports.text import duration_words
+from chalicelib.reports.change import duration_words
 from tests.unit.test_report import HTTPS, SSH, handled
 
 # The fixture's eventTime (authorize_ingress_nested_ruleset.json).
