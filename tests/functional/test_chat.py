@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,9 @@ from moto.sns.models import sns_backends
 
 from chalicelib.domain.errors import NotificationFailed
 from localaws import cloudtrail
+from sentrycli.doctor import Doctor
+from sentrycli.doctor.topic import check_topic
+from sentrycli.project import Project
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
@@ -139,3 +143,23 @@ def test_the_sweep_reports_to_the_chat_topic_too(world: World, sweeper: Invoke) 
     assert notification["metadata"] == {"eventType": "sg-sentry-sweep", "relatedResources": [group]}
     assert f"• `{group} (web-prod)`: reverted 1" in notification["content"]["description"]
     assert len(world.messages()) == 1
+
+
+def test_doctor_checks_the_chat_topic_once_set(world: World) -> None:
+    chat, queue = chat_inbox(world)
+    unsubscribed = world.sns.create_topic(Name="sg-sentry-chat-alone")["TopicArn"]
+    judged = []
+    for chat_topic in (chat, unsubscribed):
+        doctor = Doctor(Project(Path(".")), "dev", REGION, lambda *_, **__: world.sns)
+        settings = {"SENTRY_TOPIC_ARN": world.topic_arn, "SENTRY_CHAT_TOPIC_ARN": chat_topic, "SENTRY_GROUP_IDS": "*"}
+        doctor.__dict__["environment"] = settings
+        judged.append(check_topic(doctor))
+
+    (ok, detail), (alone_ok, alone_detail) = judged
+    assert ok and detail.endswith(
+        f"; chat: {chat} delivers to sqs:arn:aws:sqs:{REGION}:{cloudtrail.ACCOUNT}:{queue.split('/')[-1]}"
+    )
+    assert not alone_ok
+    assert alone_detail.endswith(
+        f"; chat: {unsubscribed} has no confirmed subscription (connect it to a channel in the AWS Chatbot console)"
+    )
