@@ -14,7 +14,7 @@ from localaws import cloudtrail
 from sentrycli.doctor import Doctor
 from sentrycli.doctor.topic import check_topic
 from sentrycli.project import Project
-from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+from tests.functional.conftest import REGION, Invoke, World, ssh_from
 
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
 
@@ -99,24 +99,6 @@ def test_the_email_topic_gets_the_same_message_with_chat_as_without(world: World
     assert set(json.loads(bodies[1])) == {"default", "email", "sms"}
     (chat_body,) = published(world, chat)
     assert set(chat_body) == {"default"} and json.loads(chat_body["default"])["source"] == "custom"
-
-
-def test_a_chat_publish_that_fails_is_logged_and_raised_after_the_revert_and_the_email(
-    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
-) -> None:
-    group = world.group()
-    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
-    missing = world.topic_arn.replace("sg-sentry-alerts", "sg-sentry-chat-deleted")
-
-    with pytest.raises(NotificationFailed, match="sg-sentry-chat-deleted"):
-        sentry(event, SENTRY_GROUP_IDS=group, SENTRY_CHAT_TOPIC_ARN=missing)
-
-    assert world.rules(group) == {DEFAULT_EGRESS}  # reverted all the same
-    assert len(world.messages()) == 1  # and the email went out
-    lines = log_lines(capsys.readouterr().out)
-    said = [(line["outcome"], line["message"].split(" (")[0]) for line in lines if "notif" in line["outcome"]]
-    assert said[0] == ("notified", f"notified {world.topic_arn}")
-    assert said[1][0] == "notification-failed" and missing in said[1][1]
 
 
 def test_both_topics_failing_is_one_error_naming_both(world: World, sentry: Invoke) -> None:
