@@ -8,6 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.cloudtrail.indirect import parse_change
 from chalicelib.domain.accounts import Place
@@ -23,6 +25,7 @@ from chalicelib.reports.fit import Report
 from chalicelib.reports.problem import problem_report
 from chalicelib.reports.sweep_round import build_round_report
 from tests.conftest import load_event
+from tests.fuzz.strategies import HOSTILE as FUZZED
 from tests.unit.test_report import HTTPS, SNS_LIMIT, SSH, handled
 
 # Chatbot's limits for a custom notification, as its documentation gives them (docs/deploying.md, "Chat"):
@@ -119,6 +122,27 @@ def test_nothing_an_author_chose_can_mention_link_or_format(where: str) -> None:
     spans = re.findall(r"`([^`]*)`", notification["content"]["description"])
     # The hostile text is shown, look-alikes for what would act, inside one code span (nothing formats there).
     assert any("‹!channel› ‹!here|here› ‹＠U012AB3CD› ‹at›Ops‹/at› ＠here" in span for span in spans), spans
+
+
+# The fuzzers' hostile strings, and the pieces a chat acts on, in any order.
+AUTHORED = st.one_of(
+    FUZZED, st.lists(st.sampled_from(["<", ">", "@", "&", "`", "!here", "|", "*", "\n", "x"])).map("".join)
+)
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(name=AUTHORED, description=AUTHORED, agent=AUTHORED)
+def test_whatever_the_author_chose_the_message_is_inert_and_within_limits(
+    name: str, description: str, agent: str
+) -> None:
+    change = handled().change
+    change = replace(change, actor=replace(change.actor, user_agent=agent))
+    rule = replace(SSH, description=description)
+    notification = sent(build_report(handled(RuleOutcome(rule, Outcome.REVERTED, "x"), change=change, name=name)))
+    within_limits(notification)
+    for text in strings(notification):
+        assert not set(text) & set("<>@&")
+        assert all(line.count("`") % 2 == 0 for line in text.splitlines())
 
 
 def test_a_hostile_group_name_in_the_title_mentions_no_one() -> None:
