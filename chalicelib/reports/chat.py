@@ -111,8 +111,9 @@ def _change(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         f"*Rules* ({document.get('rules_total', 0):,})",
         *_rules(document.get("rules", []), "• "),
     ]
-    if document.get("rules_total", 0) > RULES_LISTED:
-        lines.append(f"• … and {document['rules_total'] - RULES_LISTED:,} more")
+    shown = min(len(document.get("rules", [])), RULES_LISTED)
+    if document.get("rules_total", 0) > shown:
+        lines.append(f"• … and {document['rules_total'] - shown:,} more")
     unreadable = document.get("unreadable_rules", [])[:RULES_LISTED]
     lines += [f"• could not read {code(item.get('rule'), 200)}" for item in unreadable]
     lines += [f"*Could not read* {code(problem, 300)}" for problem in document.get("unreadable", [])[:RULES_LISTED]]
@@ -137,13 +138,14 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     for tag in document.get("tags", [])[:GROUPS_LISTED]:
         tagged = f"{tag.get('key')}={tag.get('value')}"
         lines.append(f"• guard tag {code(tagged, 200)} on {code(tag.get('group_id'), 32)}: {inert(tag.get('outcome'))}")
+    total = max(document.get("groups_total", 0), len(groups))
     if groups:
-        lines.append(f"*Drift* on {document.get('groups_total', len(groups)):,} groups")
+        lines.append(f"*Drift* on {total:,} groups")
     for group in groups[:GROUPS_LISTED]:
-        lines.append(f"• {code(_label(group), 140)}: {_tally(group.get('rules', []))}")
+        lines.append(f"• {code(_label(group), 140)}: {_tally(group)}")
         lines += _rules(group.get("rules", []), "    ◦ ", RULES_LISTED_PER_GROUP)
-    if len(groups) > GROUPS_LISTED or document.get("groups_total", 0) > len(groups):
-        lines.append(f"• … and {document.get('groups_total', len(groups)) - GROUPS_LISTED:,} more groups")
+    if total > min(len(groups), GROUPS_LISTED):
+        lines.append(f"• … and {total - min(len(groups), GROUPS_LISTED):,} more groups")
     for item in document.get("interfaces", [])[:GROUPS_LISTED]:
         removed = ", ".join(item.get("removed", []))
         lines.append(
@@ -213,9 +215,15 @@ def _rules(rules: Iterable[Mapping[str, Any]], bullet: str, listed: int = RULES_
     return lines
 
 
-def _tally(rules: Iterable[Mapping[str, Any]]) -> str:
+def _tally(group: Mapping[str, Any]) -> str:
+    """What was done on a group's rules listed in the document, e.g. "reverted 2, allowed 1"."""
+    rules = [*group.get("rules", []), *group.get("unreadable", [])]
     counts = Counter(rule.get("outcome") for rule in rules)
-    return ", ".join(f"{inert(outcome, 40)} {count:,}" for outcome, count in counts.most_common()) or "rules"
+    said = ", ".join(f"{inert(outcome, 40)} {count:,}" for outcome, count in counts.most_common())
+    listed = len(group.get("rules", []))
+    if group.get("rules_total", 0) > listed:
+        return f"{group['rules_total']:,} rules, of the first {listed:,}: {said}"
+    return said
 
 
 def _groups(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
