@@ -12,9 +12,11 @@ from moto.sns.models import sns_backends
 from chalicelib.domain.errors import NotificationFailed
 from localaws import cloudtrail
 from sentrycli.doctor import Doctor
+from sentrycli.doctor.role import needs
 from sentrycli.doctor.topic import check_topic
 from sentrycli.project import Project
 from tests.functional.conftest import REGION, Invoke, World, ssh_from
+from tests.functional.conftest import test_client as client_for
 
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
 
@@ -132,10 +134,13 @@ def test_doctor_checks_the_chat_topic_once_set(world: World) -> None:
     unsubscribed = world.sns.create_topic(Name="sg-sentry-chat-alone")["TopicArn"]
     judged = []
     for chat_topic in (chat, unsubscribed):
-        doctor = Doctor(Project(Path(".")), "dev", REGION, lambda *_, **__: world.sns)
+        doctor = Doctor(Project(Path(".")), "dev", REGION, lambda service, **_: client_for(service))
         settings = {"SENTRY_TOPIC_ARN": world.topic_arn, "SENTRY_CHAT_TOPIC_ARN": chat_topic, "SENTRY_GROUP_IDS": "*"}
         doctor.__dict__["environment"] = settings
         judged.append(check_topic(doctor))
+        # The role check: the function must be allowed to publish to both topics.
+        published_to = {need.resource for need in needs(doctor, "sg-sentry-dev") if need.action == "sns:Publish"}
+        assert published_to == {world.topic_arn, chat_topic}
 
     (ok, detail), (alone_ok, alone_detail) = judged
     assert ok and detail.endswith(
