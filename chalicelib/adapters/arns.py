@@ -44,6 +44,8 @@ class Place:
     account: str = ANY
     group_ids: Sequence[str] = (ANY,)
     topic_arn: str = ANY
+    # The chat topic (SENTRY_CHAT_TOPIC_ARN), when one is configured: whatever is declared on the topic, on it too.
+    chat_topic_arn: str | None = None
     key_arn: str = ANY
     function_name: str = ANY
     # Resources no setting names: any of them, or one standing for its kind.
@@ -64,7 +66,7 @@ class Place:
             "SecurityGroupRuleId": [self.rule_id],
             "NetworkInterfaceId": [self.interface_id],
             "PrefixListId": [self.prefix_list_id],
-            "TopicArn": [self.topic_arn],
+            "TopicArn": [self.topic_arn, *([self.chat_topic_arn] if self.chat_topic_arn else [])],
             "KeyArn": [self.key_arn],
             "FunctionName": [self.function_name],
             "LogStreamName": [self.log_stream],

@@ -13,6 +13,7 @@ from chalicelib.domain.ports import Message
 
 
 class SnsNotifier:
+    # On the topic, and on the chat topic when one is set (`Place.chat_topic_arn`): the same publish, another body.
     PERMISSIONS = (Permission("sns:Publish", TOPIC),)
     # Publishing to a topic encrypted with a customer-managed key needs these too, on the key. They are not in
     # the shipped policy (which key is the account's choice); `sentry doctor` checks them when it finds one.
@@ -23,7 +24,7 @@ class SnsNotifier:
         self.topic_arn = topic_arn
 
     def publish(self, report: Message) -> str:
-        """Publish one message (text for email, JSON for other subscribers); return its ID."""
+        """Publish one message (a report; or its chat notification, to the chat topic); return its ID."""
         try:
             response = self._client.publish(
                 TopicArn=self.topic_arn,

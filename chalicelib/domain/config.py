@@ -46,6 +46,7 @@ KNOWN = frozenset(
         "SENTRY_EXEMPT_PRINCIPALS",
         "SENTRY_DRY_RUN",
         "SENTRY_TOPIC_ARN",
+        "SENTRY_CHAT_TOPIC_ARN",
         "SENTRY_SWEEP_MINUTES",
         "SENTRY_BASELINE_FILE",
         "SENTRY_SWEEP_ROLE_ARN",
@@ -75,6 +76,8 @@ class Settings:
     policy: Policy
     dry_run: bool = False
     topic_arn: str | None = None
+    # A second topic, sent every report as AWS Chatbot's custom notification (Slack, Teams); None: no chat.
+    chat_topic_arn: str | None = None
     sweep_minutes: int = DEFAULT_SWEEP_MINUTES
     baseline_path: Path = field(default=DEFAULT_BASELINE_PATH)
     # An organization's deployment (docs/organization.md); the defaults are a single account's.
@@ -113,6 +116,10 @@ class Settings:
         )
         dry_run = read("SENTRY_DRY_RUN", _boolean, False)
         topic_arn = read("SENTRY_TOPIC_ARN", _topic_arn, None)
+        chat_topic_arn = read("SENTRY_CHAT_TOPIC_ARN", _topic_arn, None)
+        if chat_topic_arn and chat_topic_arn == topic_arn:
+            # Its subscribers (email, SQS, HTTPS) would each get every report twice, once as chat JSON.
+            errors.append("SENTRY_CHAT_TOPIC_ARN: is SENTRY_TOPIC_ARN; chat needs a topic of its own")
         sweep_minutes = read("SENTRY_SWEEP_MINUTES", _minutes, DEFAULT_SWEEP_MINUTES)
         baseline_path = read("SENTRY_BASELINE_FILE", _path, DEFAULT_BASELINE_PATH)
         # Only checked here: identity.OwnIdentity reads it (the merge template sets it for CloudFormation).
@@ -144,6 +151,7 @@ class Settings:
             policy=policy,
             dry_run=dry_run,
             topic_arn=topic_arn,
+            chat_topic_arn=chat_topic_arn,
             sweep_minutes=sweep_minutes,
             baseline_path=baseline_path,
             accounts=accounts,

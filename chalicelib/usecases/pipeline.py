@@ -35,7 +35,7 @@ from chalicelib.domain.outcome import (
     TagOutcome,
     summary_word,
 )
-from chalicelib.domain.ports import Aws, BaselinesPort
+from chalicelib.domain.ports import Aws, BaselinesPort, Message
 from chalicelib.reports import build_report
 from chalicelib.reports.fit import Report
 from chalicelib.reports.parts import rule_document
@@ -141,7 +141,7 @@ class Invocation:
 
     def quiet(self) -> Invocation:
         """The same invocation, publishing nothing: one place of a sweep round, whose round sends one message."""
-        return replace(self, settings=replace(self.settings, topic_arn=None))
+        return replace(self, settings=replace(self.settings, topic_arn=None, chat_topic_arn=None))
 
     def say(self, level: Level, message: str, outcome: str, **fields: Any) -> None:
         self.log.write(level, message, outcome, **{**self.context, **fields})
@@ -154,12 +154,21 @@ class Invocation:
         return True
 
     def publish(self, report: Report, **fields: Any) -> NotificationFailed | None:
-        """Publish to the topic, if one is set; log either way and return the failure, if any."""
-        topic = self.settings.topic_arn
+        """Publish to the topic and the chat topic, those set; log each and return what failed, if anything."""
+        failures = [self._send(self.settings.topic_arn, report, fields)]
+        if self.settings.chat_topic_arn is not None:
+            # Imported here: a deployment without chat never loads it.
+            from chalicelib.reports.chat import chat_notification
+
+            failures.append(self._send(self.settings.chat_topic_arn, chat_notification(report), fields))
+        failed = [failure for failure in failures if failure is not None]
+        return NotificationFailed("; ".join(map(str, failed))) if len(failed) > 1 else next(iter(failed), None)
+
+    def _send(self, topic: str | None, message: Message, fields: Mapping[str, Any]) -> NotificationFailed | None:
         if topic is None:
             return None
         try:
-            message_id = self.services.notifier(topic).publish(report)
+            message_id = self.services.notifier(topic).publish(message)
         except NotificationFailed as error:
             self.say(Level.ERROR, str(error), Summary.NOTIFICATION_FAILED, **fields)
             return error

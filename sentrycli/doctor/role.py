@@ -42,6 +42,7 @@ def needs(deployment: Deployment, function_name: str) -> list[Need]:
         account=deployment.account,
         group_ids=sorted(settings.scope.group_ids) or EXAMPLES.group_ids,
         topic_arn=settings.topic_arn or ANY,
+        chat_topic_arn=settings.chat_topic_arn,
         function_name=function_name,
     )
     declared = resources(place)

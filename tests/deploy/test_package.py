@@ -84,6 +84,25 @@ def test_the_merge_template_adds_bounded_retries_a_failure_queue_and_the_topic(
     assert event["Properties"]["Pattern"] == SECURITY_GROUP_CHANGES
 
 
+def test_the_merge_template_creates_a_chat_topic_only_when_named(packaged: tuple[Path, dict[str, Any]]) -> None:
+    _, template = packaged
+    resources = template["Resources"]
+    # Empty (the default): no chat topic, no variable, no grant; a name: all three (cfn-lint above checks both).
+    assert template["Parameters"]["ChatTopicName"]["Default"] == ""
+    assert template["Conditions"]["WithChat"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ChatTopicName"}, ""]}]}
+    assert resources["ChatTopic"]["Condition"] == "WithChat"
+    assert resources["ChatTopic"]["Properties"]["TopicName"] == {"Ref": "ChatTopicName"}
+    chat = {"Fn::If": ["WithChat", {"Ref": "ChatTopic"}, {"Ref": "AWS::NoValue"}]}
+    for function in ("OnSecurityGroupChange", "Sweep"):
+        assert resources[function]["Properties"]["Environment"]["Variables"]["SENTRY_CHAT_TOPIC_ARN"] == chat
+    grant = resources["ChatPublishPolicy"]
+    assert grant["Condition"] == "WithChat"
+    assert grant["Properties"]["Roles"] == [{"Ref": "OnSecurityGroupChangeRole"}, {"Ref": "SweepRole"}]
+    (statement,) = grant["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("sns:Publish", {"Ref": "ChatTopic"})
+    assert template["Outputs"]["ChatTopicArn"]["Condition"] == "WithChat"
+
+
 def test_the_sweep_runs_every_15_minutes_for_up_to_15_with_512_mb_and_reports_to_the_stack_topic(
     packaged: tuple[Path, dict[str, Any]],
 ) -> None:

@@ -63,6 +63,7 @@ def needs_of(stage: str) -> list[Need]:
 
     Any region and account; the app's functions (their log groups); the
     stage's topic once `sentry setup` has written it, any of the app's until then;
+    the stage's chat topic, if it names one;
     and in an organization the stage's member role, table and queue.
     """
     env = Project(ROOT).environment(stage)
@@ -70,6 +71,7 @@ def needs_of(stage: str) -> list[Need]:
         partition="aws",
         function_name=f"{APP_NAME}-*",
         topic_arn=env.get("SENTRY_TOPIC_ARN") or f"arn:aws:sns:*:*:{APP_NAME}*",
+        chat_topic_arn=env.get("SENTRY_CHAT_TOPIC_ARN"),
         member_role=env.get("SENTRY_MEMBER_ROLE", DEFAULT_MEMBER_ROLE),
         table_name=env.get("SENTRY_BASELINE_TABLE", ANY),
         queue_name=env.get("SENTRY_SWEEP_QUEUE", ANY),
@@ -130,6 +132,26 @@ def test_writes_without_their_condition_would_be_a_difference() -> None:
     found = differences(plain, [need for need in needs_of("org") if need.action not in WRITES_TO_ROUNDS_ONLY])
     assert "TallySweepRounds: dynamodb:PutItem is not needed" in found
     assert missing([policy], declared_actions("org")) == []
+
+
+@pytest.mark.parametrize(
+    ("chat_topic", "difference"),
+    [
+        ("arn:aws:sns:eu-west-1:111122223333:sg-sentry-chat", None),
+        (
+            "arn:aws:sns:eu-west-1:111122223333:team-chat",
+            "not granted: sns:Publish on arn:aws:sns:eu-west-1:111122223333:team-chat",
+        ),
+    ],
+    ids=["named-as-the-app", "named-otherwise"],
+)
+def test_a_chat_topic_is_needed_once_configured_and_must_be_granted(chat_topic: str, difference: str | None) -> None:
+    # SENTRY_CHAT_TOPIC_ARN: the topic's publish, on that topic too (as `sentry doctor` renders it for a stage).
+    place = Place(function_name=f"{APP_NAME}-*", topic_arn=f"arn:aws:sns:*:*:{APP_NAME}*", chat_topic_arn=chat_topic)
+    needs = [Need(permission.action, permission.resource) for permission in resources(place)]
+    assert Need("sns:Publish", chat_topic) in needs
+    found = differences(policy_of("dev"), needs)
+    assert found == [] if difference is None else any(difference in line for line in found), found
 
 
 def _changed(sid: str, resource: str | list[str]) -> dict[str, Any]:

@@ -129,19 +129,30 @@ def test_throttling_that_outlasts_the_retries_is_a_failure(
     assert subject.startswith("sg-sentry: FAILED to revert 1 rule")
 
 
+@pytest.mark.parametrize(
+    ("setting", "outcomes"),
+    [
+        ("SENTRY_TOPIC_ARN", ["reverted", "notification-failed"]),
+        # The chat topic's (docs/deploying.md, "Chat"): the email still goes out, then the failure is raised.
+        ("SENTRY_CHAT_TOPIC_ARN", ["reverted", "notified", "notification-failed"]),
+    ],
+    ids=["topic", "chat-topic"],
+)
 def test_a_failed_notification_never_prevents_the_revert(
-    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str]
+    world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str], setting: str, outcomes: list[str]
 ) -> None:
     group = world.group()
     event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
     missing_topic = world.topic_arn.replace("sg-sentry-alerts", "sg-sentry-deleted")
 
     with pytest.raises(NotificationFailed, match="sg-sentry-deleted"):
-        sentry(event, SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN=missing_topic)
+        sentry(event, SENTRY_GROUP_IDS=group, **{setting: missing_topic})
 
     assert world.rules(group) == {DEFAULT_EGRESS}
-    outcomes = [line["outcome"] for line in log_lines(capsys.readouterr().out)]
-    assert outcomes == ["reverted", "notification-failed"]
+    lines = log_lines(capsys.readouterr().out)
+    assert [line["outcome"] for line in lines] == outcomes
+    assert missing_topic in lines[-1]["message"]
+    assert len(world.messages()) == len(outcomes) - 2  # the email topic's message, when it was not the one missing
 
 
 def test_without_a_topic_the_report_goes_to_the_log_only(
