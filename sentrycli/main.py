@@ -362,6 +362,7 @@ def allow(
     from chalicelib.domain.baseline import BaselineError
     from chalicelib.domain.config import ConfigError, Settings
     from chalicelib.domain.errors import AwsError
+    from chalicelib.reports.text import plural
     from sentrycli import allow as allowing
     from sentrycli.snapshot import ec2_client
 
@@ -389,7 +390,7 @@ def allow(
             lines = allowing.listed(store, group_ids, now)
             for said in lines:
                 click.echo(said)
-            click.echo(f"{len(lines)} exceptions in {store.where}")
+            click.echo(f"{plural(len(lines), 'exception')} in {store.where}")
             return
         if revoking:
             gone = allowing.revoke(store, revoking)

@@ -16,9 +16,9 @@ from chalicelib.adapters.permissions import (
     CENTRAL,
     CENTRAL_ACTIONS,
     LAMBDA_LOGGING,
+    OPERATOR,
     REQUIRED,
     REQUIRED_ACTIONS,
-    OPERATOR,
     Place,
     resources,
 )

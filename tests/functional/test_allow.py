@@ -211,7 +211,7 @@ def test_allow_grants_lists_and_revokes_through_the_command(project: Path, world
     revoked = command(project, "--revoke", recorded["id"])
     assert revoked.exit_code == 0 and "the next sweep revokes it" in revoked.output
     assert "allowances" not in json.loads(baseline.read_text())
-    assert "0 exceptions" in command(project, "--list").output
+    assert "0 exceptions in" in command(project, "--list").output
 
 
 @pytest.mark.parametrize(
@@ -247,3 +247,14 @@ def test_bad_input_says_what_is_wrong_and_writes_nothing(
 
     assert result.exit_code != 0 and message in result.output
     assert not (project / "chalicelib" / "baseline.json").exists()
+
+
+def test_exceptions_that_cannot_be_read_stop_no_revert(world: World, sentry: Invoke) -> None:
+    # Internet mode reads the table only for a rule it would revert; a table it cannot read grants nothing.
+    group = world.group()
+    env = {"SENTRY_MODE": "internet", "SENTRY_GROUP_IDS": group, "SENTRY_BASELINE_TABLE": "no-such-table"}
+
+    answer = sentry(add_ssh(world, group, "203.0.113.4/32"), **env)
+
+    assert answer["outcome"] == "reverted" and world.rules(group) == {DEFAULT_EGRESS}
+    assert "its exceptions could not be read (" in world.emails()[0]
