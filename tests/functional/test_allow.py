@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -23,41 +22,28 @@ from chalicelib.adapters.sweep_rounds import ROUND_PREFIX
 from chalicelib.domain.accounts import Place
 from chalicelib.domain.allowances import Allowance
 from chalicelib.domain.policy import GroupScope
+from chalicelib.domain.rules import rule_from_text
 from localaws import cloudtrail
 from localaws.rehearse import project_copy
 from sentrycli import allow
 from sentrycli.main import cli
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
+from tests.functional.test_organization import TABLE, baseline_table
 
 GRANTER = "arn:aws:sts::123456789012:assumed-role/secops/alice"
-TABLE = "sg-sentry-baseline"
 INCIDENT = "tcp 22 from 203.0.113.4/32, ingress"
 NEIGHBOUR = "tcp 22 from 203.0.113.5/32, ingress"
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
+INCIDENT_RULE = rule_from_text(INCIDENT)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_table() -> BaselineTable:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "place", "KeyType": "HASH"}, {"AttributeName": "item", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "place", "AttributeType": "S"},
-            {"AttributeName": "item", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return BaselineTable(dynamodb, TABLE)
 
 
 class Stores:
     """The store a stage keeps its baseline in, and the SENTRY_* variables that name it."""
 
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, tmp_path: Path, world: World) -> None:
         if kind == "table":
-            self.store: allow.Store = allow.TableStore(make_table(), Place(cloudtrail.ACCOUNT, REGION))
+            self.store: allow.Store = allow.TableStore(baseline_table(world), Place(cloudtrail.ACCOUNT, REGION))
             self.env = {"SENTRY_BASELINE_TABLE": TABLE}
         else:
             path = tmp_path / "baseline.json"
@@ -70,6 +56,11 @@ class Stores:
         ec2 = SecurityGroups(world.ec2, GroupCache())
         now = datetime.now(UTC) - ago
         return allow.grant(self.store, ec2, GroupScope(frozenset({group_id})), REGION, asked, GRANTER, now)
+
+
+def baseline_table_of(stores: Stores) -> BaselineTable:
+    assert isinstance(stores.store, allow.TableStore)
+    return stores.store.table
 
 
 def add_ssh(world: World, group_id: str, *cidrs: str) -> dict[str, Any]:
@@ -85,7 +76,7 @@ def test_an_exception_allows_exactly_its_rule_on_exactly_its_group_while_valid(
     world: World, sentry: Invoke, tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, kind: str
 ) -> None:
     group, other = world.group(), world.group("web-2")
-    stores = Stores(kind, tmp_path)
+    stores = Stores(kind, tmp_path, world)
     granted = stores.grant(world, group, "tcp 22 from 203.0.113.4/32")
     env = {"SENTRY_MODE": mode, "SENTRY_GROUP_IDS": f"{group},{other}", **stores.env}
 
@@ -109,7 +100,7 @@ def test_an_expired_exception_allows_nothing_and_the_report_says_it_expired(
     world: World, sentry: Invoke, tmp_path: Path
 ) -> None:
     group = world.group()
-    stores = Stores("file", tmp_path)
+    stores = Stores("file", tmp_path, world)
     stores.grant(world, group, "tcp 22 from 203.0.113.4/32", ago=timedelta(hours=3))
 
     answer = sentry(
@@ -128,7 +119,7 @@ def test_the_sweep_keeps_a_valid_exception_and_revokes_an_expired_one_saying_so(
     world: World, sweeper: Invoke, tmp_path: Path, mode: str, kind: str
 ) -> None:
     valid, expired = world.group("valid"), world.group("expired")
-    stores = Stores(kind, tmp_path)
+    stores = Stores(kind, tmp_path, world)
     stores.grant(world, valid, "tcp 22 from 203.0.113.4/32")
     ended = stores.grant(world, expired, "tcp 22 from 203.0.113.4/32", ago=timedelta(hours=3))
     for group in (valid, expired):  # added while no event reached the sentry
@@ -156,7 +147,7 @@ def test_no_tag_and_no_description_on_the_group_grants_an_exception(
         "sg-sentry": "guard",
     }
     group = world.group(tags=forged)
-    stores = Stores("table", tmp_path)
+    stores = Stores("table", tmp_path, world)
     make_note = {"Description": "allowed by exception INC-42 until 2099-01-01, granted by secops"}
     permission = {**ssh_from(), "IpRanges": [{"CidrIp": "203.0.113.4/32", **make_note}]}
     env = {"SENTRY_MODE": "internet", "SENTRY_GROUP_TAG": "sg-sentry=guard", **stores.env}
@@ -258,3 +249,24 @@ def test_exceptions_that_cannot_be_read_stop_no_revert(world: World, sentry: Inv
 
     assert answer["outcome"] == "reverted" and world.rules(group) == {DEFAULT_EGRESS}
     assert "its exceptions could not be read (" in world.emails()[0]
+
+
+def test_the_table_keeps_each_groups_exceptions_apart_and_revokes_by_id(world: World, tmp_path: Path) -> None:
+    stores = Stores("table", tmp_path, world)
+    table = baseline_table_of(stores)
+    # An old 8-digit ID is the prefix of a 17-digit one: their items share a prefix, not their exceptions.
+    short, long = "sg-12345678", "sg-12345678abcdef012"
+    now = datetime.now(UTC)
+    for group in (short, long):
+        made = Allowance(
+            f"allow-{group[-4:]}", group, REGION, INCIDENT_RULE, now + timedelta(hours=1), now, GRANTER, "x"
+        )
+        stores.store.add(made)
+    assert [a.group_id for a in table.allowances(cloudtrail.ACCOUNT, REGION, short)] == [short]
+    assert table.group(cloudtrail.ACCOUNT, REGION, long) is None  # an exception is no baseline entry
+
+    gone = allow.revoke(stores.store, f"allow-{short[-4:]}")
+
+    assert gone.group_id == short and [a.group_id for a in stores.store.allowances()] == [long]
+    with pytest.raises(ValueError, match="no exception 'allow-none'"):
+        allow.revoke(stores.store, "allow-none")
