@@ -168,7 +168,7 @@ def _plan(
         lists = _lists(services, change.region, [*present.rules, *approved.rules], approved)
         unapproved = partial(reaches_past_approval, policy=policy, lists=lists)
         steps = back_to_baseline(present.rules, approved.rules, unapproved)
-        if any(step.fix is Fix.REVOKE for step in steps):
+        if any(step.fix in (Fix.REVOKE, Fix.REDEFINE) for step in steps):  # a present rule would change
             granted = exceptions()
             steps = _noted(back_to_baseline(present.rules, approved.rules, unapproved, granted), granted)
         else:

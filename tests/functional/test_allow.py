@@ -27,6 +27,7 @@ from localaws import cloudtrail
 from localaws.rehearse import project_copy
 from sentrycli import allow
 from sentrycli.main import cli
+from sentrycli.snapshot import snapshot, write
 from tests.functional.conftest import REGION, Invoke, World, log_lines, ssh_from
 from tests.functional.test_organization import TABLE, baseline_table
 
@@ -109,6 +110,23 @@ def test_an_expired_exception_allows_nothing_and_the_report_says_it_expired(
 
     assert answer["outcome"] == "reverted" and world.rules(group) == {DEFAULT_EGRESS}
     assert "REVERTED: exception INC-42 (allow-" in world.emails()[0]
+
+
+def test_an_approved_rule_edited_into_the_excepted_one_stays_and_the_approved_one_comes_back(
+    world: World, sentry: Invoke, tmp_path: Path
+) -> None:
+    group = world.group()
+    world.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[ssh_from("10.1.0.0/16")])
+    stores = Stores("file", tmp_path, world)
+    write(snapshot(SecurityGroups(world.ec2, GroupCache()), GroupScope(), REGION, [group]), tmp_path / "baseline.json")
+    stores.grant(world, group, "tcp 22 from 203.0.113.4/32")
+    # The console's edit of the approved SSH rule, which keeps its ID, to let the incident's address in.
+    event = world.modify(group, world.only_rule_id(group), "tcp", 22, "203.0.113.4/32")
+
+    answer = sentry(event, SENTRY_MODE="lockdown", SENTRY_GROUP_IDS=group, **stores.env)
+
+    assert world.rules(group) == {INCIDENT, "tcp 22 from 10.1.0.0/16, ingress", DEFAULT_EGRESS}
+    assert answer["rules"] == {"allowed": 1, "restored": 1}
 
 
 # --- the sweep -----------------------------------------------------------------------------
