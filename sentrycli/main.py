@@ -310,6 +310,107 @@ def snapshot(
 
 
 @cli.command(
+    "allow",
+    help="""Grant a time-boxed exception (break-glass): one rule on one group, for a while.
+
+\b
+  sentry allow --group sg-0123 --rule "tcp 22 from 203.0.113.4/32" --for 2h --reason INC-42
+  sentry allow --list [--group sg-0123]
+  sentry allow --revoke allow-1a2b3c4d
+
+The rule is written as the reports write it (ingress unless it says
+"to ..., egress"); --for is 30m, 2h, 1d or 1h30m, at most 7 days. While
+the exception is valid the sentry allows exactly that rule on exactly that
+group, in either mode; once it expires the sweep revokes the rule and says
+so. It is recorded, with who granted it (your STS identity), when and
+why, in the stage's baseline store: the baseline file (commit it and
+deploy, as after sentry snapshot) or the stage's table (at once; --account
+and --account-region for a member account, as for snapshot). --revoke
+removes it; the rule itself is revoked by the next sweep (or run sentry
+sweep). Nothing on the group itself, no tag and no description, grants
+an exception.""",
+)
+@click.option("--group", "group_ids", multiple=True, metavar="ID", help="The group (with --list: only these).")
+@click.option("--rule", "rule_text", metavar="TEXT", help='The rule, e.g. "tcp 22 from 203.0.113.4/32".')
+@click.option("--for", "lasting", metavar="DURATION", help="How long: 30m, 2h, 1d, 1h30m (at most 7 days).")
+@click.option("--reason", help="Why: the incident or ticket (INC-42).")
+@click.option("--list", "listing", is_flag=True, help="List the exceptions, valid and expired.")
+@click.option("--revoke", "revoking", metavar="ID", help="Remove the exception with this ID.")
+@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
+@click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
+@click.option("--account-region", metavar="REGION", help="The region of the group (default: --region).")
+@click.option("--member-role", metavar="NAME", help="The role to enter --account by (default: the stage's).")
+@region_option
+@click.pass_obj
+def allow(
+    context: Context,
+    group_ids: tuple[str, ...],
+    rule_text: str | None,
+    lasting: str | None,
+    reason: str | None,
+    listing: bool,
+    revoking: str | None,
+    stage: str,
+    account: str | None,
+    account_region: str | None,
+    member_role: str | None,
+    region: str | None,
+) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
+    from chalicelib.domain.baseline import BaselineError
+    from chalicelib.domain.config import ConfigError, Settings
+    from chalicelib.domain.errors import AwsError
+    from chalicelib.reports.text import plural
+    from sentrycli import allow as allowing
+    from sentrycli.snapshot import ec2_client
+
+    now = datetime.now(UTC)
+    try:
+        granting = not listing and not revoking
+        if (listing and revoking) or (not granting and (rule_text or lasting or reason)):
+            raise click.UsageError("choose one: grant (--group, --rule, --for, --reason), --list, or --revoke ID")
+        wanted = None
+        if granting:
+            if len(group_ids) != 1:
+                raise ValueError("name the one group the exception is for: --group sg-...")
+            wanted = allowing.asked(group_ids[0], rule_text, lasting, reason)
+        settings = Settings.from_env(context.project.environment(stage))
+        if account and not settings.baseline_table:
+            raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
+        home_region = context.use_region(region)
+        groups_region = account_region or home_region
+        caller = context.client("sts").get_caller_identity()  # who grants: the record names them
+        owner = account or str(caller["Account"])
+        dynamodb = context.client("dynamodb") if settings.baseline_table else None
+        path = context.project.baseline_path(stage)
+        store = allowing.store_of(settings.baseline_table, dynamodb, path, stage, owner, groups_region)
+        if listing:
+            lines = allowing.listed(store, group_ids, now)
+            for said in lines:
+                click.echo(said)
+            click.echo(f"{plural(len(lines), 'exception')} in {store.where}")
+            return
+        if revoking:
+            gone = allowing.revoke(store, revoking)
+            click.echo(f"✓ removed {allowing.line(gone, now)}")
+            click.echo(f"The rule itself stays until the next sweep revokes it (or run sentry sweep --stage {stage}).")
+            click.echo(f"Where: {store.where}; {store.effective}.")
+            return
+        assert wanted is not None
+        role = member_role or settings.member_role
+        ec2 = SecurityGroups(ec2_client(context.client, groups_region, account, role), GroupCache())
+        made = allowing.grant(store, ec2, settings.scope, groups_region, wanted, str(caller["Arn"]), now)
+    except (ValueError, ProjectError, ConfigError, BaselineError) as error:
+        raise click.ClickException(str(error)) from None
+    except (AwsError, ClientError, BotoCoreError) as error:
+        raise click.ClickException(f"AWS refused: {error}") from None
+    click.echo(f"✓ {allowing.line(made, now)}")
+    click.echo(f"✓ wrote {store.where}; {store.effective}.")
+
+
+@cli.command(
     help="""Sweep the guarded groups now, as the scheduled sweep does, and print what it did.
 
 Runs in this process with the stage's settings and your credentials (or

@@ -26,6 +26,7 @@ __all__ = [
     "LAMBDA_LOGGING",
     "MEMBER",
     "MEMBER_ACTIONS",
+    "OPERATOR",
     "REQUIRED",
     "REQUIRED_ACTIONS",
     "SNAPSHOT",
@@ -67,6 +68,8 @@ CENTRAL: tuple[Permission, ...] = (
 CENTRAL_ACTIONS = frozenset(permission.action for permission in CENTRAL)
 # Not the functions': what `sentry snapshot` needs, with the operator's credentials, to write the table.
 SNAPSHOT: tuple[Permission, ...] = BaselineTable.SNAPSHOT_PERMISSIONS
+# Every write of the table an operator makes, never a function: `sentry snapshot`'s and `sentry allow`'s.
+OPERATOR: tuple[Permission, ...] = (*SNAPSHOT, *BaselineTable.ALLOW_PERMISSIONS)
 
 
 def resources(place: Place, permissions: Iterable[Permission] = REQUIRED) -> list[Permission]:

@@ -14,6 +14,9 @@ change, this file is not.
 A rule whose source is a prefix list is approved together with what the
 list held when the baseline was taken (the group's ``prefix_lists``): a list
 changed since to reach further no longer makes that rule the approved one.
+
+The store also keeps the time-boxed exceptions `sentry allow` grants
+(``allowances``, `domain.allowances`): the same store, for the same reason.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_network
 from typing import Any
 
+from chalicelib.domain.allowances import Allowance, AllowanceError, allowance_document, allowance_from_document
 from chalicelib.domain.ids import GROUP_ID, REGION
 from chalicelib.domain.rules import Direction, Rule, Source, SourceKind
 
@@ -53,6 +57,8 @@ class ApprovedGroup:
 class Baseline:
     groups: Mapping[str, ApprovedGroup] = field(default_factory=dict)
     taken_at: str | None = None
+    # Time-boxed exceptions (`sentry allow`), valid or expired: kept until revoked, for the record.
+    allowances: tuple[Allowance, ...] = ()
 
     def for_group(self, group_id: str, region: str) -> ApprovedGroup | None:
         """The group's approved rules, if the baseline has them for this region."""
@@ -65,21 +71,30 @@ class Baseline:
 
     def in_region(self, region: str) -> Baseline:
         """Only the entries of `region`."""
-        return Baseline({g: entry for g, entry in self.groups.items() if entry.region == region}, self.taken_at)
+        groups = {g: entry for g, entry in self.groups.items() if entry.region == region}
+        return Baseline(groups, self.taken_at, tuple(a for a in self.allowances if a.region == region))
 
     def with_groups(self, groups: Iterable[ApprovedGroup], taken_at: str) -> Baseline:
         """This baseline with these groups' entries replaced (or added)."""
         merged = dict(self.groups)
         merged.update((group.group_id, group) for group in groups)
-        return Baseline(merged, taken_at)
+        return Baseline(merged, taken_at, self.allowances)
+
+    def with_allowances(self, allowances: Iterable[Allowance]) -> Baseline:
+        """This baseline holding exactly these exceptions."""
+        ordered = sorted(allowances, key=lambda a: (a.granted_at, a.allowance_id))
+        return Baseline(self.groups, self.taken_at, tuple(ordered))
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document, sorted so that a re-snapshot diffs cleanly in review."""
-        return {
+        document: dict[str, Any] = {
             "format": FORMAT,
             "taken_at": self.taken_at,
             "groups": {group_id: group_document(group) for group_id, group in sorted(self.groups.items())},
         }
+        if self.allowances:
+            document["allowances"] = [allowance_document(allowance) for allowance in self.allowances]
+        return document
 
     @classmethod
     def from_document(cls, document: Any) -> Baseline:
@@ -92,7 +107,14 @@ class Baseline:
         for group_id, entry in groups_doc.items():
             groups[group_id] = group_from_document(group_id, entry)
         taken_at = document.get("taken_at")
-        return cls(groups, str(taken_at) if taken_at else None)
+        allowances = document.get("allowances", [])
+        if not isinstance(allowances, list):
+            raise BaselineError("'allowances' must be a list of exceptions")
+        try:
+            read = tuple(allowance_from_document(item) for item in allowances)
+        except AllowanceError as error:
+            raise BaselineError(str(error)) from None
+        return cls(groups, str(taken_at) if taken_at else None, read)
 
 
 def group_document(group: ApprovedGroup) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.allowances import NOTHING_GRANTED, Granted
 from chalicelib.domain.baseline import ApprovedGroup
 from chalicelib.domain.change import Actor
-from chalicelib.domain.policy import Mode, Policy, decide, judge_exposure, reaches_past_approval
+from chalicelib.domain.policy import LOCKDOWN_ADDS_NOTHING, Mode, Policy, decide, judge_exposure, reaches_past_approval
 from chalicelib.domain.prefix_lists import NO_LISTS, ListContents
 from chalicelib.domain.rules import Rule
 
@@ -53,7 +54,11 @@ EXPOSURE_ONLY = "lockdown mode without a baseline: only what opens the group to 
 
 
 def plan(
-    current: Sequence[Rule], policy: Policy, baseline: ApprovedGroup | None, lists: ListContents = NO_LISTS
+    current: Sequence[Rule],
+    policy: Policy,
+    baseline: ApprovedGroup | None,
+    lists: ListContents = NO_LISTS,
+    granted: Granted = NOTHING_GRANTED,
 ) -> tuple[Step, ...]:
     """The steps that make `current` acceptable.
 
@@ -65,14 +70,30 @@ def plan(
     instead: lockdown would have reverted any such rule on its event anyway,
     and a rule opened while an event was lost, or while a guard tag was gone,
     or through a prefix list widened since, must not stay.
+
+    `granted` holds the group's exceptions: a rule one allows now stays; one
+    whose exception has expired goes, said so, in lockdown mode even when it
+    opens nothing to the internet (the exception is the record that it was
+    added, and lockdown adds no rule).
     """
     if policy.mode is Mode.LOCKDOWN and baseline is not None:
         contents = lists.with_approved(baseline.prefix_lists)
-        return back_to_baseline(current, baseline.rules, lambda rule: reaches_past_approval(rule, policy, contents))
+        return back_to_baseline(
+            current, baseline.rules, lambda rule: reaches_past_approval(rule, policy, contents), granted
+        )
     if policy.mode is Mode.LOCKDOWN:
-        exposed = ((rule, judge_exposure(rule, policy, lists)) for rule in current)
-        return tuple(Step(Fix.REVOKE, rule, f"{EXPOSURE_ONLY}: {d.reason}") for rule, d in exposed if d.revert)
-    return tuple(step for _, step, _ in judged(current, NO_ACTOR, policy, lists=lists) if step is not None)
+        steps = []
+        for rule in dict.fromkeys(current):
+            exposure = judge_exposure(rule, policy, lists)
+            ended = granted.expired.get(rule)
+            if ended is not None:
+                why = exposure.reason if exposure.revert else LOCKDOWN_ADDS_NOTHING
+                steps.append(Step(Fix.REVOKE, rule, f"{ended.expired_words()}: {why}"))
+            elif exposure.revert and rule not in granted.valid:
+                steps.append(Step(Fix.REVOKE, rule, f"{EXPOSURE_ONLY}: {exposure.reason}"))
+        return tuple(steps)
+    verdicts = judged(current, NO_ACTOR, policy, lists=lists, granted=granted)
+    return tuple(step for _, step, _ in verdicts if step is not None)
 
 
 def judged(
@@ -81,6 +102,7 @@ def judged(
     policy: Policy,
     allowed: frozenset[Rule] | None = None,
     lists: ListContents = NO_LISTS,
+    granted: Granted = NOTHING_GRANTED,
 ) -> list[tuple[Rule, Step | None, str]]:
     """Each rule as the policy judges it for `actor`: (rule, the revoke to do or None, why).
 
@@ -90,14 +112,17 @@ def judged(
     """
     verdicts = []
     for rule in rules:
-        decision = decide(rule, actor, policy, allowed, lists)
+        decision = decide(rule, actor, policy, allowed, lists, granted)
         step = Step(Fix.REVOKE, rule, decision.reason) if decision.revert else None
         verdicts.append((rule, step, decision.reason))
     return verdicts
 
 
 def back_to_baseline(
-    current: Iterable[Rule], approved: Sequence[Rule], unapproved: Unapproved = lambda rule: None
+    current: Iterable[Rule],
+    approved: Sequence[Rule],
+    unapproved: Unapproved = lambda rule: None,
+    granted: Granted = NOTHING_GRANTED,
 ) -> tuple[Step, ...]:
     """Revoke what is not approved, restore what is approved and missing.
 
@@ -110,6 +135,10 @@ def back_to_baseline(
     when approved (`unapproved` says why) is not the approved rule: present,
     it is revoked; missing, it is held back, not restored, until the list
     holds no more than it did.
+
+    A present rule an exception allows now (`granted`) stays as it is, and
+    is not taken for an approved rule modified in place; one whose
+    exception has expired goes, and its step says so.
     """
     present = list(dict.fromkeys(current))
     present_set = set(present)
@@ -120,6 +149,13 @@ def back_to_baseline(
     steps: list[Step] = []
     for rule in present:
         if rule in approved_set and rule not in withheld:
+            continue
+        if rule in granted.valid:
+            continue
+        if rule in granted.expired:
+            steps.append(
+                Step(Fix.REVOKE, rule, f"{granted.expired[rule].expired_words()}: not in the approved baseline")
+            )
             continue
         if rule in withheld:
             steps.append(Step(Fix.REVOKE, rule, withheld[rule]))

@@ -16,6 +16,7 @@ from enum import StrEnum
 from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
+from chalicelib.domain.allowances import NOTHING_GRANTED, Granted
 from chalicelib.domain.change import Actor
 from chalicelib.domain.prefix_lists import NO_LISTS, ListContents, PrefixList, beyond, entries_text
 from chalicelib.domain.rules import ALL_PROTOCOLS, ICMP_PROTOCOLS, PORTED_PROTOCOLS, Direction, Rule, SourceKind
@@ -38,6 +39,9 @@ INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
         "::1/128",
     )
 )
+
+
+LOCKDOWN_ADDS_NOTHING = "lockdown mode: no rule may be added to or changed on this group"
 
 
 class Mode(StrEnum):
@@ -127,14 +131,39 @@ def decide(
     policy: Policy,
     approved: frozenset[Rule] | None = None,
     lists: ListContents = NO_LISTS,
+    granted: Granted = NOTHING_GRANTED,
 ) -> Decision:
     """Decide whether one rule added or changed by `actor` must be reverted.
 
     `approved` is the group's baseline, when it has one: in lockdown mode
     the group may then hold exactly those rules, and an approved rule whose
     prefix list now reaches further than when it was approved is not one of
-    them. `lists` holds what the referenced prefix lists contain.
+    them. `lists` holds what the referenced prefix lists contain. `granted`
+    holds the group's time-boxed exceptions (`excepted`).
     """
+    return excepted(rule, _decide(rule, actor, policy, approved, lists), granted)
+
+
+def excepted(rule: Rule, decision: Decision, granted: Granted) -> Decision:
+    """A revert the group's exceptions speak to: allowed while one is valid, said to have expired once not.
+
+    Only what would be reverted is looked up: an exception never makes a
+    rule the policy allows any less allowed.
+    """
+    if not decision.revert or not granted:
+        return decision
+    valid = granted.valid.get(rule)
+    if valid is not None:
+        return Decision(False, valid.allowed_words())
+    expired = granted.expired.get(rule)
+    if expired is not None:
+        return Decision(True, f"{expired.expired_words()}: {decision.reason}")
+    return decision
+
+
+def _decide(
+    rule: Rule, actor: Actor, policy: Policy, approved: frozenset[Rule] | None, lists: ListContents
+) -> Decision:
     pattern = exempt_pattern(actor, policy.exempt_principals)
     if pattern is not None:
         return Decision(False, f"made by an exempt principal (matches {pattern})", exempt=True)
@@ -149,7 +178,7 @@ def decide(
             return Decision(False, f"approved in the baseline; {unread} could not be read ({unread.error})")
         return Decision(False, "approved in the baseline")
     if policy.mode is Mode.LOCKDOWN:
-        return Decision(True, "lockdown mode: no rule may be added to or changed on this group")
+        return Decision(True, LOCKDOWN_ADDS_NOTHING)
     return judge_exposure(rule, policy, lists)
 
 

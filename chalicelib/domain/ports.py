@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from chalicelib.domain.accounts import Place
+from chalicelib.domain.allowances import Allowance
 from chalicelib.domain.baseline import ApprovedGroup, Baseline
 from chalicelib.domain.change import Actor
 from chalicelib.domain.config import Settings
@@ -115,7 +116,13 @@ class BaselinesPort(Protocol):
         """The group's entry; `account` None: the deployment's own."""
         ...
 
-    def region(self, account: str | None, region: str) -> Baseline: ...
+    def region(self, account: str | None, region: str) -> Baseline:
+        """The region's entries and its exceptions (`Baseline.allowances`)."""
+        ...
+
+    def allowances(self, account: str | None, region: str, group_id: str) -> tuple[Allowance, ...]:
+        """The group's time-boxed exceptions, valid or expired (`sentry allow`); the functions never write them."""
+        ...
 
 
 class SweepRoundsPort(Protocol):

@@ -18,6 +18,7 @@ stops the reading of every other rule.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -371,3 +372,92 @@ def to_rule_request(rule: Rule) -> dict[str, Any]:
     if rule.description:
         request["Description"] = rule.description
     return request
+
+
+# --- the rule's text, read back -------------------------------------------------
+
+_RULE_TEXT = re.compile(
+    r"(?P<what>.+?)\s+(?P<preposition>from|to)\s+(?P<source>.+?)(?:\s*,\s*(?P<direction>ingress|egress))?",
+    re.IGNORECASE,
+)
+_ICMP_TYPE = re.compile(r"type (?P<type>-?\d+) (?:all codes|code (?P<code>-?\d+))")
+_OWNER = re.compile(r"(?P<group>sg-\S+) \(account (?P<owner>\d{12})\)")
+RULE_GRAMMAR = (
+    '"PROTOCOL PORTS from SOURCE[, ingress]" or "... to SOURCE, egress": tcp 22 from 203.0.113.4/32; '
+    "udp 1000-2000 from 2001:db8::/32; tcp all ports from 198.51.100.0/24; icmp all types from 192.0.2.1/32; "
+    "icmp type 8 all codes from ...; all traffic to 0.0.0.0/0, egress; protocol 50 from ...; "
+    "sources: a CIDR, prefix list pl-..., security group sg-..."
+)
+
+
+def rule_from_text(text: str) -> Rule:
+    """The `Rule` that `str(rule)` writes as `text` (``tcp 22 from 0.0.0.0/0, ingress``); raises ValueError.
+
+    The reports' own words, read back: what a person copies from an email
+    names the rule the sentry will match. Without ``, ingress`` or
+    ``, egress``, ``from`` is ingress and ``to`` egress. One source per rule,
+    as AWS counts rules.
+    """
+    cleaned = " ".join(str(text).split())
+    try:
+        return _rule_from_text(cleaned)
+    except ValueError as error:
+        raise ValueError(f"cannot read rule {cleaned[:80]!r}: {error}") from None
+
+
+def _rule_from_text(cleaned: str) -> Rule:
+    matched = _RULE_TEXT.fullmatch(cleaned)
+    if matched is None:
+        raise ValueError(f"expected {RULE_GRAMMAR}")
+    preposition = matched["preposition"].lower()
+    implied = Direction.EGRESS if preposition == "to" else Direction.INGRESS
+    direction = Direction(matched["direction"].lower()) if matched["direction"] else implied
+    if direction is not implied:
+        raise ValueError("an ingress rule is 'from' its source, an egress rule 'to' it")
+    protocol, low, high = _protocol_and_ports(matched["what"].lower())
+    return Rule.build(direction, protocol, low, high, _source_from_text(matched["source"]))
+
+
+def _protocol_and_ports(what: str) -> tuple[str, int | None, int | None]:
+    if what == "all traffic":
+        return ALL_PROTOCOLS, None, None
+    if what.startswith("protocol "):
+        number = what.removeprefix("protocol ")
+        if not number.isdigit():
+            raise ValueError(f"protocol {number!r} is not a number")
+        return normalize_protocol(number), None, None
+    protocol, _, ports = what.partition(" ")
+    protocol = normalize_protocol(protocol)
+    if protocol in PORTED_PROTOCOLS:
+        if ports == "all ports":
+            return protocol, 0, 65535
+        low, dash, high = ports.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(f"{protocol} needs a port or a range (22, 1000-2000, all ports), got {ports!r}")
+        return protocol, int(low), int(high if dash else low)
+    if protocol in ICMP_PROTOCOLS:
+        if ports == "all types":
+            return protocol, -1, -1
+        icmp = _ICMP_TYPE.fullmatch(ports)
+        if icmp is None:
+            raise ValueError(f"{protocol} needs 'all types' or 'type N all codes' / 'type N code M', got {ports!r}")
+        return protocol, int(icmp["type"]), int(icmp["code"] or -1)
+    if ports:
+        raise ValueError(f"protocol {protocol} carries no ports, got {ports!r}")
+    return protocol, None, None
+
+
+def _source_from_text(text: str) -> Source:
+    lowered = text.lower()
+    if lowered.startswith("prefix list "):
+        return Source(SourceKind.PREFIX_LIST, text[len("prefix list ") :])
+    if lowered.startswith("security group "):
+        named = text[len("security group ") :]
+        owned = _OWNER.fullmatch(named)
+        if owned is not None:
+            return Source(SourceKind.SECURITY_GROUP, owned["group"], owned["owner"])
+        return Source(SourceKind.SECURITY_GROUP, named)
+    kind = SourceKind.CIDR_IPV6 if ":" in text else SourceKind.CIDR_IPV4
+    if "/" not in text:
+        raise ValueError(f"source {text!r}: write a CIDR with its length (203.0.113.4/32), a prefix list or a group")
+    return Source(kind, text)

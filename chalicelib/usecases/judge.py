@@ -14,6 +14,10 @@ the event handler. The sweep judges what is there now, with the same policy:
 * and, unless every group is guarded, interfaces that carry a guarded group
   beside an open one lose the open one (`side_door`).
 
+A rule a time-boxed exception allows (`sentry allow`, the baseline's
+`allowances`) stays while the exception is valid; once it has expired the
+rule is judged as any other, and what is revoked says which exception expired.
+
 Groups with an entry in the baseline are swept whatever their tags say. A
 rule that cannot be read is reported on its own (and revoked by its ID in
 lockdown mode), never a reason to stop sweeping the rest.
@@ -38,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from chalicelib.adapters.log import Level
+from chalicelib.domain.allowances import Granted, granted_on
 from chalicelib.domain.baseline import ApprovedGroup, Baseline
 from chalicelib.domain.config import Settings
 from chalicelib.domain.drift import Fix, Step, plan
@@ -67,7 +72,8 @@ def judge(
     run: Invocation, approved: Baseline, region: str, selection: Selection, trigger: Trigger | None = None
 ) -> SweepResult:
     """Judge what `selection` names as it is now, and put it right. Raises (logged, reported) if AWS cannot be read."""
-    started = _now()
+    moment = datetime.now(UTC)
+    started = moment.isoformat(timespec="seconds")
     settings, services = run.settings, run.services
     ec2 = services.security_groups(region)
     held = approved.group_ids(region) | selection.forced
@@ -81,7 +87,8 @@ def judge(
         entries = {g.info.group_id: approved.for_group(g.info.group_id, region) if holds else None for g in listed}
         rules = {group.info.group_id: group.rules for group in listed}
         lists = services.prefix_lists(region).read(_referenced(rules.values(), entries.values()))
-        plans = {group_id: _plan(rules[group_id], settings, entries[group_id], lists) for group_id in rules}
+        granted = {gid: granted_on(approved.allowances, gid, region, moment) for gid in rules}
+        plans = {gid: _plan(rules[gid], settings, entries[gid], lists, granted[gid]) for gid in rules}
         # That read lists rules without their IDs: enough to revoke by definition and to restore. Where a
         # rule may have been modified in place, or cannot be read, the group is read again with them.
         again = [
@@ -89,7 +96,7 @@ def judge(
         ]
         if again:
             rules.update(ec2.rules_by_group(again))
-            plans.update((gid, _plan(rules[gid], settings, entries[gid], lists)) for gid in again)
+            plans.update((gid, _plan(rules[gid], settings, entries[gid], lists, granted[gid])) for gid in again)
     except (AwsError, ValueError, KeyError) as error:
         problem = f"could not read the guarded groups, their prefix lists or interfaces: {describe(error)}"
         run.cannot_evaluate(problem, sweep_problem_report(problem, region, trigger, run.account_label()))
@@ -195,9 +202,13 @@ def _sides(settings: Settings, selection: Selection) -> bool:
 
 
 def _plan(
-    found: GroupRules, settings: Settings, entry: ApprovedGroup | None, lists: Mapping[str, PrefixList | None]
+    found: GroupRules,
+    settings: Settings,
+    entry: ApprovedGroup | None,
+    lists: Mapping[str, PrefixList | None],
+    granted: Granted,
 ) -> tuple[Step, ...]:
-    return plan(found.rules, settings.policy, entry, ListContents(lists))
+    return plan(found.rules, settings.policy, entry, ListContents(lists), granted)
 
 
 def _may_redefine(steps: tuple[Step, ...]) -> bool:
@@ -210,7 +221,3 @@ def _may_redefine(steps: tuple[Step, ...]) -> bool:
         return False
     missing = {(s.rule.direction, s.rule.source.kind) for s in steps if s.fix is Fix.RESTORE and s.rule.rule_id}
     return any(s.fix is Fix.REVOKE and (s.rule.direction, s.rule.source.kind) in missing for s in steps)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -5,6 +5,12 @@ or by an entry in the baseline). Plan: what to revoke (or, held to a
 baseline, restore), judged rule by rule with the sweep's own judgement
 (`drift`). Carry out: the revokes first, then the rest, then the proof
 (`remedy.check`), as for the sweep.
+
+A rule the plan would revoke is looked up in the group's time-boxed
+exceptions (`sentry allow`) first: only then, so that a change with nothing
+to revoke reads none. With the baseline file that costs no call; with the
+table, none in lockdown mode (the group's entry and exceptions are one
+Query) and one Query before the revoke in internet mode.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from chalicelib.domain.baseline import ApprovedGroup
+from chalicelib.domain.allowances import NOTHING_GRANTED, Allowance, Granted, granted_on
+from chalicelib.domain.baseline import ApprovedGroup, BaselineError
 from chalicelib.domain.change import SecurityGroupChange
-from chalicelib.domain.drift import Step, back_to_baseline, judged
+from chalicelib.domain.drift import Fix, Step, back_to_baseline, judged
+from chalicelib.domain.errors import AwsError, describe
 from chalicelib.domain.groups import GroupInfo
 from chalicelib.domain.outcome import GroupOutcome, HandledChange, Outcome, RuleOutcome
 from chalicelib.domain.policy import GroupScope, Mode, Policy, exempt_pattern, reaches_past_approval
@@ -28,6 +36,8 @@ from chalicelib.usecases.remedy import UNREADABLE_LEFT, act_on_unreadable, carry
 
 # In report order: what must be done (a Step), or what is known already (a RuleOutcome).
 Planned = list[Step | RuleOutcome]
+# The group's exceptions as they stand now, read only when asked.
+Exceptions = Callable[[], Granted]
 
 
 @dataclass(frozen=True)
@@ -51,13 +61,25 @@ class ChangePlan:
 def plan_change(change: SecurityGroupChange, run: Invocation) -> ChangePlan | None:
     """The plan for the change's group; None when the group is not guarded. Raises what AWS or the baseline raise."""
     ec2 = run.services.security_groups(change.region)
-    entry = partial(run.baselines().group, run.acting_account(), change.region)
+    store = run.baselines()
+    entry = partial(store.group, run.acting_account(), change.region)
     holds = run.settings.policy.mode is Mode.LOCKDOWN  # only lockdown holds a group to its baseline
     group_id, group, approved = _guarded_group(change, run.settings.scope, ec2, entry, holds)
     if group_id is None:
         return None
-    planned, unreadable, why_nothing = _plan(change, run.settings.policy, ec2, run.services, approved)
+    read = partial(store.allowances, run.acting_account(), change.region, group_id)
+    exceptions = partial(_granted, read, group_id, change.region, datetime.now(UTC))
+    planned, unreadable, why_nothing = _plan(change, run.settings.policy, ec2, run.services, approved, exceptions)
     return ChangePlan(group_id, group, ec2, approved, planned, unreadable, why_nothing)
+
+
+def _granted(read: Callable[[], tuple[Allowance, ...]], group_id: str, region: str, now: datetime) -> Granted:
+    """The group's exceptions at `now`; none when they cannot be read (the plan then says so, and revokes)."""
+    try:
+        return granted_on(read(), group_id, region, now)
+    except (AwsError, BaselineError) as error:
+        # An exception nobody can read is no exception: a table that fails stops no revert the policy asks for.
+        return Granted(problem=f"its exceptions could not be read ({describe(error)}), so none applies")
 
 
 def carry_out_change(change: SecurityGroupChange, plan: ChangePlan, run: Invocation) -> HandledChange:
@@ -126,7 +148,12 @@ def _guarded_group(
 
 
 def _plan(
-    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroupsPort, services: Aws, approved: ApprovedGroup | None
+    change: SecurityGroupChange,
+    policy: Policy,
+    ec2: SecurityGroupsPort,
+    services: Aws,
+    approved: ApprovedGroup | None,
+    exceptions: Exceptions,
 ) -> tuple[Planned, list[UnreadableRule], str]:
     """What to do about the change (rules, and unreadable rules to revoke by ID), and, when nothing, why."""
     exempt = exempt_pattern(change.actor, policy.exempt_principals)
@@ -140,20 +167,40 @@ def _plan(
         # by ID, what was removed: the present rules against the baseline say all.
         present = ec2.group_rules(approved.group_id)
         lists = _lists(services, change.region, [*present.rules, *approved.rules], approved)
-        steps = back_to_baseline(present.rules, approved.rules, lambda rule: reaches_past_approval(rule, policy, lists))
+        unapproved = partial(reaches_past_approval, policy=policy, lists=lists)
+        steps = back_to_baseline(present.rules, approved.rules, unapproved)
+        if any(step.fix in (Fix.REVOKE, Fix.REDEFINE) for step in steps):  # a present rule would change
+            granted = exceptions()
+            steps = _noted(back_to_baseline(present.rules, approved.rules, unapproved, granted), granted)
+        else:
+            granted = NOTHING_GRANTED
         planned: Planned = list(steps)
         updated = {update.rule_id for update in change.updates}
-        planned += [
-            RuleOutcome(rule, Outcome.ALLOWED, "approved in the baseline")
-            for rule in present.rules
-            if rule.rule_id in updated and rule in approved.approved and not any(s.rule == rule for s in steps)
-        ]
+        for rule in present.rules:
+            if rule.rule_id not in updated or any(s.rule == rule for s in steps):
+                continue
+            if rule in approved.approved:
+                planned.append(RuleOutcome(rule, Outcome.ALLOWED, "approved in the baseline"))
+            elif rule in granted.valid:
+                planned.append(RuleOutcome(rule, Outcome.ALLOWED, granted.valid[rule].allowed_words()))
         return planned, [*unreadable, *present.unreadable], "the group holds exactly its approved rules"
-    return _judge(change, policy, ec2, services, approved), unreadable, "no rule to judge"
+    return _judge(change, policy, ec2, services, approved, exceptions), unreadable, "no rule to judge"
+
+
+def _noted(steps: tuple[Step, ...], granted: Granted) -> tuple[Step, ...]:
+    """The steps, each revoke saying that the exceptions could not be read, when they could not."""
+    if granted.problem is None:
+        return steps
+    return tuple(replace(s, reason=f"{s.reason}; {granted.problem}") if s.fix is Fix.REVOKE else s for s in steps)
 
 
 def _judge(
-    change: SecurityGroupChange, policy: Policy, ec2: SecurityGroupsPort, services: Aws, approved: ApprovedGroup | None
+    change: SecurityGroupChange,
+    policy: Policy,
+    ec2: SecurityGroupsPort,
+    services: Aws,
+    approved: ApprovedGroup | None,
+    exceptions: Exceptions,
 ) -> Planned:
     rules: list[Rule] = list(change.added)
     planned: Planned = []
@@ -176,7 +223,13 @@ def _judge(
     if _needs_lists(rules, policy, approved, change):
         lists = _lists(services, change.region, rules, approved)
     allowed = approved.approved if approved is not None else None
-    for rule, step, reason in judged(rules, change.actor, policy, allowed, lists):
+    verdicts = judged(rules, change.actor, policy, allowed, lists)
+    if any(step is not None for _, step, _ in verdicts):
+        granted = exceptions()
+        verdicts = judged(rules, change.actor, policy, allowed, lists, granted)
+        noted = iter(_noted(tuple(step for _, step, _ in verdicts if step is not None), granted))
+        verdicts = [(rule, next(noted) if step is not None else None, reason) for rule, step, reason in verdicts]
+    for rule, step, reason in verdicts:
         planned.append(step if step is not None else RuleOutcome(rule, Outcome.ALLOWED, reason))
     return planned
 
