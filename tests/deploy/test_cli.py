@@ -93,7 +93,8 @@ HAND_CONFIG = """{
 }"""
 HAND_POLICY = """{"Version": "2012-10-17",
  "Statement": [
-  {"Sid": "RevokeRules", "Effect": "Allow", "Action": ["ec2:RevokeSecurityGroupIngress","ec2:RevokeSecurityGroupEgress"],
+  {"Sid": "RevokeRules", "Effect": "Allow",
+   "Action": ["ec2:RevokeSecurityGroupIngress","ec2:RevokeSecurityGroupEgress"],
    "Resource": "arn:aws:ec2:*:*:security-group/*"},
   {"Sid":"PublishReports","Effect":"Allow","Action":"sns:Publish","Resource":["arn:aws:sns:*:*:sg-sentry*"]}
  ]
