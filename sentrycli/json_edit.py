@@ -98,7 +98,7 @@ def _items(text: str, start: int, where: Location, array: bool) -> list[_Item]:
 def _insert(text: str, start: int, items: list[_Item], key: str, value: Any) -> str:
     """`text` with the member `key`: `value` added last to the object at `start`."""
     if not items:  # an empty object: the member goes just inside its brace
-        member = f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+        member = f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
         return text[: start + 1] + member + text[start + 1 :]
     last = items[-1]
     lead = text[_skip_back(text, last.start) : last.start]  # e.g. "\n    ": the last member's line and indent
@@ -112,7 +112,7 @@ def _insert(text: str, start: int, items: list[_Item], key: str, value: Any) -> 
         outer = tail.rsplit("\n", 1)[1] if "\n" in tail else ""
         unit = indent[len(outer) :] if indent.startswith(outer) and indent != outer else indent[:1] or " "
         rendered = json.dumps(value, indent=unit, ensure_ascii=False).replace("\n", newline + indent)
-    member = f",{lead}{json.dumps(key)}{last.colon}{rendered}"
+    member = f",{lead}{json.dumps(key, ensure_ascii=False)}{last.colon}{rendered}"
     return text[: last.value_end] + member + text[last.value_end :]
 
 

@@ -101,11 +101,11 @@ class Project:
         """
         if not STAGE_NAME.match(stage):
             raise ProjectError(f"{stage!r} is not a stage name (letters, digits, '-' and '_', at most 40)")
+        entry = ["stages", stage]
         config = _read_text(self.config_path)
-        config = _edit(self.config_path, config, ["stages", stage, "iam_policy_file"], f"policy-{stage}.json", False)
-        config = _edit(
-            self.config_path, config, ["stages", stage, "environment_variables", "SENTRY_TOPIC_ARN"], topic_arn
-        )
+        # A stage that names no policy file gets its own (kept if it names one).
+        config = _edit(self.config_path, config, [*entry, "iam_policy_file"], f"policy-{stage}.json", replace=False)
+        config = _edit(self.config_path, config, [*entry, "environment_variables", "SENTRY_TOPIC_ARN"], topic_arn)
         policy_path = self.root / ".chalice" / str(json.loads(config)["stages"][stage]["iam_policy_file"])
         template = policy_path if policy_path.exists() else self.policy_path(POLICY_TEMPLATE_STAGE)
         policy = _read_text(template)

@@ -53,8 +53,8 @@ def marks(result: Result) -> dict[str, str]:
 
 
 def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> None:
-    config_before = json.loads((project / ".chalice" / "config.json").read_text())
-    policy_before = json.loads((project / ".chalice" / "policy-dev.json").read_text())
+    config_before = (project / ".chalice" / "config.json").read_text()
+    policy_before = (project / ".chalice" / "policy-dev.json").read_text()
     with mock_aws():
         result = sentry(project, "setup", "--email", "secops@example.com")
         again = sentry(project, "setup", "--email", "SecOps@example.com")
@@ -65,14 +65,14 @@ def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> 
     assert result.exit_code == 0 and again.exit_code == 0, result.output + again.output
     assert topic.endswith(":sg-sentry-dev")
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "secops@example.com")]
-    config = json.loads((project / ".chalice" / "config.json").read_text())
-    config_before["stages"]["dev"]["environment_variables"]["SENTRY_TOPIC_ARN"] = topic
-    assert config == config_before  # nothing else touched
-    policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
-    for statement in policy_before["Statement"]:
-        if statement["Sid"] == "PublishReports":
-            statement["Resource"] = topic  # scoped to exactly this topic
-    assert policy == policy_before
+    config = (project / ".chalice" / "config.json").read_text()
+    assert json.loads(config)["stages"]["dev"]["environment_variables"]["SENTRY_TOPIC_ARN"] == topic
+    # The one line added, after the stage's last variable; not another character changed.
+    assert config.replace(f',\n        "SENTRY_TOPIC_ARN": "{topic}"', "", 1) == config_before
+    policy = (project / ".chalice" / "policy-dev.json").read_text()
+    (publish,) = [s for s in json.loads(policy)["Statement"] if s["Sid"] == "PublishReports"]
+    assert publish["Resource"] == topic  # scoped to exactly this topic
+    assert policy.replace(f'"Resource": "{topic}"', '"Resource": "arn:aws:sns:*:*:sg-sentry*"') == policy_before
     assert f"✓ topic {topic}" in result.output
     assert "already names the topic" in again.output and "✓ wrote" not in again.output
 
