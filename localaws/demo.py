@@ -58,9 +58,13 @@ class Logs:
         finally:
             lines = written.getvalue().splitlines()
             self.steps.append((step, lines))
-            print(f"   ({len(lines)} log lines, shown after the story under step {step})")
+            print(
+                f"   ({len(lines)} log line{'' if len(lines) == 1 else 's'}, shown after the story under step {step})"
+            )
 
     def show(self) -> None:
+        if not self.steps:
+            return
         print("\nThe functions' log lines, one JSON object per line (in production, CloudWatch Logs holds them):")
         for step, lines in self.steps:
             print(f"\nstep {step}:")
