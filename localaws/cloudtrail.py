@@ -41,8 +41,10 @@ IAM_USER = {
 }
 
 
-def assumed_role(role: str, session: str, account: str = ACCOUNT) -> dict[str, Any]:
-    """A ``userIdentity`` for a session of an IAM role (CI pipelines, SSO users)."""
+def assumed_role(
+    role: str, session: str, account: str = ACCOUNT, created: str = "2026-11-23T08:00:00Z"
+) -> dict[str, Any]:
+    """A ``userIdentity`` for a session of an IAM role (CI pipelines, SSO users), `created` when it began."""
     return {
         "type": "AssumedRole",
         "principalId": f"AROAEXAMPLE{role.upper()[:8]}:{session}",
@@ -57,7 +59,7 @@ def assumed_role(role: str, session: str, account: str = ACCOUNT) -> dict[str, A
                 "accountId": account,
                 "userName": role,
             },
-            "attributes": {"creationDate": "2026-11-23T08:00:00Z", "mfaAuthenticated": "false"},
+            "attributes": {"creationDate": created, "mfaAuthenticated": "false"},
         },
     }
 

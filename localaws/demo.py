@@ -5,15 +5,20 @@ The steps AWS performs in production (CloudTrail recording the call,
 EventBridge delivering it, SNS emailing the report) are marked below.
 Three acts: an event (the dev stage), drift the sweep restores (the dev
 stage), and a change in another account of an organization, reverted there
-by the central deployment (the org stage).
+by the central deployment (the org stage). The JSON lines the functions log
+are kept out of the story and printed after it, step by step.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import boto3
 
 from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
 from chalicelib.domain.config import Settings
+from chalicelib.domain.rules import read_security_group_rule
 from localaws import cloudtrail
 from localaws.organization import Central, central_role_arns, create_member_stack, prepare_central
 from localaws.server import ADMIN_ROLE, REGION, in_account, local_aws
@@ -32,9 +38,48 @@ PROJECT = Path(__file__).resolve().parent.parent
 # Act three: the organization's central deployment, and the member account's region.
 ORG_STAGE = "org"
 MEMBER_REGION = "us-east-1"
+# Wider JSON than this is laid out one member a line.
+WIDTH = 110
+
+
+class Logs:
+    """The JSON lines the functions write while the demo runs, kept to be shown after the story."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, list[str]]] = []
+
+    @contextlib.contextmanager
+    def of(self, step: str) -> Iterator[None]:
+        """Collect what the functions print during `step` (in Lambda, their log in CloudWatch Logs)."""
+        written = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(written):
+                yield
+        finally:
+            lines = written.getvalue().splitlines()
+            self.steps.append((step, lines))
+            print(
+                f"   ({len(lines)} log line{'' if len(lines) == 1 else 's'}, shown after the story under step {step})"
+            )
+
+    def show(self) -> None:
+        if not self.steps:
+            return
+        print("\nThe functions' log lines, one JSON object per line (in production, CloudWatch Logs holds them):")
+        for step, lines in self.steps:
+            print(f"\nstep {step}:")
+            print("\n".join(lines))
 
 
 def main() -> int:
+    logs = Logs()
+    try:
+        return _story(logs)
+    finally:
+        logs.show()
+
+
+def _story(logs: Logs) -> int:
     with local_aws() as endpoint:
         print(f"Local AWS: moto server at {endpoint} (region {REGION})\n")
         ec2, sns, sqs = (boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs"))
@@ -67,15 +112,14 @@ def main() -> int:
         _print_rules(ec2, group_id, "   rules before the sentry acts")
 
         print("\n2. [AWS in production] CloudTrail records the call; EventBridge delivers this event:")
-        record = cloudtrail.record("AuthorizeSecurityGroupIngress", params, created, region=REGION)
-        event = cloudtrail.eventbridge(record)
-        print(_indent(json.dumps(event["detail"]["responseElements"], indent=2), "   "))
+        record = cloudtrail.record("AuthorizeSecurityGroupIngress", params, created, region=REGION, event_time=_now())
+        event = _delivered(cloudtrail.eventbridge(record))
 
-        print("\n3. The handler runs as `sentry replay --local` runs it (dev stage settings); its log:")
-        sys.stdout.flush()
+        print("\n3. The handler runs as `sentry replay --local` runs it (dev stage settings):")
         # Deployed, SENTRY_TOPIC_ARN sits in the stage's environment (sentry setup writes it).
         os.environ["SENTRY_TOPIC_ARN"] = topic_arn
-        answer = replay_local(Project(PROJECT), "dev", event)
+        with logs.of("3"):
+            answer = replay_local(Project(PROJECT), "dev", event)
         print(f"   the handler answered {json.dumps(answer)}")
 
         _print_rules(ec2, group_id, "\n4. Rules after")
@@ -94,12 +138,12 @@ def main() -> int:
             print("SSH is still open: the demo failed", file=sys.stderr)
             return 1
         print("SSH to 0.0.0.0/0 is gone; the internal HTTPS rule is untouched.")
-        if _drift(ec2, sqs, queue_url, group_id):
+        if _drift(ec2, sqs, queue_url, group_id, logs):
             return 1
-        return _organization(sqs, queue_url)
+        return _organization(sqs, queue_url, logs)
 
 
-def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
+def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs) -> int:
     """Act two: an approved baseline, an approved rule deleted with no event, and the sweep putting it back."""
     with tempfile.TemporaryDirectory(prefix="sg-sentry-demo-") as folder:
         # The demo leaves chalicelib/baseline.json alone: its baseline lives in a temporary file.
@@ -115,9 +159,9 @@ def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
         ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[https])
         _print_rules(ec2, group_id, "   rules now")
 
-        print("\n8. [AWS in production, every 15 minutes] the schedule invokes the sweep function; its log:")
-        sys.stdout.flush()
-        answer = sweep_local(Project(PROJECT), "dev", REGION)
+        print("\n8. [AWS in production, every 15 minutes] the schedule invokes the sweep function:")
+        with logs.of("8"):
+            answer = sweep_local(Project(PROJECT), "dev", REGION)
         print(f"   the sweep answered {json.dumps(answer)}")
         _print_rules(ec2, group_id, "\n9. Rules after the sweep")
 
@@ -135,7 +179,7 @@ def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str) -> int:
     return 0
 
 
-def _organization(sqs: Any, queue_url: str) -> int:
+def _organization(sqs: Any, queue_url: str, logs: Logs) -> int:
     """Act three: a developer in another account of the organization, and the central deployment reverting it."""
     # Act two's baseline file is gone with its folder; the org stage keeps its baseline in a table.
     os.environ.pop("SENTRY_BASELINE_FILE", None)
@@ -181,22 +225,22 @@ def _organization(sqs: Any, queue_url: str) -> int:
 
     print("\n14. [AWS in production] the member's CloudTrail records the call; its rule forwards the event to")
     print("   the central bus, which delivers it to the handler with the member's account and region:")
-    developer = cloudtrail.assumed_role("developer", "dana", account=member)
+    # Dana signed in an hour ago.
+    developer = cloudtrail.assumed_role("developer", "dana", account=member, created=_now(timedelta(hours=-1)))
     record = cloudtrail.record(
-        "AuthorizeSecurityGroupIngress", params, created, region=MEMBER_REGION, identity=developer, account=member
+        "AuthorizeSecurityGroupIngress",
+        params,
+        created,
+        region=MEMBER_REGION,
+        identity=developer,
+        account=member,
+        event_time=_now(),
     )
-    event = cloudtrail.eventbridge(record)
-    delivered = {
-        "account": event["account"],
-        "region": event["region"],
-        "detail": {key: record[key] for key in ("recipientAccountId", "awsRegion", "eventID")}
-        | {"userIdentity": {"arn": developer["arn"]}},
-    }
-    print(_indent(json.dumps(delivered, indent=2), "   "))
+    event = _delivered(cloudtrail.eventbridge(record))
 
-    print(f"\n15. The central handler runs as `sentry replay --local --stage {ORG_STAGE}` runs it; its log:")
-    sys.stdout.flush()
-    answer = replay_local(Project(PROJECT), ORG_STAGE, event)
+    print(f"\n15. The central handler runs as `sentry replay --local --stage {ORG_STAGE}` runs it:")
+    with logs.of("15"):
+        answer = replay_local(Project(PROJECT), ORG_STAGE, event)
     print(f"   the handler answered {json.dumps(answer)}")
     sessions = _sessions(member)
     print(f"   {member}'s CloudTrail shows the sentry's AssumeRole (moto's STS recorded it):")
@@ -214,7 +258,7 @@ def _organization(sqs: Any, queue_url: str) -> int:
     if any(rule.get("CidrIpv4") == "0.0.0.0/0" for rule in _rules(ec2, group_id)):
         print(f"SSH is still open in {where}: the demo failed", file=sys.stderr)
         return 1
-    if (f"arn:aws:iam::{member}:role/sg-sentry-member", f"sg-sentry-{record['eventID']}") not in sessions:
+    if (f"arn:aws:iam::{member}:role/sg-sentry-member", f"sg-sentry-{event['detail']['eventID']}") not in sessions:
         print(f"the sentry did not act in {member} through its member role: the demo failed", file=sys.stderr)
         return 1
     print(f"SSH to 0.0.0.0/0 is gone in {where}, reverted by the central deployment through the member role.")
@@ -242,9 +286,35 @@ def _print_rules(ec2: Any, group_id: str, title: str, where: str = "") -> None:
     if not _rules(ec2, group_id):
         print("   (none)")
     for rule in _rules(ec2, group_id):
-        source = rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "a group"
-        ports = f"{rule['FromPort']}-{rule['ToPort']}"
-        print(f"   - {rule['IpProtocol']} {ports} from {source} [{rule['SecurityGroupRuleId']}]")
+        # In the sentry's own words, as its reports write a rule.
+        print(f"   - {read_security_group_rule(rule)} [{rule['SecurityGroupRuleId']}]")
+
+
+def _delivered(event: dict[str, Any]) -> dict[str, Any]:
+    """Print the whole event, then deliver what was printed: the handler gets exactly the text shown."""
+    text = _json(event, "   ")
+    print("   " + text)
+    delivered: dict[str, Any] = json.loads(text)
+    return delivered
+
+
+def _json(value: Any, indent: str, column: int = 0) -> str:
+    """`value` as JSON for a reader: an object or array on one line when it fits in WIDTH, else a member a line."""
+    flat = json.dumps(value)
+    if not isinstance(value, dict | list) or not value or max(column, len(indent)) + len(flat) <= WIDTH:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        members = [inner + _json(item, inner) for item in value]
+        return "[\n" + ",\n".join(members) + f"\n{indent}]"
+    members = [f"{inner}{json.dumps(key)}: " for key in value]
+    members = [name + _json(item, inner, len(name)) for name, item in zip(members, value.values(), strict=True)]
+    return "{\n" + ",\n".join(members) + f"\n{indent}}}"
+
+
+def _now(offset: timedelta = timedelta()) -> str:
+    """The demo's clock (plus `offset`) as CloudTrail writes eventTime: a call is stamped when it is made."""
+    return (datetime.now(UTC) + offset).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _indent(text: str, prefix: str) -> str:

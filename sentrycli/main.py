@@ -81,11 +81,12 @@ def cli(ctx: click.Context, project_dir: str) -> None:
 
 The topic (sg-sentry-STAGE unless --topic-name) is created in the stage's
 region. Its ARN is written into the stage's environment in
-.chalice/config.json, leaving the rest of the file as it was, and the
-stage's IAM policy is scoped to publish to that topic only. Safe to run
-again. The address must confirm the subscription from the email AWS sends
-before reports arrive. A stage that does not exist yet is created only with
---create-stage (it gets its own policy-STAGE.json, copied from dev's)."""
+.chalice/config.json, and the stage's IAM policy is scoped to publish to
+that topic only: only those two values change, every other character of
+either file stays as it was. Safe to run again. The address must confirm
+the subscription from the email AWS sends before reports arrive. A stage
+that does not exist yet is created only with --create-stage (it gets its
+own policy-STAGE.json, copied from dev's)."""
 )
 @click.option("--email", required=True, help="Where reports go.")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
@@ -112,8 +113,8 @@ def setup(
     click.echo(f"✓ topic {result.topic_arn}")
     pending = not result.subscription.startswith("arn:")
     click.echo(f"✓ {email} subscribed" + (" (pending: confirm from the email AWS sent)" if pending else ""))
-    for path in result.written:
-        click.echo(f"✓ wrote {path}")
+    for path, written in result.files:
+        click.echo(f"✓ wrote {path}" if written else f"✓ {path} already names the topic")
     click.echo(f"Next: chalice deploy --stage {stage}, then sentry doctor --stage {stage}")
 
 

@@ -1,16 +1,20 @@
 """The Chalice project on disk: stages, their environment, their policy, and what Chalice names things.
 
-Edits keep every key they do not touch, in order, so `sentry setup` can be
-run on a config.json a person maintains.
+Edits change only the values they set and keep every other character of the
+file (json_edit.py), so `sentry setup` can be run on a config.json and a
+policy a person maintains.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sentrycli.json_edit import CannotEdit, Location, set_value
 
 APP_NAME = "sg-sentry"
 HANDLER = "on_security_group_change"
@@ -78,53 +82,96 @@ class Project:
     def rule_name(self, stage: str) -> str:
         return f"{self.function_name(stage)}-event"
 
-    def set_topic(self, stage: str, topic_arn: str) -> list[Path]:
+    def set_topic(self, stage: str, topic_arn: str) -> list[tuple[Path, bool]]:
         """Write the topic into the stage's environment and scope its policy's sns:Publish to it.
 
         A stage without a policy file gets one, copied from the dev stage's.
-        Returns the files written.
+        Returns each file, and whether it was written (False: it said so already).
         """
-        config, policy_path, policy = self.topic_edit(stage, topic_arn)
-        _write_json({self.config_path: config, policy_path: policy})
-        return [self.config_path, policy_path]
+        edits = self.topic_edit(stage, topic_arn)
+        changed = {path: text for path, text in edits.items() if not path.exists() or _read_text(path) != text}
+        _write_texts(changed)
+        return [(path, path in changed) for path in edits]
 
-    def topic_edit(self, stage: str, topic_arn: str) -> tuple[dict[str, Any], Path, dict[str, Any]]:
-        """What `set_topic` would write, computed without writing: it raises on anything malformed."""
+    def topic_edit(self, stage: str, topic_arn: str) -> dict[Path, str]:
+        """The new text of config.json and of the stage's policy, computed without writing.
+
+        Only the values that change are replaced (or inserted); every other
+        character of either file stays as it was. Raises on anything malformed.
+        """
         if not STAGE_NAME.match(stage):
             raise ProjectError(f"{stage!r} is not a stage name (letters, digits, '-' and '_', at most 40)")
-        config = self.config()
-        entry = config.setdefault("stages", {}).setdefault(stage, {})
-        entry.setdefault("environment_variables", {})["SENTRY_TOPIC_ARN"] = topic_arn
-        entry.setdefault("iam_policy_file", f"policy-{stage}.json")
-        policy_path = self.root / ".chalice" / entry["iam_policy_file"]
+        entry = ["stages", stage]
+        config = _read_text(self.config_path)
+        # A stage that names no policy file gets its own (kept if it names one).
+        config = _edit(self.config_path, config, [*entry, "iam_policy_file"], f"policy-{stage}.json", replace=False)
+        config = _edit(self.config_path, config, [*entry, "environment_variables", "SENTRY_TOPIC_ARN"], topic_arn)
+        policy_path = self.root / ".chalice" / str(json.loads(config)["stages"][stage]["iam_policy_file"])
         template = policy_path if policy_path.exists() else self.policy_path(POLICY_TEMPLATE_STAGE)
-        policy = _read_json(template)
-        statements = [s for s in policy.get("Statement", []) if s.get("Sid") == PUBLISH_SID]
-        if len(statements) != 1:
+        policy = _read_text(template)
+        statements = _decode(template, policy).get("Statement", [])
+        listed = statements if isinstance(statements, list) else [statements]
+        publish = [
+            at
+            for at, statement in enumerate(listed)
+            if isinstance(statement, dict) and statement.get("Sid") == PUBLISH_SID
+        ]
+        if len(publish) != 1:
             raise ProjectError(f"{template} needs exactly one statement with Sid {PUBLISH_SID!r} to scope to the topic")
-        statements[0]["Resource"] = topic_arn
-        return config, policy_path, policy
+        statement = ["Statement", publish[0]] if isinstance(statements, list) else ["Statement"]
+        return {self.config_path: config, policy_path: _edit(template, policy, [*statement, "Resource"], topic_arn)}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
+    """The file's text, exactly (UTF-8, line endings as they are)."""
     try:
-        value = json.loads(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ProjectError(f"{path} does not exist: is this an sg-sentry project directory?") from None
+    except OSError as error:
+        raise ProjectError(f"{path} cannot be read: {error.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise ProjectError(f"{path} is not UTF-8 text (line {line}, column {column}): {error.reason}") from None
+
+
+def _decode(path: Path, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ProjectError(f"{path} is not valid JSON: {error}") from None
+        raise ProjectError(
+            f"{path} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
+        ) from None
     if not isinstance(value, dict):
         raise ProjectError(f"{path} should hold a JSON object")
     return value
 
 
-def _write_json(files: dict[Path, dict[str, Any]]) -> None:
+def _read_json(path: Path) -> dict[str, Any]:
+    return _decode(path, _read_text(path))
+
+
+def _edit(path: Path, text: str, location: Location, value: str, replace: bool = True) -> str:
+    """`text` (the file at `path`) with `value` at `location`, every other character kept."""
+    _decode(path, text)
+    try:
+        return set_value(text, location, value, replace=replace)
+    except CannotEdit as error:
+        raise ProjectError(f"{path} cannot be edited in place: {error}; nothing was written") from None
+
+
+def _write_texts(files: dict[Path, str]) -> None:
     """Write every file or none: all are written to temporary files first, then renamed."""
     temporaries = {}
     try:
-        for path, value in files.items():
+        for path, text in files.items():
             temporary = path.with_name(path.name + ".tmp")
-            temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+            temporary.write_bytes(text.encode("utf-8"))
+            if path.exists():
+                shutil.copymode(path, temporary)
             temporaries[path] = temporary
     except OSError:
         for temporary in temporaries.values():

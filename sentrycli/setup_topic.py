@@ -18,7 +18,7 @@ TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 class SetupResult:
     topic_arn: str
     subscription: str
-    written: list[Path]
+    files: list[tuple[Path, bool]]  # each file setup edits, and whether it was written (False: it said so already)
 
 
 def setup_topic(sns: Any, project: Project, stage: str, email: str, topic_name: str | None = None) -> SetupResult:

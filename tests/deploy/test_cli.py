@@ -53,8 +53,8 @@ def marks(result: Result) -> dict[str, str]:
 
 
 def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> None:
-    config_before = json.loads((project / ".chalice" / "config.json").read_text())
-    policy_before = json.loads((project / ".chalice" / "policy-dev.json").read_text())
+    config_before = (project / ".chalice" / "config.json").read_text()
+    policy_before = (project / ".chalice" / "policy-dev.json").read_text()
     with mock_aws():
         result = sentry(project, "setup", "--email", "secops@example.com")
         again = sentry(project, "setup", "--email", "SecOps@example.com")
@@ -65,15 +65,82 @@ def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> 
     assert result.exit_code == 0 and again.exit_code == 0, result.output + again.output
     assert topic.endswith(":sg-sentry-dev")
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "secops@example.com")]
-    config = json.loads((project / ".chalice" / "config.json").read_text())
-    config_before["stages"]["dev"]["environment_variables"]["SENTRY_TOPIC_ARN"] = topic
-    assert config == config_before  # nothing else touched
-    policy = json.loads((project / ".chalice" / "policy-dev.json").read_text())
-    for statement in policy_before["Statement"]:
-        if statement["Sid"] == "PublishReports":
-            statement["Resource"] = topic  # scoped to exactly this topic
-    assert policy == policy_before
+    config = (project / ".chalice" / "config.json").read_text()
+    assert json.loads(config)["stages"]["dev"]["environment_variables"]["SENTRY_TOPIC_ARN"] == topic
+    # The one line added, after the stage's last variable; not another character changed.
+    assert config.replace(f',\n        "SENTRY_TOPIC_ARN": "{topic}"', "", 1) == config_before
+    policy = (project / ".chalice" / "policy-dev.json").read_text()
+    (publish,) = [s for s in json.loads(policy)["Statement"] if s["Sid"] == "PublishReports"]
+    assert publish["Resource"] == topic  # scoped to exactly this topic
+    assert policy.replace(f'"Resource": "{topic}"', '"Resource": "arn:aws:sns:*:*:sg-sentry*"') == policy_before
     assert f"✓ topic {topic}" in result.output
+    assert "already names the topic" in again.output and "✓ wrote" not in again.output
+
+
+# config.json and a policy as a person might lay them out: setup changes the one value in each, nothing else.
+HAND_CONFIG = """{
+   "version":"2.0", "app_name" : "sg-sentry",
+   "stages" : {
+\t"dev" : { "iam_policy_file" : "policy-dev.json",
+\t\t"environment_variables" : {"SENTRY_MODE": "lockdown",  "SENTRY_GROUP_TAG":"sg-sentry=guard"}
+\t},
+\t"staging" : {
+\t\t"environment_variables" : {
+\t\t\t"SENTRY_TOPIC_ARN" : "arn:aws:sns:eu-west-1:123456789012:old-topic"
+\t\t}, "iam_policy_file" : "policy-dev.json"
+\t}
+   }
+}"""
+HAND_POLICY = """{"Version": "2012-10-17",
+ "Statement": [
+  {"Sid": "RevokeRules", "Effect": "Allow",
+   "Action": ["ec2:RevokeSecurityGroupIngress","ec2:RevokeSecurityGroupEgress"],
+   "Resource": "arn:aws:ec2:*:*:security-group/*"},
+  {"Sid":"PublishReports","Effect":"Allow","Action":"sns:Publish","Resource":["arn:aws:sns:*:*:sg-sentry*"]}
+ ]
+}
+"""
+# What setup changes in HAND_CONFIG, per stage: (the text before, the text after; <topic> is the topic's ARN).
+CHANGES = {
+    "dev": ('"sg-sentry=guard"}', '"sg-sentry=guard",  "SENTRY_TOPIC_ARN":"<topic>"}'),
+    "staging": ('"arn:aws:sns:eu-west-1:123456789012:old-topic"', '"<topic>"'),
+    "prod": (
+        '"policy-dev.json"\n\t}\n',
+        '"policy-dev.json"\n\t},\n\t"prod" : {\n\t\t"iam_policy_file": "policy-prod.json",\n'
+        '\t\t"environment_variables": {\n\t\t\t"SENTRY_TOPIC_ARN": "<topic>"\n\t\t}\n\t}\n',
+    ),
+}
+POLICY_CHANGE = ('"Resource":["arn:aws:sns:*:*:sg-sentry*"]', '"Resource":"<topic>"')
+
+
+def changed(text: str, change: tuple[str, str], topic: str) -> str:
+    before, after = change
+    assert text.count(before) == 1
+    return text.replace(before, after.replace("<topic>", topic))
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"], ids=["insert", "replace", "new-stage"])
+def test_setup_changes_one_value_in_hand_laid_out_files_and_no_other_character(project: Path, stage: str) -> None:
+    chalice = project / ".chalice"
+    (chalice / "config.json").write_text(HAND_CONFIG)
+    (chalice / "policy-dev.json").write_text(HAND_POLICY)
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com", "--stage", stage, "--create-stage")
+        written = {path.name: path.read_text() for path in chalice.iterdir()}
+        again = sentry(project, "setup", "--email", "secops@example.com", "--stage", stage)
+        (topic,) = [t["TopicArn"] for t in boto3.client("sns", region_name=REGION).list_topics()["Topics"]]
+
+    assert result.exit_code == 0, result.output
+    assert written["config.json"] == changed(HAND_CONFIG, CHANGES[stage], topic)
+    if stage == "prod":  # a policy of its own, copied from dev's text; dev's is left alone
+        assert written["policy-prod.json"] == changed(HAND_POLICY, POLICY_CHANGE, topic)
+        assert written["policy-dev.json"] == HAND_POLICY
+    else:
+        assert written["policy-dev.json"] == changed(HAND_POLICY, POLICY_CHANGE, topic)
+    # Run again: nothing to change, nothing written.
+    assert again.exit_code == 0, again.output
+    assert {path.name: path.read_text() for path in chalice.iterdir()} == written
+    assert "✓ wrote" not in again.output
 
 
 def test_setup_for_a_new_stage_gives_it_a_policy_of_its_own(project: Path) -> None:
@@ -113,6 +180,30 @@ def test_setup_refuses_bad_names_before_touching_aws(project: Path, args: tuple[
         result = sentry(project, "setup", "--email", "secops@example.com", *args)
         topics = boto3.client("sns", region_name=REGION).list_topics()["Topics"]
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+    assert topics == []
+    assert {path: path.read_bytes() for path in (project / ".chalice").iterdir()} == files
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("config.json", b'{"stages": {"dev": {},}}', "is not valid JSON (line 1, column 22)"),
+        ("policy-dev.json", b'{\n  "Statement": [\n    {"Sid" "x"}]}', "is not valid JSON (line 3, column 12)"),
+        ("policy-dev.json", b'{\n  "Sid": "caf\xe9"}', "is not UTF-8 text (line 2, column 14)"),
+        ("config.json", b'{"stages": {"dev": []}}', "cannot be edited in place: stages.dev is not an object; nothing"),
+    ],
+    ids=["config", "policy", "not-utf-8", "not-an-object"],
+)
+def test_setup_names_a_file_it_cannot_edit_and_writes_nothing(
+    project: Path, name: str, content: bytes, message: str
+) -> None:
+    (project / ".chalice" / name).write_bytes(content)
+    files = {path: path.read_bytes() for path in (project / ".chalice").iterdir()}
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com")
+        topics = boto3.client("sns", region_name=REGION).list_topics()["Topics"]
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"{project / '.chalice' / name} {message}" in result.output
     assert topics == []
     assert {path: path.read_bytes() for path in (project / ".chalice").iterdir()} == files
 

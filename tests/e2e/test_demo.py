@@ -7,23 +7,54 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SSH_WORLD = "tcp 22-22 from 0.0.0.0/0"
+# Rules as the sentry writes them, in the demo's lists and in its reports alike.
+SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
+HTTPS_INSIDE = "tcp 443 from 10.20.0.0/16, ingress"
+LOGS = "\nThe functions' log lines, one JSON object per line"
+
+
+@dataclass(frozen=True)
+class Run:
+    output: str
+    started: datetime
+    ended: datetime
 
 
 @pytest.fixture(scope="module")
-def demo() -> str:
-    """What `make demo` printed: it runs once for the module's tests."""
+def run() -> Run:
+    """What `make demo` printed, and when it ran: it runs once for the module's tests."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
+    started = datetime.now(UTC).replace(microsecond=0)
     result = subprocess.run(
         [sys.executable, "-m", "localaws.demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return Run(result.stdout, started, datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def demo(run: Run) -> str:
+    return run.output
+
+
+def log_lines(text: str) -> list[dict[str, object]]:
+    """The lines of `text` that are log lines: JSON objects with the log's keys."""
+    found = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and {"time", "level", "message", "outcome"} <= value.keys():
+            found.append(value)
+    return found
 
 
 def between(text: str, start: str, end: str) -> str:
@@ -37,16 +68,62 @@ def test_the_demo_reverts_ssh_restores_a_deleted_approved_rule_and_shows_the_ema
     before, after = demo.split("4. Rules after", 1)
     assert SSH_WORLD in before
     assert SSH_WORLD not in after.split("5.", 1)[0]
-    assert "tcp 443-443 from 10.20.0.0/16" in after
+    assert HTTPS_INSIDE in after
     assert "Subject: sg-sentry: reverted 1 rule on sg-" in after
     assert "REVERTED: lockdown mode" in after
     assert "http://127.0.0.1:" in demo
     # Act two: the baseline, a deletion no event reported, and the sweep.
     deleted, swept = after.split("7. Someone deletes", 1)[1].split("9. Rules after the sweep", 1)
-    assert "tcp 443-443 from 10.20.0.0/16" not in deleted.split("8.", 1)[0]
-    assert "tcp 443-443 from 10.20.0.0/16" in swept.split("10. [AWS", 1)[0]
+    assert HTTPS_INSIDE not in deleted.split("8.", 1)[0]
+    assert HTTPS_INSIDE in swept.split("10. [AWS", 1)[0]
     assert "Subject: sg-sentry sweep: restored 1 rule on 1 group in eu-west-1" in swept
     assert "RESTORED: approved in the baseline but missing from the group" in swept
+
+
+def test_the_demo_prints_the_whole_event_it_delivers_stamped_with_its_own_clock(run: Run) -> None:
+    act = run.output.split("\n11. ", 1)[0]
+    # The demo hands the handler the very text it prints: the whole EventBridge envelope, the record inside.
+    event = json.loads(between(act, "EventBridge delivers this event:", "\n\n3. "))
+    assert event.keys() == {
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    }
+    record = event["detail"]
+    assert (event["detail-type"], record["eventName"]) == (
+        "AWS API Call via CloudTrail",
+        "AuthorizeSecurityGroupIngress",
+    )
+    # The rule it names is the one opened in step 1, and the handler and the email speak of this very event.
+    (created,) = record["responseElements"]["securityGroupRuleSet"]["items"]
+    assert f"- {SSH_WORLD} [{created['securityGroupRuleId']}]" in between(act, "1. ", "2. ")
+    assert f'"event_id": "{record["eventID"]}"' in between(act, "3. ", "4. ")
+    logged = log_lines(run.output.split(LOGS, 1)[1].split("\nstep 8:", 1)[0])
+    assert logged and {line["event_id"] for line in logged} == {record["eventID"]}
+    email = between(act, "5. [AWS", "6. ")
+    assert f"CloudTrail event ID  {record['eventID']}" in email
+    # Its time is the run's own, and the email says when the change was made from it.
+    when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert run.started <= when <= run.ended and event["time"] == record["eventTime"]
+    assert f"When         {record['eventTime']}" in email
+
+
+def test_ports_are_written_one_way_and_the_log_lines_follow_the_story(demo: str) -> None:
+    assert "443-443" not in demo and "22-22" not in demo
+    story, logs = demo.split(LOGS, 1)
+    assert log_lines(story) == []
+    written = log_lines(logs)
+    # What the handler and the sweep logged: every step that ran a function, in order.
+    assert re.findall(r"^step (\d+):$", logs, re.MULTILINE) == ["3", "8", "15"]
+    assert {"reverted", "restored", "notified"} <= {str(line["outcome"]) for line in written}
+    for step in ("3", "8", "15"):
+        assert re.search(rf"\(\d+ log lines?, shown after the story under step {step}\)", story)
 
 
 def test_act_three_reverts_a_member_accounts_change_from_the_central_deployment(demo: str) -> None:
@@ -62,6 +139,7 @@ def test_act_three_reverts_a_member_accounts_change_from_the_central_deployment(
     delivered = json.loads(between(act, "the member's account and region:", "\n\n15. "))
     assert (delivered["account"], delivered["region"]) == (member, "us-east-1")
     assert delivered["detail"]["recipientAccountId"] == member
+    assert delivered["detail"]["userIdentity"]["arn"] == f"arn:aws:sts::{member}:assumed-role/developer/dana"
     event_id = delivered["detail"]["eventID"]
     handled = between(act, "15. ", "16. ")
     assert re.search(rf'the handler answered \{{"outcome": "reverted", .*"account": "{member}"\}}', handled)
@@ -70,7 +148,8 @@ def test_act_three_reverts_a_member_accounts_change_from_the_central_deployment(
     # What moto holds afterwards in the member's group, read back with the member's credentials.
     rules_after = between(act, "16. Rules after", "17. ")
     assert place in rules_after and SSH_WORLD not in rules_after and "(none)" in rules_after
-    email = act.split("17. ", 1)[1]
+    email = act.split("17. ", 1)[1].split(LOGS, 1)[0]
     assert re.search(rf"Subject: sg-sentry: reverted 1 rule on sg-[0-9a-f]+ \(build-agents\) in {member}\n", email)
     assert f"Account      {member} (developers)" in email
     assert "Region       us-east-1" in email
+    assert f"When         {delivered['detail']['eventTime']}" in email
