@@ -70,9 +70,12 @@ A first deployment, run in the project folder with credentials for the account:
   sentry setup --email secops@example.com   # SNS topic + email, written into the dev stage
   chalice deploy --stage dev                # the function and its EventBridge rule
   sentry doctor                             # is everything it depends on in place?
-  sentry replay record.json                 # feed it a recorded CloudTrail record
+  sentry replay record.json --dry-run       # what it would do with a recorded CloudTrail record
 
-Each command takes --region; it defaults to AWS_DEFAULT_REGION, as chalice deploy does.""",
+Each command takes --region; it defaults to AWS_DEFAULT_REGION, as chalice deploy does.
+Settings come from the stage (environment_variables in .chalice/config.json)
+and each command's flags, which win; SENTRY_* settings in your shell are
+refused, never applied.""",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option(

@@ -294,3 +294,10 @@ def test_the_deployed_functions_answer_is_put_in_its_words(project: Path) -> Non
     replayed, _ = invoked(project, json.dumps(answer).encode(), f"START\n{json.dumps(line)}\nEND\n")
     assert (replayed.mark, replayed.headline) == ("–", "not-guarded: sg-1 is not guarded (sg-2): sg-1")
     assert replayed.lines == ("INFO not-guarded: sg-1 is not guarded (sg-2)",)
+
+
+@pytest.mark.parametrize("command", [(), ("replay",), ("sweep",), ("snapshot",), ("doctor",)])
+def test_no_help_advises_a_setting_in_the_shell(command: tuple[str, ...]) -> None:
+    # SENTRY_DRY_RUN=true in the shell once looked like "only look"; the shipped dev stage then reverted for real.
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0 and "SENTRY_DRY_RUN=true" not in result.output
