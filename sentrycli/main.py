@@ -305,7 +305,7 @@ def replay(
             click.echo(json.dumps(replayed.answer))
         else:
             click.echo(replace(replayed, lines=(*(f"note: {note}" for note in notes), *replayed.lines)).text())
-    if staged.dry_run:
+    if staged.dry_run and not deployed:  # the deployed function runs with its own settings, and says so itself
         click.echo(DRY_RUN, err=as_json)
     if failures:
         sys.exit(1)

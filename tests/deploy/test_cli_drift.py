@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from click.testing import CliRunner, Result
-from moto import mock_aws
 
-from localaws.rehearse import project_copy
-from sentrycli.main import cli
+from tests.deploy.conftest import sentry
 from tests.functional.conftest import REGION, World, ssh_from
 
 GUARD = {"sg-sentry": "guard"}  # what the dev stage guards
-
-
-@pytest.fixture
-def project() -> Iterator[Path]:
-    with project_copy() as path:
-        yield path
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
-
-
-def sentry(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
 
 
 def baseline_of(project: Path) -> dict[str, object]:

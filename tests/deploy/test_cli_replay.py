@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,37 +15,20 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from click.testing import CliRunner, Result
-from moto import mock_aws
+from click.testing import CliRunner
 
 from chalicelib.domain.config import Settings
 from localaws import cloudtrail
-from localaws.rehearse import project_copy
 from sentrycli.main import cli
 from sentrycli.project import Project
 from sentrycli.replay import placement, replay_deployed
 from sentrycli.settings import DRY_RUN
+from tests.deploy.conftest import sentry
 from tests.functional.conftest import REGION, World, ssh_from
 
 OTHER_REGION = "us-east-1"
 EGRESS = "all traffic to 0.0.0.0/0, egress"
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
-
-
-@pytest.fixture
-def project() -> Iterator[Path]:
-    with project_copy() as path:
-        yield path
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
-
-
-def sentry(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
 
 
 def set_stage(project: Path, **variables: str) -> None:
@@ -301,3 +283,11 @@ def test_no_help_advises_a_setting_in_the_shell(command: tuple[str, ...]) -> Non
     # SENTRY_DRY_RUN=true in the shell once looked like "only look"; the shipped dev stage then reverted for real.
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0 and "SENTRY_DRY_RUN=true" not in result.output
+
+
+def test_a_sweep_of_a_stage_that_guards_nothing_says_so_and_fails(project: Path) -> None:
+    set_stage(project, SENTRY_GROUP_TAG="")
+    result = sentry(project, "sweep")
+    assert result.exit_code == 1 and "no security group is guarded: set SENTRY_GROUP_IDS or SENTRY_GROUP_TAG" in (
+        result.output
+    )
