@@ -6,7 +6,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -281,30 +281,22 @@ def replay(
         raise click.ClickException(str(error)) from None
     except (ClientError, BotoCoreError) as error:
         raise click.ClickException(f"AWS refused: {error}") from None
-    client = replays.invoking_client(home_region, context.project, stage) if deployed else None
-    env = {**staged.env, "AWS_REGION": home_region}
+    run: Callable[[dict[str, Any]], replays.Replayed]
+    if deployed:
+        client = replays.invoking_client(home_region, context.project, stage)
+        run = partial(replays.replay_deployed, client, context.project, stage)
+    else:
+        env = {**staged.env, "AWS_REGION": home_region}
+        run = partial(replays.replay_local, context.project, stage, env=env, home=caller)
     failures = 0
     for event in events:
-        notes, refusal = replays.placement(event, staged.settings, caller, home_region)
-        log = ""
-        if refusal is not None:
-            answer = {"outcome": "refused", "reason": refusal}
-            replayed = replays.Replayed(replays.event_id(event), "✗", answer, f"refused: {refusal}")
-        elif client is not None:
-            try:
-                replayed, log = replays.replay_deployed(client, context.project, stage, event)
-            except (ClientError, BotoCoreError) as error:
-                answer = {"error": type(error).__name__, "message": str(error)}
-                replayed = replays.Replayed(replays.event_id(event), "✗", answer, f"AWS refused the invoke: {error}")
-        else:
-            replayed = replays.replay_local(context.project, stage, event, env, home=caller)
-            log = replayed.log
+        replayed = replays.replay(event, staged.settings, caller, home_region, run)
         failures += replayed.failed
         if as_json:
-            click.echo("".join(f"note: {note}\n" for note in notes) + log, nl=False, err=True)
+            click.echo("".join(f"note: {note}\n" for note in replayed.notes) + replayed.log, nl=False, err=True)
             click.echo(json.dumps(replayed.answer))
         else:
-            click.echo(replace(replayed, lines=(*(f"note: {note}" for note in notes), *replayed.lines)).text())
+            click.echo(replayed.text())
     if staged.dry_run and not deployed:  # the deployed function runs with its own settings, and says so itself
         click.echo(DRY_RUN, err=as_json)
     if failures:

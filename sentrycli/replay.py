@@ -11,9 +11,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.log import DecisionLog
 from chalicelib.cloudtrail.indirect import parse_change
@@ -62,15 +65,29 @@ class Replayed:
     answer: Any
     headline: str
     lines: tuple[str, ...] = ()
-    # The decision log the handler wrote here (JSON lines), when it ran here.
+    # The decision log: the one the handler wrote here, or the deployed function's log tail.
     log: str = ""
+    # Where the record is acted on, when that is not plainly your credentials' account in --region.
+    notes: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.mark == "✗"
 
     def text(self) -> str:
-        return indented(f"{self.mark} {self.event_id}: {self.headline}", self.lines)
+        lines = (*(f"note: {note}" for note in self.notes), *self.lines)
+        return indented(f"{self.mark} {self.event_id}: {self.headline}", lines)
+
+
+def replay(
+    event: dict[str, Any], settings: Settings, caller: str, region: str, run: Callable[[dict[str, Any]], Replayed]
+) -> Replayed:
+    """The event placed (`placement`), then `run` (`replay_local` or `replay_deployed`) unless it is refused."""
+    notes, refusal = placement(event, settings, caller, region)
+    if refusal is not None:
+        answer = {"outcome": "refused", "reason": refusal}
+        return Replayed(event_id(event), "✗", answer, f"refused: {refusal}", notes=tuple(notes))
+    return replace(run(event), notes=tuple(notes))
 
 
 def placement(event: dict[str, Any], settings: Settings, caller: str, region: str) -> tuple[list[str], str | None]:
@@ -83,7 +100,7 @@ def placement(event: dict[str, Any], settings: Settings, caller: str, region: st
         change = parse_change(event)
     except (EventOutOfScope, EventNotUnderstood):
         return [], None
-    account = change.account if isinstance(change, SecurityGroupChange) else change.header.account
+    account = (change.account if isinstance(change, SecurityGroupChange) else change.header.account) or None
     notes = []
     if change.region != region:
         notes.append(f"the record is of region {change.region}, not {region}: it is acted on in {change.region}")
@@ -140,15 +157,19 @@ def sweep_local(project: Project, stage: str, region: str) -> Any:
         return client.lambda_.invoke(SWEEP, event).payload
 
 
-def replay_deployed(lambda_client: Any, project: Project, stage: str, event: dict[str, Any]) -> tuple[Replayed, str]:
-    """Invoke the deployed function; return what it answered (or its own error), and the tail of its log.
+def replay_deployed(lambda_client: Any, project: Project, stage: str, event: dict[str, Any]) -> Replayed:
+    """Invoke the deployed function: what it answered (or its own error), with the tail of its log.
 
     Give it a client that does not retry and waits longer than the function's
     timeout (see `invoking_client`): a retried invoke would revert and email twice.
     """
-    response = lambda_client.invoke(
-        FunctionName=project.function_name(stage), Payload=json.dumps(event).encode(), LogType="Tail"
-    )
+    try:
+        response = lambda_client.invoke(
+            FunctionName=project.function_name(stage), Payload=json.dumps(event).encode(), LogType="Tail"
+        )
+    except (ClientError, BotoCoreError) as error:
+        answer = {"error": type(error).__name__, "message": str(error)}
+        return Replayed(event_id(event), "✗", answer, f"AWS refused the invoke: {error}")
     raw = response["Payload"].read()
     log = base64.b64decode(response.get("LogResult", "")).decode(errors="replace")
     try:
@@ -157,17 +178,17 @@ def replay_deployed(lambda_client: Any, project: Project, stage: str, event: dic
         answer = raw.decode(errors="replace")
     said = tuple(f"{line.get('level')} {line.get('outcome')}: {line.get('message')}" for line in decision_lines(log))
     if "FunctionError" in response:
-        error = answer if isinstance(answer, dict) else {}
-        kind, message = error.get("errorType", response["FunctionError"]), error.get("errorMessage", answer)
-        return Replayed(event_id(event), "✗", answer, f"the function failed: {kind}: {message}", said), log
+        own = answer if isinstance(answer, dict) else {}
+        kind, message = own.get("errorType", response["FunctionError"]), own.get("errorMessage", answer)
+        return Replayed(event_id(event), "✗", answer, f"the function failed: {kind}: {message}", said, log)
     word = answer.get("outcome") if isinstance(answer, dict) else None
     if word is None:
-        return Replayed(event_id(event), "✗", answer, f"not understood: the function answered {raw[:200]!r}", said), log
+        return Replayed(event_id(event), "✗", answer, f"not understood: the function answered {raw[:200]!r}", said, log)
     mark = mark_of(word)
     details = [answer.get(key) for key in ("reason", "group_id", "account")]
     rules = ", ".join(f"{count} {outcome}" for outcome, count in answer.get("rules", {}).items())
     headline = ": ".join(str(part) for part in (word, *details, rules) if part)
-    return Replayed(event_id(event), mark, answer, headline, said), log
+    return Replayed(event_id(event), mark, answer, headline, said, log)
 
 
 def invoking_client(region: str | None, project: Project, stage: str) -> Any:

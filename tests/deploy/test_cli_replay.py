@@ -17,11 +17,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
-from chalicelib.domain.config import Settings
 from localaws import cloudtrail
 from sentrycli.main import cli
 from sentrycli.project import Project
-from sentrycli.replay import placement, replay_deployed
+from sentrycli.replay import replay_deployed
 from sentrycli.settings import DRY_RUN
 from tests.deploy.conftest import sentry
 from tests.functional.conftest import REGION, World, ssh_from
@@ -230,16 +229,6 @@ def test_a_record_of_another_region_is_acted_on_in_its_own_region_and_says_so(pr
     assert there.rules(group) == {EGRESS}
 
 
-def test_a_member_accounts_record_is_said_to_be_entered_through_the_member_role() -> None:
-    params = {"GroupId": "sg-0123456789abcdef0", "IpPermissions": [ssh_from()]}
-    record = cloudtrail.record("AuthorizeSecurityGroupIngress", params, region=REGION, account="210987654321")
-    settings = Settings.from_env({"SENTRY_GROUP_IDS": "*", "SENTRY_ACCOUNTS": "*", "SENTRY_MEMBER_ROLE": "guard"})
-    notes, refusal = placement(cloudtrail.eventbridge(record), settings, "123456789012", REGION)
-    session = f"sg-sentry-{record['eventID']}"
-    assert refusal is None
-    assert notes == [f"account 210987654321 is entered through the member role guard (session {session})"]
-
-
 # --- the deployed function --------------------------------------------------------
 
 
@@ -263,17 +252,17 @@ def invoked(project: Path, answer: bytes, log: str, **response: Any) -> Any:
 
 def test_the_deployed_functions_own_error_is_shown(project: Path) -> None:
     error = {"errorType": "RevertFailed", "errorMessage": "could not revert 1 rule(s) on sg-1", "stackTrace": []}
-    replayed, log = invoked(project, json.dumps(error).encode(), "START\n", FunctionError="Unhandled")
-    assert replayed.failed and log == "START\n"
+    replayed = invoked(project, json.dumps(error).encode(), "START\n", FunctionError="Unhandled")
+    assert replayed.failed and replayed.log == "START\n"
     assert replayed.headline == "the function failed: RevertFailed: could not revert 1 rule(s) on sg-1"
-    timeout, _ = invoked(project, b"Task timed out after 60.06 seconds", "", FunctionError="Unhandled")
+    timeout = invoked(project, b"Task timed out after 60.06 seconds", "", FunctionError="Unhandled")
     assert timeout.headline == "the function failed: Unhandled: Task timed out after 60.06 seconds"
 
 
 def test_the_deployed_functions_answer_is_put_in_its_words(project: Path) -> None:
     line = {"level": "INFO", "outcome": "not-guarded", "message": "sg-1 is not guarded (sg-2)"}
     answer = {"outcome": "not-guarded", "reason": "sg-1 is not guarded (sg-2)", "group_id": "sg-1"}
-    replayed, _ = invoked(project, json.dumps(answer).encode(), f"START\n{json.dumps(line)}\nEND\n")
+    replayed = invoked(project, json.dumps(answer).encode(), f"START\n{json.dumps(line)}\nEND\n")
     assert (replayed.mark, replayed.headline) == ("–", "not-guarded: sg-1 is not guarded (sg-2): sg-1")
     assert replayed.lines == ("INFO not-guarded: sg-1 is not guarded (sg-2)",)
 
