@@ -35,8 +35,6 @@ class StageSettings:
 
     env: dict[str, str]
     settings: Settings
-    # The stage's topic, which a dry run does not publish to (None: the stage names none).
-    topic: str | None
 
     @property
     def dry_run(self) -> bool:
@@ -71,9 +69,6 @@ def stage_settings(
         env["SENTRY_DRY_RUN"] = "true"
     if member_role:
         env["SENTRY_MEMBER_ROLE"] = member_role
-    settings = Settings.from_env(env)
-    topic = settings.topic_arn
-    if settings.dry_run:
+    if Settings.from_env(env).dry_run:  # and a bad setting is refused here, naming each
         env.pop("SENTRY_TOPIC_ARN", None)
-        settings = Settings.from_env(env)
-    return StageSettings(env, settings, topic)
+    return StageSettings(env, Settings.from_env(env))
