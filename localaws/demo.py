@@ -30,8 +30,9 @@ from chalicelib.domain.rules import read_security_group_rule
 from localaws import cloudtrail
 from localaws.organization import Central, central_role_arns, create_member_stack, prepare_central
 from localaws.server import ADMIN_ROLE, REGION, in_account, local_aws
-from sentrycli.project import Project
+from sentrycli.project import HANDLER, Project
 from sentrycli.replay import replay_local, sweep_local
+from sentrycli.settings import stage_settings
 from sentrycli.snapshot import snapshot, write
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -119,7 +120,7 @@ def _story(logs: Logs) -> int:
         # Deployed, SENTRY_TOPIC_ARN sits in the stage's environment (sentry setup writes it).
         os.environ["SENTRY_TOPIC_ARN"] = topic_arn
         with logs.of("3"):
-            answer = replay_local(Project(PROJECT), "dev", event)
+            answer = _replay("dev", event)
         print(f"   the handler answered {json.dumps(answer)}")
 
         _print_rules(ec2, group_id, "\n4. Rules after")
@@ -141,6 +142,15 @@ def _story(logs: Logs) -> int:
         if _drift(ec2, sqs, queue_url, group_id, logs):
             return 1
         return _organization(sqs, queue_url, logs)
+
+
+def _replay(stage: str, event: dict[str, Any]) -> Any:
+    """The handler's answer, run as `sentry replay --local` runs it: the stage's settings, and the demo's topic."""
+    project = Project(PROJECT)
+    env = stage_settings(project, stage, HANDLER).env | {"SENTRY_TOPIC_ARN": os.environ["SENTRY_TOPIC_ARN"]}
+    replayed = replay_local(project, stage, event, env | {"AWS_REGION": REGION})
+    sys.stdout.write(replayed.log)
+    return replayed.answer
 
 
 def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs) -> int:
@@ -240,7 +250,7 @@ def _organization(sqs: Any, queue_url: str, logs: Logs) -> int:
 
     print(f"\n15. The central handler runs as `sentry replay --local --stage {ORG_STAGE}` runs it:")
     with logs.of("15"):
-        answer = replay_local(Project(PROJECT), ORG_STAGE, event)
+        answer = _replay(ORG_STAGE, event)
     print(f"   the handler answered {json.dumps(answer)}")
     sessions = _sessions(member)
     print(f"   {member}'s CloudTrail shows the sentry's AssumeRole (moto's STS recorded it):")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sentrycli.project import Project, ProjectError
+from sentrycli.settings import DRY_RUN, ShellSettings, refuse_shell_settings, stage_settings
 
 STAGE_HELP = "Chalice stage in .chalice/config.json; one stage per region."
 
@@ -44,6 +47,14 @@ class Context:
         return boto3.client(service, region_name=region or self.region, **keys)
 
 
+def refuse_shell(context: Context, flags: Mapping[str, str]) -> None:
+    """The one rule for settings (sentrycli.settings): none from the shell; a usage error naming each."""
+    try:
+        refuse_shell_settings(context.project, flags)
+    except ShellSettings as error:
+        raise click.UsageError(str(error)) from None
+
+
 def region_option[F: Callable[..., Any]](command: F) -> F:
     return click.option(
         "--region",
@@ -59,9 +70,12 @@ A first deployment, run in the project folder with credentials for the account:
   sentry setup --email secops@example.com   # SNS topic + email, written into the dev stage
   chalice deploy --stage dev                # the function and its EventBridge rule
   sentry doctor                             # is everything it depends on in place?
-  sentry replay record.json                 # feed it a recorded CloudTrail record
+  sentry replay record.json --dry-run       # what it would do with a recorded CloudTrail record
 
-Each command takes --region; it defaults to AWS_DEFAULT_REGION, as chalice deploy does.""",
+Each command takes --region; it defaults to AWS_DEFAULT_REGION, as chalice deploy does.
+Settings come from the stage (environment_variables in .chalice/config.json)
+and each command's flags, which win; SENTRY_* settings in your shell are
+refused, never applied.""",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option(
@@ -178,6 +192,7 @@ def doctor(
 ) -> None:
     from sentrycli.doctor import Doctor
 
+    refuse_shell(context, {})
     try:
         context.project.stage(stage)
         region = context.use_region(region)
@@ -185,7 +200,7 @@ def doctor(
         doctor = Doctor(context.project, stage, region, context.client, *names)
         checks = doctor.run()
         places = doctor.organization(audit_role)
-    except ProjectError as error:
+    except (ValueError, ProjectError) as error:
         raise click.ClickException(str(error)) from None
     for check in checks:
         click.echo(check.line())
@@ -198,44 +213,93 @@ def doctor(
 
 
 @cli.command(
-    help="""Send recorded CloudTrail records to the sentry and print each outcome.
+    help="""Send recorded CloudTrail records to the sentry and say what it did with each.
 
 FILE holds one CloudTrail record (as shown by CloudTrail's Event history,
 "View event"), an EventBridge event, a list of them, or a trail log file
 ({"Records": [...]}). By default the handler runs in this process with the
 stage's settings, against the AWS your credentials (or AWS_ENDPOINT_URL)
-point at; with --deployed the stage's deployed function is invoked instead.
-Careful: the sentry acts on what it is given, so a replayed change to a
-guarded group is reverted for real (set SENTRY_DRY_RUN=true to only look)."""
+point at; with --deployed the stage's deployed function is invoked instead,
+with the settings it was deployed with.
+
+Careful: the sentry acts on what it is given. A replayed change to a
+guarded group is reverted for real and reported to the stage's topic. To
+only look, pass --dry-run: nothing is changed and nothing is published,
+whatever the stage says, and the output shows what the message would say.
+--dry-run runs here only: the deployed function keeps its own settings.
+
+Each record is acted on in its own account and region, not --region's. In
+a single account's stage, a record of another account than your
+credentials' is refused; in an organization's stage (SENTRY_ACCOUNTS) a
+member account is entered through the member role, as the deployed
+function enters it.
+
+\b
+One line per record, then what the message says:
+  ✓  done, or judged with nothing to put right
+  –  not acted on, in the log's word (nothing-to-do, not-guarded,
+     own-change, out-of-scope, ...) and why
+  ✗  failed, not understood, or refused: the command exits 1
+--json prints the handler's answers instead, one JSON object per line (the
+decision log goes to stderr). SENTRY_* settings in your shell are refused:
+every command takes the stage's, and its flags."""
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
-@click.option("--local", "where", flag_value="local", default=True, help="Run the handler here (the default).")
-@click.option("--deployed", "where", flag_value="deployed", help="Invoke the stage's deployed function.")
+@click.option("--local", is_flag=True, help="Run the handler here, with the stage's settings (the default).")
+@click.option("--deployed", is_flag=True, help="Invoke the stage's deployed function.")
+@click.option("--dry-run", is_flag=True, help="Change nothing and publish nothing; say what would be done.")
+@click.option("--json", "as_json", is_flag=True, help="Print the handler's answers as JSON, one per line.")
 @region_option
 @click.pass_obj
-def replay(context: Context, file: Path, stage: str, where: str, region: str | None) -> None:
-    from sentrycli.replay import invoking_client, load_events, replay_deployed, replay_local
+def replay(
+    context: Context,
+    file: Path,
+    stage: str,
+    local: bool,
+    deployed: bool,
+    dry_run: bool,
+    as_json: bool,
+    region: str | None,
+) -> None:
+    from sentrycli import replay as replays
+    from sentrycli.project import HANDLER
 
+    if local and deployed:
+        raise click.UsageError("--local or --deployed, not both: the handler runs here, or the deployed function does")
+    if deployed and dry_run:
+        raise click.UsageError(
+            "--dry-run runs here only: the deployed function runs with its own settings, so it cannot be told to only "
+            "look. Use --local --dry-run, or deploy a stage with SENTRY_DRY_RUN set to true"
+        )
+    refuse_shell(context, {"SENTRY_DRY_RUN": "--dry-run"})
     try:
-        context.project.stage(stage)
-        events = load_events(file)
-        context.use_region(region)
+        staged = stage_settings(context.project, stage, HANDLER, dry_run=dry_run)
+        events = replays.load_events(file)
+        home_region = context.use_region(region)
+        caller = str(context.client("sts").get_caller_identity()["Account"])
     except (ValueError, ProjectError) as error:
         raise click.ClickException(str(error)) from None
+    except (ClientError, BotoCoreError) as error:
+        raise click.ClickException(f"AWS refused: {error}") from None
+    run: Callable[[dict[str, Any]], replays.Replayed]
+    if deployed:
+        client = replays.invoking_client(home_region, context.project, stage)
+        run = partial(replays.replay_deployed, client, context.project, stage)
+    else:
+        env = {**staged.env, "AWS_REGION": home_region}
+        run = partial(replays.replay_local, context.project, stage, env=env, home=caller)
     failures = 0
     for event in events:
-        try:
-            if where == "local":
-                ok, answer = True, replay_local(context.project, stage, event)
-            else:
-                client = invoking_client(context.region, context.project, stage)
-                ok, answer, log = replay_deployed(client, context.project, stage, event)
-                click.echo(log, nl=False)
-        except Exception as error:  # the handler's own failure is the outcome to report
-            ok, answer = False, f"{type(error).__name__}: {error}"
-        failures += not ok
-        click.echo(f"{'✓' if ok else '✗'} {event['detail'].get('eventID', event['id'])}: {json.dumps(answer)}")
+        replayed = replays.replay(event, staged.settings, caller, home_region, run)
+        failures += replayed.failed
+        if as_json:
+            click.echo("".join(f"note: {note}\n" for note in replayed.notes) + replayed.log, nl=False, err=True)
+            click.echo(json.dumps(replayed.answer))
+        else:
+            click.echo(replayed.text())
+    if staged.dry_run and not deployed:  # the deployed function runs with its own settings, and says so itself
+        click.echo(DRY_RUN, err=as_json)
     if failures:
         sys.exit(1)
 
@@ -275,12 +339,14 @@ def snapshot(
 ) -> None:
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
-    from chalicelib.domain.config import ConfigError, Settings
+    from chalicelib.domain.config import ConfigError
     from chalicelib.domain.errors import AwsError
     from sentrycli import snapshot as snapshots
+    from sentrycli.project import HANDLER
 
+    refuse_shell(context, {"SENTRY_MEMBER_ROLE": "--member-role"})
     try:
-        settings = Settings.from_env(context.project.environment(stage))
+        settings = stage_settings(context.project, stage, HANDLER, member_role=member_role).settings
         if account and not settings.baseline_table:
             raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
         home_region = context.use_region(region)  # the stage's: where its table is
@@ -361,13 +427,15 @@ def allow(
 
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
-    from chalicelib.domain.config import ConfigError, Settings
+    from chalicelib.domain.config import ConfigError
     from chalicelib.domain.errors import AwsError
     from chalicelib.reports.text import plural
     from sentrycli import allow as allowing
+    from sentrycli.project import HANDLER
     from sentrycli.snapshot import ec2_client
 
     now = datetime.now(UTC)
+    refuse_shell(context, {"SENTRY_MEMBER_ROLE": "--member-role"})
     try:
         granting = not listing and not revoking
         if (listing and revoking) or (not granting and (rule_text or lasting or reason)):
@@ -377,7 +445,7 @@ def allow(
             if len(group_ids) != 1:
                 raise ValueError("name the one group the exception is for: --group sg-...")
             wanted = allowing.asked(group_ids[0], rule_text, lasting, reason)
-        settings = Settings.from_env(context.project.environment(stage))
+        settings = stage_settings(context.project, stage, HANDLER, member_role=member_role).settings
         if account and not settings.baseline_table:
             raise ValueError("a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE")
         home_region = context.use_region(region)
@@ -412,14 +480,20 @@ def allow(
 
 
 @cli.command(
-    help="""Sweep the guarded groups now, as the scheduled sweep does, and print what it did.
+    help="""Sweep the guarded groups now, as the scheduled sweep does, and say what it did.
 
 Runs in this process with the stage's settings and your credentials (or
 AWS_ENDPOINT_URL): it reverts what the policy forbids, restores approved
 rules that are missing, and publishes one summary to the stage's topic if
-it found anything. It holds groups to the project's baseline file as it is
-in this folder (or to the stage's table), which is what the deployed sweep
-uses once you deploy. --dry-run only says what it would do.
+it found anything; it prints that summary (its subject and text). It holds
+groups to the project's baseline file as it is in this folder (or to the
+stage's table), which is what the deployed sweep uses once you deploy.
+
+--dry-run (or a stage with SENTRY_DRY_RUN set to true) changes nothing and
+publishes nothing: it prints what it would do and what the summary would
+say. --json prints the sweep's answer as JSON instead (the decision log
+goes to stderr). SENTRY_* settings in your shell are refused: every
+command takes the stage's, and its flags.
 
 \b
 An organization's stage (SENTRY_ACCOUNTS, SENTRY_REGIONS) is swept here,
@@ -429,13 +503,13 @@ the stage names does not trust you. --only-accounts and --only-regions
 narrow the round; --region stays the region the CLI works in."""
 )
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
-@click.option("--dry-run", is_flag=True, help="Change nothing; report what would be done.")
+@click.option("--dry-run", is_flag=True, help="Change nothing and publish nothing; say what would be done.")
 @click.option(
     "--only-accounts", metavar="IDS", default="", help="Only these of the stage's accounts (comma-separated)."
 )
 @click.option("--only-regions", metavar="REGIONS", default="", help="Only these of the stage's sweep regions.")
 @click.option("--member-role", metavar="NAME", help="The role to enter member accounts by (default: the stage's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (a single account's is JSON always).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep's answer as JSON.")
 @region_option
 @click.pass_obj
 def sweep(
@@ -449,44 +523,60 @@ def sweep(
     region: str | None,
 ) -> None:
     from chalicelib.adapters import baseline_file
-    from chalicelib.domain.config import Settings
+    from chalicelib.adapters.log import DecisionLog
+    from chalicelib.domain.sweep_round import RoundResult
     from chalicelib.usecases.fan_out import sweep_round
+    from chalicelib.usecases.pipeline import NOTHING_GUARDED
     from chalicelib.usecases.sweep import sweep as run_sweep
+    from sentrycli.project import SWEEP
+    from sentrycli.summary import in_words, indented, messages
 
+    said = io.StringIO()
+    log = DecisionLog(sys.stderr if as_json else said)
+    refuse_shell(context, {"SENTRY_DRY_RUN": "--dry-run", "SENTRY_MEMBER_ROLE": "--member-role"})
     try:
-        env = context.project.environment(stage)
-        if "SENTRY_BASELINE_FILE" in env:  # relative to this project, not to where chalicelib was installed from
-            env["SENTRY_BASELINE_FILE"] = str(context.project.baseline_path(stage))
-        if dry_run:
-            env["SENTRY_DRY_RUN"] = "true"
-        if member_role:
-            env["SENTRY_MEMBER_ROLE"] = member_role
-        settings = Settings.from_env(env)
+        staged = stage_settings(context.project, stage, SWEEP, dry_run=dry_run, member_role=member_role)
+        env, settings = staged.env, staged.settings
+        if not settings.scope.guards_anything:
+            raise ValueError(f"{NOTHING_GUARDED} in stage {stage} of {context.project.config_path}")
         # The project's baseline, as it would deploy: what is deployed now may differ until you deploy.
         approved = None if settings.baseline_table else baseline_file.load(context.project.baseline_path(stage))
         home_region = context.use_region(region)
-        narrowed = [part.strip() for part in f"{only_accounts},{only_regions}".split(",") if part.strip()]
-        if settings.accounts.home_only and not settings.regions and not narrowed:
-            click.echo(json.dumps(run_sweep(env, region=home_region, approved=approved).as_dict()))
-            return
         accounts = [part.strip() for part in only_accounts.split(",") if part.strip()]
         regions = [part.strip() for part in only_regions.split(",") if part.strip()]
-        result = sweep_round(
-            env, region=home_region, approved=approved, only_accounts=accounts, only_regions=regions, raises=False
-        )
-    except ProjectError as error:
+        result: Any
+        if settings.accounts.home_only and not settings.regions and not accounts and not regions:
+            result = run_sweep(env, region=home_region, approved=approved, log=log)
+        else:
+            result = sweep_round(
+                env,
+                region=home_region,
+                approved=approved,
+                only_accounts=accounts,
+                only_regions=regions,
+                raises=False,
+                log=log,
+            )
+    except (ValueError, ProjectError) as error:
         raise click.ClickException(str(error)) from None
-    except Exception as error:  # the sweep logged the details above
+    except Exception as error:  # the sweep logged the details
         raise click.ClickException(f"the sweep failed: {type(error).__name__}: {error}") from None
     if as_json:
         click.echo(json.dumps(result.as_dict()))
-        sys.exit(1 if result.failed else 0)
-    for place in result.places:
-        mark = "✗" if place.failed else "✓"
-        said = place.subject or place.problem or f"{place.summary}: {place.groups_checked} guarded groups"
-        click.echo(f"{mark} {place.label} in {place.place.region}: {said}")
-    reported = len(result.reported)
-    click.echo(f"{len(result.places)} account-regions swept, {reported} found something (round {result.round_id})")
+    elif isinstance(result, RoundResult):
+        for place in result.places:
+            mark = "✗" if place.failed else "✓"
+            found = place.subject or place.problem or f"{place.summary}: {place.groups_checked} guarded groups"
+            click.echo(f"{mark} {place.label} in {place.place.region}: {found}")
+        reported = len(result.reported)
+        click.echo(f"{len(result.places)} account-regions swept, {reported} found something (round {result.round_id})")
+    else:
+        mark, headline, lines = in_words(result)
+        click.echo(indented(f"{mark} {home_region}: {headline}", lines))
+    for message in messages(said.getvalue()):
+        click.echo(message)
+    if staged.dry_run:
+        click.echo(DRY_RUN, err=as_json)
     if result.failed:
         sys.exit(1)
 

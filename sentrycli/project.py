@@ -50,9 +50,18 @@ class Project:
             raise ProjectError(f"stage {stage!r} is not in {self.config_path} (stages: {', '.join(stages) or 'none'})")
         return dict(stages[stage])
 
-    def environment(self, stage: str) -> dict[str, str]:
-        """The stage's environment variables, over the project-wide ones (as Chalice merges them)."""
-        return {**self.config().get("environment_variables", {}), **self.stage(stage).get("environment_variables", {})}
+    def environment(self, stage: str, function: str | None = None) -> dict[str, str]:
+        """The stage's environment variables, over the project-wide ones, and the stage's for `function` over both.
+
+        As Chalice merges them for a function (a project-wide `lambda_functions` entry's are not merged).
+        """
+        entry = self.stage(stage)
+        own = entry.get("lambda_functions", {}).get(function, {}) if function else {}
+        return {
+            **self.config().get("environment_variables", {}),
+            **entry.get("environment_variables", {}),
+            **own.get("environment_variables", {}),
+        }
 
     def baseline_path(self, stage: str) -> Path:
         """The stage's baseline file: SENTRY_BASELINE_FILE (from the project root), else chalicelib/baseline.json."""

@@ -5,7 +5,8 @@ One result model for one group: `GroupOutcome`, whatever way in found it.
 outcome); `SweepResult` is groups judged again, by the schedule or at once
 because an event asked for it (a tag removed, a prefix list changed, an
 interface given another group, a record CloudTrail truncated), with the
-event as its `Trigger`. Both say how they went in one `Summary` word.
+event as its `Trigger`. Both say how they went in one `Summary` word;
+`PassedOver` is an event not acted on, with the word its log line said.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ class Summary(StrEnum):
     # Nothing was judged, and why.
     NOTHING_TO_DO = "nothing-to-do"
     NOT_GUARDED = "not-guarded"
+    NOTHING_GUARDED = "nothing-guarded"
     OWN_CHANGE = "own-change"
-    IGNORED = "ignored"
     OUT_OF_SCOPE = "out-of-scope"
     NOT_UNDERSTOOD = "not-understood"
     CONFIG_ERROR = "config-error"
@@ -220,6 +221,22 @@ class HandledChange:
             "rules": tally(self.group.outcomes),
         }
         return document | ({"account": self.account} if self.account else {})
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """An event the sentry did not act on, in the word and the message its log line said (the Lambda answer)."""
+
+    summary: Summary
+    reason: str
+    event_id: str | None = None
+    group_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"outcome": self.summary, "reason": self.reason}
+        return document | {
+            key: value for key, value in (("event_id", self.event_id), ("group_id", self.group_id)) if value
+        }
 
 
 @dataclass(frozen=True)

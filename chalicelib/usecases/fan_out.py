@@ -157,7 +157,7 @@ def _sweep_place(run: Invocation, place: Place, round_id: str, approved: Baselin
     judging = False
     try:
         acting = quiet.acting_in(place.account, f"sweep-{round_id}")
-        if acting is None:  # left the organization since the round began
+        if not isinstance(acting, Invocation):  # left the organization since the round began
             return PlaceFindings(place, place.account, Summary.NOT_GUARDED, failed=False, found=False)
         if approved is None or acting.account not in (None, acting.home_account()):
             approved = acting.baselines().region(place.account, place.region)

@@ -24,7 +24,7 @@ from chalicelib.domain.baseline import BaselineError
 from chalicelib.domain.change import IndirectChange, SecurityGroupChange, beside, truncated_rest
 from chalicelib.domain.errors import AwsError, RevertFailed, describe
 from chalicelib.domain.metrics import NOT_UNDERSTOOD
-from chalicelib.domain.outcome import HandledChange, Summary, SweepResult
+from chalicelib.domain.outcome import HandledChange, PassedOver, Summary, SweepResult
 from chalicelib.domain.policy import Mode, exempt_pattern, judge_exposure
 from chalicelib.domain.ports import Aws
 from chalicelib.reports.problem import problem_report
@@ -33,11 +33,12 @@ from chalicelib.usecases.rule_change import carry_out_change, plan_change
 
 __all__ = ["handle", "handle_event"]
 
+Handled = HandledChange | SweepResult | PassedOver
+
 
 def handle(raw: Any, home: str | None = None) -> dict[str, Any]:
-    """The Lambda entry point's work: handle the event, answer with a short JSON summary."""
-    handled = handle_event(raw, home=home)
-    return {"outcome": Summary.IGNORED} if handled is None else handled.as_dict()
+    """The Lambda entry point's work: handle the event, answer with a short JSON summary (its log's word)."""
+    return handle_event(raw, home=home).as_dict()
 
 
 def handle_event(
@@ -46,29 +47,31 @@ def handle_event(
     services: Aws | None = None,
     log: DecisionLog | None = None,
     home: str | None = None,
-) -> HandledChange | SweepResult | None:
-    """Handle one EventBridge event; return what was done, or None when it was not ours.
+) -> Handled:
+    """Handle one EventBridge event; return what was done, or why nothing was (`PassedOver`, as logged).
 
     Raises `ConfigError` or `BaselineError` for bad settings, `AwsError`
     when the group cannot be looked up, `RevertFailed` when a revoke or a
     restore failed and `NotificationFailed` when SNS did: each is logged first.
     """
     run = start(env, services, log, home)
-    if run.guards_nothing():
-        return None
+    nothing = run.guards_nothing()
+    if nothing is not None:
+        return nothing
     change = _read(raw, run)
-    if change is None:
-        return None
+    if isinstance(change, PassedOver):
+        return change
     if isinstance(change, IndirectChange):
         return handle_indirect(change, run)
     run = run.about(
         event_id=change.event_id, event_name=change.event_name, actor=change.actor.name, dry_run=run.settings.dry_run
     )
-    if _passed_over(change, run):
-        return None
+    passed = _passed_over(change, run)
+    if passed is not None:
+        return passed
     acting = _acting_in(change, run)
-    if acting is None:
-        return None
+    if isinstance(acting, PassedOver):
+        return acting
     run = acting
     try:
         plan = plan_change(change, run)
@@ -78,8 +81,9 @@ def handle_event(
     if plan is None:
         return _not_guarded(change, run)
     if plan.empty:
-        run.say(Level.INFO, f"nothing to do: {plan.why_nothing}", Summary.NOTHING_TO_DO, group_id=plan.group_id)
-        return None
+        return run.pass_over(
+            Level.INFO, f"nothing to do: {plan.why_nothing}", Summary.NOTHING_TO_DO, group_id=plan.group_id
+        )
     handled = carry_out_change(change, plan, run)
     try:
         finish(run, handled, RevertFailed)
@@ -90,7 +94,7 @@ def handle_event(
     return handled
 
 
-def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | None:
+def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | PassedOver:
     """An event around a rule change (`rejudge`): judged at once, as the sweep judges."""
     # Imported here: most events change rules, and their cold start need not load the judging of groups.
     from chalicelib.usecases.rejudge import handle_indirect as rejudge
@@ -98,43 +102,42 @@ def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | No
     return rejudge(change, run)
 
 
-def _read(raw: Any, run: Invocation) -> SecurityGroupChange | IndirectChange | None:
-    """The change the event records, or None (logged) when it is not ours or cannot be read."""
+def _read(raw: Any, run: Invocation) -> SecurityGroupChange | IndirectChange | PassedOver:
+    """The change the event records, or why not (logged) when it is not ours or cannot be read."""
     try:
         return parse_change(raw)
     except EventOutOfScope as error:
-        run.say(Level.INFO, f"ignored, not a change this sentry handles: {error}", Summary.OUT_OF_SCOPE)
-        return None
+        return run.pass_over(Level.INFO, f"not a change this sentry handles: {error}", Summary.OUT_OF_SCOPE)
     except EventNotUnderstood as error:
         # Retrying cannot help, so no raise; but a change nobody evaluated must not pass in silence.
-        event_id = peek_event_id(raw)
-        said = f"ignored an event it cannot read: {error}"
-        run.say(Level.ERROR, said, Summary.NOT_UNDERSTOOD, event_id=event_id, metrics=run.metrics(NOT_UNDERSTOOD))
+        about = run.about(event_id=peek_event_id(raw))
+        passed = about.pass_over(
+            Level.ERROR, f"cannot read the event: {error}", Summary.NOT_UNDERSTOOD, metrics=run.metrics(NOT_UNDERSTOOD)
+        )
         region = run.env.get("AWS_REGION", "unknown")
-        failure = run.about(event_id=event_id).publish(problem_report(str(error), region, event_id))
+        failure = about.publish(problem_report(str(error), region, passed.event_id))
         if failure is not None:
             raise failure from error  # neither evaluated nor reported: Lambda must retry
-        return None
+        return passed
 
 
-def _passed_over(change: SecurityGroupChange, run: Invocation) -> bool:
-    """True (and logged) when the change needs no look at the group at all."""
+def _passed_over(change: SecurityGroupChange, run: Invocation) -> PassedOver | None:
+    """Why (logged) the change needs no look at the group at all; None when it needs one."""
     said: tuple[Level, str, Summary] | None = None
     if change.failed:
-        said = Level.INFO, f"ignored: the call failed ({change.error_code}), so it changed nothing", Summary.IGNORED
+        message = f"nothing to do: the call failed ({change.error_code}), so it changed nothing"
+        said = Level.INFO, message, Summary.NOTHING_TO_DO
     elif change.is_revoke and run.settings.policy.mode is not Mode.LOCKDOWN:
         message = "nothing to do: a revoke matters only on a group held to a baseline (lockdown mode)"
         said = Level.INFO, message, Summary.NOTHING_TO_DO
     elif run.services.own_identity(change.region, run.env).made(change.actor):
         # What the sentry itself changes (reverts, restores, the sweep's) must never start another round.
-        said = Level.WARNING, "ignored: the sentry made this change itself", Summary.OWN_CHANGE
-    if said is not None:
-        run.say(*said, group_id=change.group_id)
-    return said is not None
+        said = Level.WARNING, "the sentry made this change itself", Summary.OWN_CHANGE
+    return None if said is None else run.pass_over(*said, group_id=change.group_id)
 
 
-def _acting_in(change: SecurityGroupChange, run: Invocation) -> Invocation | None:
-    """The invocation acting in the record's account; None (logged) when that account is not guarded."""
+def _acting_in(change: SecurityGroupChange, run: Invocation) -> Invocation | PassedOver:
+    """The invocation acting in the record's account; why not (logged) when that account is not guarded."""
     try:
         return run.acting_in(change.account, change.event_id, change.region)
     except AwsError as error:
@@ -153,19 +156,15 @@ def _cannot_evaluate(change: SecurityGroupChange, run: Invocation, error: Except
     run.cannot_evaluate(problem, report, group_id=change.group_id)
 
 
-def _not_guarded(change: SecurityGroupChange, run: Invocation) -> SweepResult | None:
+def _not_guarded(change: SecurityGroupChange, run: Invocation) -> SweepResult | PassedOver:
     """Said so; and an unguarded group's change that may open it: the guarded workloads it is attached to."""
     target = change.group_id or f"group named {change.group_name!r}"
-    run.say(
-        Level.INFO,
-        f"ignored: {target} is not guarded ({run.settings.scope})",
-        Summary.NOT_GUARDED,
-        group_id=change.group_id,
-    )
+    message = f"{target} is not guarded ({run.settings.scope})"
+    passed = run.pass_over(Level.INFO, message, Summary.NOT_GUARDED, group_id=change.group_id)
     if change.group_id is None or not _may_open_a_workload(change, run):
-        return None
+        return passed
     found = handle_indirect(beside(change, change.group_id), run)
-    return found if found is not None and (found.found_something or found.failed) else None
+    return found if isinstance(found, SweepResult) and (found.found_something or found.failed) else passed
 
 
 def _may_open_a_workload(change: SecurityGroupChange, run: Invocation) -> bool:

@@ -30,6 +30,7 @@ from chalicelib.domain.outcome import (
     FAILURES,
     HandledChange,
     InterfaceOutcome,
+    PassedOver,
     Summary,
     SweepResult,
     TagOutcome,
@@ -68,8 +69,8 @@ class Invocation:
         """The deployment's own account. Raises `AwsError`."""
         return self.home or self.services.home_account()
 
-    def acting_in(self, account: str | None, why: str, region: str = "unknown") -> Invocation | None:
-        """This invocation acting in `account` (the record's), or None (logged) when that account is not guarded.
+    def acting_in(self, account: str | None, why: str, region: str = "unknown") -> Invocation | PassedOver:
+        """This invocation acting in `account` (the record's), or why not (logged) when that account is not guarded.
 
         The deployment's own account is acted in with its own credentials; a
         member account through the member role, with a session named after
@@ -80,8 +81,7 @@ class Invocation:
         """
         settings = self.settings
         if account is None and not settings.accounts.home_only:
-            self._refuse_unnamed(why, region)
-            return None
+            return self._refuse_unnamed(why, region)
         if settings.accounts.home_only and self.home is None:
             # A single account's deployment outside Lambda (the CLI, local tests): its credentials are its
             # account's, so whatever the record says, a call can only act there (a group of another account
@@ -98,8 +98,7 @@ class Invocation:
             where = f"this deployment guards {settings.accounts}" + (
                 f" ({home})" if settings.accounts.home_only else ""
             )
-            self.say(Level.INFO, f"ignored: account {account} is not guarded ({where})", Summary.NOT_GUARDED)
-            return None
+            return self.pass_over(Level.INFO, f"account {account} is not guarded ({where})", Summary.NOT_GUARDED)
         if account == home and settings.accounts.home_only:
             return replace(self, home=home)
         if account == home:
@@ -107,14 +106,15 @@ class Invocation:
         services = self.services.acting_in(account, session_name(why), settings.member_role)
         return replace(self, services=services, home=home, account=account).about(account=account)
 
-    def _refuse_unnamed(self, why: str, region: str) -> None:
+    def _refuse_unnamed(self, why: str, region: str) -> PassedOver:
         problem = (
             "the record names no account (neither recipientAccountId nor the envelope's), so it is acted on nowhere"
         )
-        self.say(Level.ERROR, f"ignored: {problem}", Summary.NOT_UNDERSTOOD, metrics=self.metrics(NOT_UNDERSTOOD))
+        passed = self.pass_over(Level.ERROR, problem, Summary.NOT_UNDERSTOOD, metrics=self.metrics(NOT_UNDERSTOOD))
         failure = self.publish(problem_report(problem, region, why))
         if failure is not None:
             raise failure  # neither acted on nor reported: Lambda must retry
+        return passed
 
     def acting_account(self) -> str | None:
         """The account acted in: the one `acting_in` chose; None: the deployment's own (a single account's)."""
@@ -146,12 +146,17 @@ class Invocation:
     def say(self, level: Level, message: str, outcome: str, **fields: Any) -> None:
         self.log.write(level, message, outcome, **{**self.context, **fields})
 
-    def guards_nothing(self) -> bool:
-        """True (and said) when the settings guard no group at all."""
+    def pass_over(self, level: Level, message: str, outcome: Summary, **fields: Any) -> PassedOver:
+        """Say why nothing is done, and answer with the same word and message."""
+        self.say(level, message, outcome, **fields)
+        said = {**self.context, **fields}
+        return PassedOver(outcome, message, said.get("event_id"), said.get("group_id"))
+
+    def guards_nothing(self) -> PassedOver | None:
+        """Why nothing is judged (said) when the settings guard no group at all; None when they guard some."""
         if self.settings.scope.guards_anything:
-            return False
-        self.say(Level.WARNING, NOTHING_GUARDED, Summary.IGNORED)
-        return True
+            return None
+        return self.pass_over(Level.WARNING, NOTHING_GUARDED, Summary.NOTHING_GUARDED)
 
     def publish(self, report: Report, **fields: Any) -> NotificationFailed | None:
         """Publish to the topic and the chat topic, those set; log each and return what failed, if anything."""

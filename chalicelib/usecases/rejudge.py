@@ -29,7 +29,7 @@ from chalicelib.domain.change import STATE_CHANGE, TAG_EVENTS, Indirect, Indirec
 from chalicelib.domain.errors import AwsError, RevertFailed, describe
 from chalicelib.domain.groups import GroupInfo
 from chalicelib.domain.guard_tags import TagDecision, guard_tag_decisions
-from chalicelib.domain.outcome import Outcome, Summary, SweepResult, TagOutcome, Trigger
+from chalicelib.domain.outcome import Outcome, PassedOver, Summary, SweepResult, TagOutcome, Trigger
 from chalicelib.domain.policy import GroupScope, exempt_pattern
 from chalicelib.domain.ports import SecurityGroupsPort
 from chalicelib.domain.selection import EVERYTHING, Selection
@@ -38,19 +38,17 @@ from chalicelib.usecases.judge import judge
 from chalicelib.usecases.pipeline import Invocation, finish
 
 
-def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | None:
-    """Handle one indirect change; None (logged) when there is nothing to judge."""
+def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | PassedOver:
+    """Handle one indirect change; why not (logged) when there is nothing to judge."""
     settings = run.settings
     run = run.about(
         event_id=change.event_id, event_name=change.event_name, actor=change.actor.name, dry_run=settings.dry_run
     )
     if change.failed:
-        message = f"ignored: the call failed ({change.header.error_code}), so it changed nothing"
-        run.say(Level.INFO, message, Summary.IGNORED)
-        return None
+        message = f"nothing to do: the call failed ({change.header.error_code}), so it changed nothing"
+        return run.pass_over(Level.INFO, message, Summary.NOTHING_TO_DO)
     if run.services.own_identity(change.region, run.env).made(change.actor):
-        run.say(Level.WARNING, "ignored: the sentry made this change itself", Summary.OWN_CHANGE)
-        return None
+        return run.pass_over(Level.WARNING, "the sentry made this change itself", Summary.OWN_CHANGE)
     try:
         acting = run.acting_in(change.header.account, change.event_id, change.region)
     except AwsError as error:
@@ -58,8 +56,8 @@ def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | No
         report = problem_report(problem, change.region, change.event_id, account=change.header.account)
         run.cannot_evaluate(problem, report)
         raise
-    if acting is None:
-        return None
+    if isinstance(acting, PassedOver):
+        return acting
     run = acting
     try:
         approved = run.baselines().region(run.acting_account(), change.region)
@@ -74,15 +72,15 @@ def handle_indirect(change: IndirectChange, run: Invocation) -> SweepResult | No
     if change.kind is Indirect.GUARD_TAG:
         decisions = guard_tag_decisions(change, settings.scope)
         if not decisions:
-            run.say(Level.INFO, "nothing to do: the call leaves the guard tag alone", Summary.NOTHING_TO_DO)
-            return None
+            return run.pass_over(
+                Level.INFO, "nothing to do: the call leaves the guard tag alone", Summary.NOTHING_TO_DO
+            )
         ec2 = run.services.security_groups(change.region)
         removed = [decision for decision in decisions if decision.removes_guard]
         tags = tuple(_put_back(decision, ec2, settings.scope, settings.dry_run, exempt) for decision in removed)
     elif exempt is not None:
         message = f"allowed: made by an exempt principal (matches {exempt}); the next sweep judges what it touched"
-        run.say(Level.INFO, message, Summary.ALLOWED)
-        return None
+        return run.pass_over(Level.INFO, message, Summary.ALLOWED)
     what, why = _what(change)
     always = bool(tags) or change.truncated
     trigger = Trigger(change, what, why, tags, always_report=always)

@@ -51,7 +51,7 @@ def sweep(
     except (ConfigError, BaselineError, AwsError) as error:
         run.say(Level.ERROR, str(error), Summary.CONFIG_ERROR)
         raise
-    if run.guards_nothing():
+    if run.guards_nothing() is not None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         return SweepResult(region, now, run.settings.policy.mode, run.settings.dry_run, 0, 0)
     run = run.about(event_name="sweep", dry_run=run.settings.dry_run)

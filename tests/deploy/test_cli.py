@@ -1,8 +1,7 @@
-"""The `sentry` command: setup, doctor and replay, against moto in this process."""
+"""The `sentry` command: setup, doctor and what replay reads, against moto in this process (replay: test_cli_replay)."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,21 +9,18 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from app import SECURITY_GROUP_CHANGES
-from localaws import cloudtrail
 from localaws.rehearse import project_copy
 from sentrycli.doctor import TITLES, Doctor, logs_management_writes
 from sentrycli.doctor.topic import check_topic
 from sentrycli.main import cli
 from sentrycli.project import Project
-from sentrycli.replay import replay_deployed
 from tests.conftest import load_event
-from tests.functional.conftest import REGION, World, ssh_from
+from tests.functional.conftest import REGION
 
 CHECKS = TITLES
 
@@ -534,32 +530,6 @@ def test_a_subscription_awaiting_confirmation_is_not_enough() -> None:
 # --- replay -----------------------------------------------------------------
 
 
-def test_replay_local_runs_the_handler_with_the_stage_settings(project: Path, tmp_path: Path) -> None:
-    with mock_aws():
-        world = World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
-        group = world.group()
-        config_path = project / ".chalice" / "config.json"
-        config = json.loads(config_path.read_text())
-        config["stages"]["dev"]["environment_variables"].update(
-            SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN=world.topic_arn
-        )
-        config_path.write_text(json.dumps(config))
-        _, created = cloudtrail.apply(
-            world.ec2, "AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()]
-        )
-        record = cloudtrail.record(
-            "AuthorizeSecurityGroupIngress", {"GroupId": group, "IpPermissions": [ssh_from()]}, created, region=REGION
-        )
-        trail_file = tmp_path / "trail.json"
-        trail_file.write_text(json.dumps({"Records": [record]}))  # as CloudTrail writes its log files
-
-        result = sentry(project, "replay", str(trail_file), "--local")
-
-        assert result.exit_code == 0, result.output
-        assert world.rules(group) == {"all traffic to 0.0.0.0/0, egress"}
-        assert f"✓ {record['eventID']}: " in result.output and '"outcome": "reverted"' in result.output
-
-
 @pytest.mark.parametrize("content", ["[1, 2]", '{"detail": "x"}', '{"id": "1", "detail": {}}', "[]", "{"])
 def test_replay_of_a_file_that_is_not_an_event_says_so(project: Path, tmp_path: Path, content: str) -> None:
     junk = tmp_path / "junk.json"
@@ -574,26 +544,3 @@ def test_replay_with_an_unknown_stage_says_so(project: Path, tmp_path: Path) -> 
     record.write_text(json.dumps(load_event("authorize_ingress_flat_ruleset.json")))
     result = sentry(project, "replay", str(record), "--stage", "nope")
     assert result.exit_code != 0 and "stage 'nope' is not in" in result.output
-
-
-def test_replay_to_the_deployed_function_reports_its_answer_and_log(project: Path) -> None:
-    client = boto3.client("lambda", region_name=REGION)
-    event = {"id": "e-1", "detail": {"eventID": "e-1"}}
-    with Stubber(client) as stub:
-        payload = json.dumps({"errorMessage": "RevertFailed"}).encode()
-        stub.add_response(
-            "invoke",
-            {
-                "StatusCode": 200,
-                "FunctionError": "Unhandled",
-                "LogResult": "bG9nIGxpbmUK",
-                "Payload": StreamingBody(io.BytesIO(payload), len(payload)),
-            },
-            {
-                "FunctionName": "sg-sentry-prod-on_security_group_change",
-                "Payload": json.dumps(event).encode(),
-                "LogType": "Tail",
-            },
-        )
-        ok, answer, log = replay_deployed(client, Project(project), "prod", event)
-    assert (ok, answer, log) == (False, {"errorMessage": "RevertFailed"}, "log line\n")

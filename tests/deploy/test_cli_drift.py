@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from click.testing import CliRunner, Result
-from moto import mock_aws
 
-from localaws.rehearse import project_copy
-from sentrycli.main import cli
+from tests.deploy.conftest import sentry
 from tests.functional.conftest import REGION, World, ssh_from
 
 GUARD = {"sg-sentry": "guard"}  # what the dev stage guards
-
-
-@pytest.fixture
-def project() -> Iterator[Path]:
-    with project_copy() as path:
-        yield path
-
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws():
-        yield World.build(*(boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs")))
-
-
-def sentry(project: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--project-dir", str(project), *args, "--region", REGION])
 
 
 def baseline_of(project: Path) -> dict[str, object]:
@@ -85,17 +64,15 @@ def test_sweep_dry_run_says_what_it_would_do_and_a_real_sweep_does_it(project: P
     world.ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[ssh_from()])
     drifted = world.rules(web)
 
-    dry = sentry(project, "sweep", "--dry-run")
+    dry = sentry(project, "sweep", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.output.splitlines()[-1])["rules"] == {
-        "would revert (dry run)": 1,
-        "would restore (dry run)": 1,
-    }
+    assert json.loads(dry.stdout)["rules"] == {"would revert (dry run)": 1, "would restore (dry run)": 1}
     assert world.rules(web) == drifted
 
     real = sentry(project, "sweep")
     assert real.exit_code == 0, real.output
     assert world.rules(web) == {"tcp 443 from 10.0.0.0/8, ingress", "all traffic to 0.0.0.0/0, egress"}
+    assert real.output.startswith(f"✓ {REGION}: sg-sentry sweep: reverted 1 rule, restored 1 rule on 1 group")
 
 
 def test_sweep_with_a_broken_baseline_fails_and_changes_nothing(project: Path, world: World) -> None:

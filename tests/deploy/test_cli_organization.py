@@ -127,3 +127,23 @@ def test_a_member_accounts_snapshot_needs_the_table(world: World) -> None:
         )
     assert result.exit_code != 0
     assert "a member account's baseline lives in the table: the stage sets no SENTRY_BASELINE_TABLE" in result.output
+
+
+def test_replay_of_a_member_accounts_record_says_it_enters_through_the_member_role(
+    project: Path, world: World, tmp_path: Path
+) -> None:
+    member = in_account(MEMBER_B, REGION)
+    group = member.group(tags=GUARD)
+    record = tmp_path / "record.json"
+    event = member.open_ssh(group)
+    record.write_text(json.dumps(event["detail"]))  # as CloudTrail's Event history shows it
+
+    result = sentry(project, "replay", str(record))
+
+    assert result.exit_code == 0, result.output
+    session = f"sg-sentry-{event['detail']['eventID']}"
+    assert f"  note: account {MEMBER_B} is entered through the member role sg-sentry-member (session {session})" in (
+        result.output
+    )
+    assert SSH_WORLD_RULE not in member.rules(group)
+    assert f"reverted 1 rule on {group} (web-prod) in {MEMBER_B}" in result.output.splitlines()[0]

@@ -177,7 +177,7 @@ def test_an_exempt_principal_may_remove_an_approved_rule_until_the_sweep_comes(
     )
     env = held.env(SENTRY_EXEMPT_PRINCIPALS="arn:aws:iam::*:role/terraform-*")
 
-    assert sentry(event, **env) == {"outcome": "ignored"}
+    assert sentry(event, **env)["outcome"] == "nothing-to-do"
     assert HTTPS_INTERNAL not in world.rules(held.group_id)
     (line,) = log_lines(capsys.readouterr().out)
     assert line["outcome"] == "nothing-to-do" and "exempt principal" in line["message"]
@@ -413,7 +413,7 @@ def test_the_sentrys_own_restores_and_reverts_cause_no_further_action(
 
     # EventBridge now delivers the events of the sentry's own calls to the handler.
     for event in own_events:
-        assert sentry(event, **held.env(AWS_LAMBDA_FUNCTION_NAME=FUNCTION)) == {"outcome": "ignored"}
+        assert sentry(event, **held.env(AWS_LAMBDA_FUNCTION_NAME=FUNCTION))["outcome"] == "own-change"
 
     assert snapshot_of_rules(world, held.group_id) == settled
     assert [line["outcome"] for line in log_lines(capsys.readouterr().out)] == ["own-change"] * len(own_events)

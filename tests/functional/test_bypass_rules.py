@@ -274,7 +274,7 @@ def test_a_record_that_cannot_be_read_and_says_nothing_of_truncation_is_still_re
     event["detail"]["requestParameters"] = {"groupId": group, "ipPermissions": "nonsense"}
     event["detail"]["responseElements"] = None
 
-    assert sentry(event, SENTRY_GROUP_IDS=group) == {"outcome": "ignored"}
+    assert sentry(event, SENTRY_GROUP_IDS=group)["outcome"] == "not-understood"
     ((subject, _),) = world.messages()
     assert subject.startswith("sg-sentry: could not evaluate")
     assert cloudtrail.ACCOUNT  # the record came from the same builder as every other

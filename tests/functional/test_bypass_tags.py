@@ -43,7 +43,7 @@ def test_ssh_opened_while_the_tag_was_gone_is_reverted_once_the_tag_event_arrive
     opened = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
 
     # The events are handled in either order; here the worse one: the opening first, while untagged.
-    assert sentry(opened, **TAGGED) == {"outcome": "ignored"}
+    assert sentry(opened, **TAGGED)["outcome"] == "not-guarded"
     assert "tcp 22 from 0.0.0.0/0, ingress" in world.rules(group)
     sentry(untagged, **TAGGED)
 
@@ -72,8 +72,8 @@ def test_a_tag_change_that_leaves_the_guard_alone_is_nothing_to_do(world: World,
     event = world.change("CreateTags", Resources=[group], Tags=[{"Key": "team", "Value": "web"}])
     instance_tag = world.change("CreateTags", Resources=[world.vpc_id], Tags=[{"Key": "sg-sentry", "Value": "off"}])
 
-    assert sentry(event, **TAGGED) == {"outcome": "ignored"}
-    assert sentry(instance_tag, **TAGGED) == {"outcome": "ignored"}  # not a security group
+    assert sentry(event, **TAGGED)["outcome"] == "nothing-to-do"
+    assert sentry(instance_tag, **TAGGED)["outcome"] == "out-of-scope"  # not a security group
     assert world.messages() == []
 
 
@@ -82,7 +82,7 @@ def test_a_cached_not_guarded_never_lets_a_forbidden_change_through(world: World
     # Untag, make a harmless change (the handler, if it cached "not guarded", would now), re-tag, open SSH.
     world.ec2.delete_tags(Resources=[group], Tags=[{"Key": "sg-sentry"}])
     harmless = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from("10.0.0.0/8")])
-    assert sentry(harmless, **TAGGED) == {"outcome": "ignored"}
+    assert sentry(harmless, **TAGGED)["outcome"] == "not-guarded"
     world.ec2.create_tags(Resources=[group], Tags=[{"Key": "sg-sentry", "Value": "guard"}])
     opened = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
 

@@ -131,7 +131,7 @@ def test_an_event_from_an_account_not_guarded_changes_nothing(
 
     answer = invoke_handler(event, tmp_path, **central_env(world))
 
-    assert answer == {"outcome": "ignored"}
+    assert answer["outcome"] == "not-guarded"
     assert SSH_WORLD_RULE in stranger.rules(group)
     assert sessions_in(MEMBER_C) == [] and world.messages() == []
     (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if MEMBER_C in text]
@@ -154,7 +154,7 @@ def test_the_whole_organization_is_the_active_accounts_organizations_lists(world
     answer = invoke_handler(stranger.open_ssh(outside), tmp_path, **central_env(world, SENTRY_ACCOUNTS="*"))
 
     assert SSH_WORLD_RULE not in member.rules(in_org)
-    assert answer == {"outcome": "ignored"} and SSH_WORLD_RULE in stranger.rules(outside)
+    assert answer["outcome"] == "not-guarded" and SSH_WORLD_RULE in stranger.rules(outside)
     ((subject, _),) = world.messages()
     (email,) = world.emails()
     # Organizations names the account: the email says which one it is.
@@ -168,7 +168,7 @@ def test_the_sentrys_own_calls_in_a_member_account_cause_nothing(world: World, t
     look_alike = cloudtrail.assumed_role("sg-sentry-member", "mallory", account=MEMBER_B)
 
     mine = invoke_handler(member.open_ssh(group, identity=own), tmp_path, **central_env(world))
-    assert mine == {"outcome": "ignored"} and SSH_WORLD_RULE in member.rules(group)
+    assert mine["outcome"] == "own-change" and SSH_WORLD_RULE in member.rules(group)
     assert world.messages() == []
 
     # The role's name is not enough: a session the sentry did not name is judged like any other.
@@ -184,7 +184,7 @@ def test_a_record_that_arrived_as_another_account_is_refused_and_changes_nothing
 
     answer = invoke_handler(event, tmp_path, **central_env(world))
 
-    assert answer == {"outcome": "ignored"}
+    assert answer["outcome"] == "not-understood"
     assert SSH_WORLD_RULE in member.rules(group) and sessions_in(MEMBER_B) == []
     ((subject, document),) = world.messages()
     assert subject == "sg-sentry: could not evaluate a security-group change"
@@ -417,7 +417,7 @@ def test_a_record_that_names_no_account_is_acted_on_nowhere_when_more_than_one_i
 
     answer = invoke_handler(event, tmp_path, **central_env(world))
 
-    assert answer == {"outcome": "ignored"} and SSH_WORLD_RULE in member.rules(group)
+    assert answer["outcome"] == "not-understood" and SSH_WORLD_RULE in member.rules(group)
     ((_, document),) = world.messages()
     assert document["summary"] == "not-evaluated" and "names no account" in document["problem"]
 

@@ -123,7 +123,7 @@ def test_events_outside_its_scope_are_logged_and_ignored(
 ) -> None:
     event = load_event("revoke_ingress.json")
     event["detail"]["eventName"] = "DeleteSecurityGroup"
-    assert sentry(event, SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
+    assert sentry(event, SENTRY_GROUP_IDS="*")["outcome"] == "out-of-scope"
     (line,) = log_lines(capsys.readouterr().out)
     assert line["outcome"] == "out-of-scope" and "DeleteSecurityGroup" in line["message"]
     assert world.messages() == []
@@ -134,7 +134,7 @@ def test_a_revoke_on_a_group_without_a_baseline_needs_nothing(
     world: World, sentry: Invoke, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     event = load_event("revoke_ingress.json")
-    assert sentry(event, SENTRY_GROUP_IDS="*", SENTRY_MODE=mode) == {"outcome": "ignored"}
+    assert sentry(event, SENTRY_GROUP_IDS="*", SENTRY_MODE=mode)["outcome"] == "nothing-to-do"
     (line,) = log_lines(capsys.readouterr().out)
     assert line["outcome"] == "nothing-to-do" and "baseline" in line["message"]
     assert world.messages() == []
@@ -146,7 +146,7 @@ def test_an_event_it_cannot_read_is_logged_and_reported_without_raising(
     event = load_event("authorize_ingress_nested_ruleset.json")
     event["detail"]["responseElements"]["securityGroupRuleSet"] = {"items": "garbage"}
 
-    assert sentry(event, SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
+    assert sentry(event, SENTRY_GROUP_IDS="*")["outcome"] == "not-understood"
 
     lines = log_lines(capsys.readouterr().out)
     assert [(line["outcome"], line["event_id"]) for line in lines] == [

@@ -30,7 +30,7 @@ def test_the_sentry_never_reacts_to_its_own_calls(
 
     answer = sentry(event, SENTRY_GROUP_IDS=group, AWS_LAMBDA_FUNCTION_NAME=FUNCTION)
 
-    assert answer == {"outcome": "ignored"}
+    assert answer["outcome"] == "own-change"
     assert SSH_WORLD in world.rules(group)  # left alone: the sentry made it (a restore, in lockdown with a baseline)
     assert [line["outcome"] for line in log_lines(capsys.readouterr().out)] == ["own-change"]
     assert world.messages() == []
@@ -71,7 +71,7 @@ def test_the_records_of_its_own_tag_and_interface_calls_cause_nothing_further(
     DEPLOYED_CALLS.clear()
 
     for event in echoes:
-        assert sentry(event, **env) == {"outcome": "ignored"}
+        assert sentry(event, **env)["outcome"] == "own-change"
 
     assert [line["outcome"] for line in log_lines(capsys.readouterr().out)] == ["own-change", "own-change"]
     assert [call[1] for call in DEPLOYED_CALLS] in ([], ["GetCallerIdentity"])  # no EC2 call at all
@@ -100,7 +100,7 @@ def test_a_new_group_keeps_its_default_outbound_rule_when_every_group_is_guarded
     record = cloudtrail.record("CreateSecurityGroup", params, region=REGION)
     record["responseElements"] = {"_return": True, "groupId": group}
 
-    assert sentry(cloudtrail.eventbridge(record), SENTRY_GROUP_IDS="*") == {"outcome": "ignored"}
+    assert sentry(cloudtrail.eventbridge(record), SENTRY_GROUP_IDS="*")["outcome"] == "out-of-scope"
 
     assert world.rules(group) == {DEFAULT_EGRESS}
 

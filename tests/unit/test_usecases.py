@@ -17,7 +17,7 @@ from chalicelib.adapters.log import DecisionLog
 from chalicelib.domain.baseline import ApprovedGroup, Baseline
 from chalicelib.domain.config import ConfigError
 from chalicelib.domain.errors import AwsError, NotificationFailed, RevertFailed, SweepFailed
-from chalicelib.domain.outcome import HandledChange, Outcome, Summary, SweepResult
+from chalicelib.domain.outcome import HandledChange, Outcome, PassedOver, Summary, SweepResult
 from chalicelib.domain.policy import Mode
 from chalicelib.usecases.handle_event import handle_event
 from chalicelib.usecases.sweep import sweep
@@ -51,7 +51,7 @@ class Run:
         created = [security_group_rule(group, held)]
         return eventbridge(record("AuthorizeSecurityGroupIngress", params, created, region=REGION, **record_fields))
 
-    def handle(self, event: Any) -> HandledChange | SweepResult | None:
+    def handle(self, event: Any) -> HandledChange | SweepResult | PassedOver:
         return handle_event(event, env=self.env, services=self.aws, log=DecisionLog(self.out))
 
     def sweep(self, approved: Baseline | None = None) -> SweepResult:
@@ -60,6 +60,12 @@ class Run:
     @property
     def lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+    def passed_over(self, event: Any) -> str:
+        """Handle an event the sentry does not act on: the word of its answer, which must be its log's first."""
+        handled = self.handle(event)
+        assert isinstance(handled, PassedOver) and handled.as_dict()["outcome"] == self.said[0]
+        return handled.summary
 
     @property
     def said(self) -> list[str]:
@@ -103,7 +109,7 @@ def test_an_internal_source_is_allowed_and_stays() -> None:
 def test_a_group_nobody_guards_is_left_alone() -> None:
     run = Run()
     other = run.aws.ec2.add_group("scratch")
-    assert run.handle(run.opened(group=other)) is None
+    assert run.passed_over(run.opened(group=other))
     assert len(run.aws.ec2.rules_of(other)) == 1
     # And, as it opens the group to the world, a look for guarded workloads it sits beside: none.
     assert run.said == ["not-guarded", "clean"]
@@ -112,8 +118,8 @@ def test_a_group_nobody_guards_is_left_alone() -> None:
 
 def test_nothing_guarded_is_said_and_nothing_is_read() -> None:
     run = Run(SENTRY_GROUP_IDS="")
-    assert run.handle(run.opened()) is None
-    assert run.said == ["ignored"]
+    assert run.passed_over(run.opened()) == "nothing-guarded"
+    assert run.said == ["nothing-guarded"]
     assert run.aws.ec2.calls == {}
 
 
@@ -128,7 +134,7 @@ def test_bad_settings_are_refused_before_anything_is_read() -> None:
 def test_an_event_of_another_kind_is_out_of_scope() -> None:
     run = Run()
     event = eventbridge(record("DescribeInstances", {}, region=REGION))
-    assert run.handle(event) is None
+    assert run.passed_over(event)
     assert run.said == ["out-of-scope"]
 
 
@@ -136,7 +142,7 @@ def test_an_unreadable_event_is_reported_and_a_failed_report_raised() -> None:
     run = Run()
     event = run.opened()
     event["detail"]["awsRegion"] = "not a region"
-    assert run.handle(event) is None
+    assert run.passed_over(event)
     assert run.said == ["not-understood", "notified"]
     assert run.subjects == ["sg-sentry: could not evaluate a security-group change"]
     run.aws.sns.failure = "AuthorizationError: no"
@@ -144,11 +150,11 @@ def test_an_unreadable_event_is_reported_and_a_failed_report_raised() -> None:
         run.handle(event)
 
 
-def test_a_failed_call_changed_nothing_and_is_ignored() -> None:
+def test_a_failed_call_changed_nothing_so_there_is_nothing_to_do() -> None:
     run = Run()
     event = run.opened(error=("UnauthorizedOperation", "no"))
-    assert run.handle(event) is None
-    assert run.said == ["ignored"]
+    assert run.passed_over(event) == "nothing-to-do"
+    assert run.said == ["nothing-to-do"]
     assert len(run.aws.ec2.rules_of(run.group)) == 1
 
 
@@ -156,7 +162,7 @@ def test_the_sentrys_own_change_never_starts_another_round() -> None:
     run = Run()
     event = run.opened()
     run.aws.identity.own_arn = event["detail"]["userIdentity"]["arn"]
-    assert run.handle(event) is None
+    assert run.passed_over(event)
     assert run.said == ["own-change"]
     assert len(run.aws.ec2.rules_of(run.group)) == 1
 
@@ -164,7 +170,7 @@ def test_the_sentrys_own_change_never_starts_another_round() -> None:
 def test_a_revoke_in_internet_mode_needs_no_look() -> None:
     run = Run()
     params = {"GroupId": run.group, "SecurityGroupRuleIds": ["sgr-00000000000000001"]}
-    assert run.handle(eventbridge(record("RevokeSecurityGroupIngress", params, [], region=REGION))) is None
+    assert run.passed_over(eventbridge(record("RevokeSecurityGroupIngress", params, [], region=REGION)))
     assert run.said == ["nothing-to-do"]
     assert run.aws.ec2.calls == {}
 
@@ -260,7 +266,7 @@ def test_lockdown_puts_the_group_back_to_its_baseline() -> None:
 def test_a_sweep_with_nothing_guarded_reads_nothing() -> None:
     run = Run(SENTRY_GROUP_IDS="")
     result = run.sweep()
-    assert result.groups_checked == 0 and run.said == ["ignored"]
+    assert result.groups_checked == 0 and run.said == ["nothing-guarded"]
     assert run.aws.ec2.calls == {}
 
 
