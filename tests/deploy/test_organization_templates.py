@@ -247,7 +247,7 @@ def test_the_central_bus_takes_events_from_the_organization_only(org: dict[str, 
         },
     }
     assert SECURITY_GROUP_CHANGES["source"] == ["aws.ec2"]
-    assert set(org["Parameters"]) == {"AlertEmail", "OrganizationId"}
+    assert set(org["Parameters"]) == {"AlertEmail", "ChatTopicName", "OrganizationId"}
 
 
 def test_the_sweep_queue_outlasts_the_worker_and_gives_up_after_three_receives(org: dict[str, Any]) -> None:
@@ -388,4 +388,4 @@ def test_a_single_accounts_package_has_no_worker_queue_table_or_bus_policy(tmp_p
     assert not any(
         "Events" in r["Properties"] and "SQS" in json.dumps(r["Properties"]["Events"]) for r in resources_.values()
     )
-    assert set(template["Parameters"]) == {"AlertEmail"}
+    assert set(template["Parameters"]) == {"AlertEmail", "ChatTopicName"}
