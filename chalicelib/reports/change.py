@@ -16,7 +16,15 @@ from chalicelib.reports.parts import (
     unreadable_lines,
     who_lines,
 )
-from chalicelib.reports.text import clean, console_link, dry_run_words, plural, subject_line, tally_words
+from chalicelib.reports.text import (
+    clean,
+    console_link,
+    dry_run_words,
+    duration_words,
+    plural,
+    subject_line,
+    tally_words,
+)
 
 LISTED_RULES_LIMITS = (100, 40, 15, 5)
 
@@ -113,23 +121,6 @@ def _text(handled: HandledChange, listed: int, account: AccountLabel | None) -> 
         f"Mode {handled.group.mode}{_held(handled)}; dry run {dry_run_words(handled.group.dry_run)}.",
     ]
     return "\n".join(lines) + "\n"
-
-
-# A duration in its two largest units: "14 s", "3 min 20 s", "2 h 5 min", "3 d 4 h".
-DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def duration_words(seconds: float) -> str:
-    """A number of seconds as a person reads it."""
-    if seconds < 1:
-        return "under 1 s"
-    left = round(seconds)
-    said: list[tuple[int, str]] = []
-    for unit, size in DURATION_UNITS:
-        count, left = divmod(left, size)
-        if count or said:
-            said.append((count, unit))
-    return " ".join(f"{count} {unit}" for count, unit in said[:2] if count)
 
 
 def _exposure_lines(handled: HandledChange) -> list[str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.reports.fit import Report
-from chalicelib.reports.text import clean, console_link
+from chalicelib.reports.text import clean, console_link, duration_words
 
 # Chatbot's limits for a custom notification (docs/deploying.md, "Chat").
 TITLE_LIMIT = 250
@@ -117,6 +117,8 @@ def _change(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     unreadable = document.get("unreadable_rules", [])[:RULES_LISTED]
     lines += [f"• could not read {code(item.get('rule'), 200)}" for item in unreadable]
     lines += [f"*Could not read* {code(problem, 300)}" for problem in document.get("unreadable", [])[:RULES_LISTED]]
+    if isinstance(document.get("exposure_seconds"), int | float):
+        lines.append(f"*Open for* {duration_words(document['exposure_seconds'])}, until the revert was confirmed")
     lines.append(_mode(document))
     return lines, _consoles([group])
 

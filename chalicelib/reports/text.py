@@ -83,3 +83,20 @@ def _is_control(char: str) -> bool:
     # send; Co/Cn: private-use and unassigned code points.
     category = unicodedata.category(char)
     return category in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"} or (category == "Zs" and char != " ")
+
+
+# A duration in its two largest units: "14 s", "3 min 20 s", "2 h 5 min", "3 d 4 h".
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def duration_words(seconds: float) -> str:
+    """A number of seconds as a person reads it."""
+    if seconds < 1:
+        return "under 1 s"
+    left = round(seconds)
+    said: list[tuple[int, str]] = []
+    for unit, size in DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count or said:
+            said.append((count, unit))
+    return " ".join(f"{count} {unit}" for count, unit in said[:2] if count)

@@ -76,6 +76,9 @@ def test_the_chat_topic_gets_a_custom_notification_naming_the_group_and_the_rule
     assert document["source"] == "sg-sentry" and "content" not in document
     (email,) = world.emails()
     assert email == document["text"] and f"Group        {group} (@here web-prod)" in email
+    # How long the change stayed open: the same words in the chat as in the email.
+    (open_for,) = re.findall(r"open for (.+?), from the change", email)
+    assert f"*Open for* {open_for}, until the revert was confirmed" in content["description"]
 
 
 def test_the_email_topic_gets_the_same_message_with_chat_as_without(world: World, sentry: Invoke) -> None:
