@@ -23,6 +23,10 @@ from sentrycli.project import Project
 
 # What a dry run here says, once, after what it would have done.
 DRY_RUN = "dry run: nothing changed, nothing published"
+# Where a dry run here would publish: every topic the stage names, emails and chat alike.
+TOPICS = ("SENTRY_TOPIC_ARN", "SENTRY_CHAT_TOPIC_ARN")
+# SENTRY_* names that are this project's own tooling (the test suite's), never a setting: not refused.
+TOOLING = frozenset({"SENTRY_SUITE_RECORD", "SENTRY_FUZZ_EXAMPLES", "SENTRY_FUZZ_RANDOM"})
 
 
 class ShellSettings(ValueError):
@@ -43,18 +47,20 @@ class StageSettings:
 
 def refuse_shell_settings(project: Project, flags: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> None:
     """Raise `ShellSettings` if the shell sets any sentry setting; `flags` maps a setting to the command's flag."""
-    found = sorted(name for name in environ if name in KNOWN)
+    # Every SENTRY_* name, not only the known ones: a misspelt SENTRY_DRYRUN=true, dropped, would revert for real.
+    found = sorted(name for name in environ if name.startswith("SENTRY_") and name not in TOOLING)
     if not found:
         return
-    names = ", ".join(found)
+    names = ", ".join(name if name in KNOWN else f"{name} (not a setting of sg-sentry: a typo?)" for name in found)
     said = f"{names} {'is' if len(found) == 1 else 'are'} set in your shell"
     instead = [f"pass {flags[name]} instead of {name}" for name in found if name in flags]
-    rest = [name for name in found if name not in flags]
+    rest = [name for name in found if name not in flags and name in KNOWN]
     if rest:
         instead.append(f"set {', '.join(rest)} in the stage's environment_variables")
+    then = f", and {'; '.join(instead)}" if instead else ""
     raise ShellSettings(
         f"{said}; sentry commands take settings only from the stage ({project.config_path}) and their flags: "
-        f"unset {' '.join(found)}, and {'; '.join(instead)}"
+        f"unset {' '.join(found)}{then}"
     )
 
 
@@ -63,12 +69,17 @@ def stage_settings(
 ) -> StageSettings:
     """The stage's settings for `function`, with the flags over them. Raises `ProjectError` or `ConfigError`."""
     env = project.environment(stage, function)
-    if "SENTRY_BASELINE_FILE" in env:  # relative to this project, not to where chalicelib was installed from
-        env["SENTRY_BASELINE_FILE"] = str(project.baseline_path(stage))
+    # This project's baseline file (the stage's, or chalicelib/baseline.json), not the one beside wherever
+    # chalicelib was imported from: with --project-dir the two differ, and every command must read the same one.
+    # A stage naming a file that is not there is refused (by Settings); a project without the default one has none.
+    baseline = project.baseline_path(stage)
+    if "SENTRY_BASELINE_FILE" in env or baseline.is_file():
+        env["SENTRY_BASELINE_FILE"] = str(baseline)
     if dry_run:
         env["SENTRY_DRY_RUN"] = "true"
     if member_role:
         env["SENTRY_MEMBER_ROLE"] = member_role
     if Settings.from_env(env).dry_run:  # and a bad setting is refused here, naming each
-        env.pop("SENTRY_TOPIC_ARN", None)
+        for topic in TOPICS:
+            env.pop(topic, None)
     return StageSettings(env, Settings.from_env(env))

@@ -23,6 +23,7 @@ from sentrycli.project import Project
 from sentrycli.replay import replay_deployed
 from sentrycli.settings import DRY_RUN
 from tests.deploy.conftest import sentry
+from tests.functional.test_chat import chat_inbox, delivered
 from tests.functional.conftest import REGION, World, ssh_from
 
 OTHER_REGION = "us-east-1"
@@ -114,6 +115,22 @@ def test_a_record_it_cannot_read_is_not_understood_and_fails(
     assert SSH_WORLD in world.rules(group)
 
 
+def test_replay_reads_the_projects_baseline_file_as_sweep_does(
+    project: Path, world: World, guarded: tuple[str, Path, dict[str, Any]]
+) -> None:
+    # The project is a copy, chalicelib is imported from the checkout: as with --project-dir, the file of the
+    # project it is run on is the one that counts, here holding a break-glass exception for the rule.
+    group, path, _ = guarded
+    granted = sentry(
+        project, "allow", "--group", group, "--rule", "tcp 22 from 0.0.0.0/0", "--for", "1h", "--reason", "INC-7"
+    )
+    assert granted.exit_code == 0, granted.output
+    result = sentry(project, "replay", str(path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would revert" not in result.output and "allowed" in result.output
+    assert SSH_WORLD in world.rules(group)
+
+
 # --- dry run, however it is asked for --------------------------------------------
 
 
@@ -131,10 +148,13 @@ def test_a_dry_run_changes_nothing_and_publishes_nothing(
     project: Path, world: World, guarded: tuple[str, Path, dict[str, Any]], command: tuple[str, ...], stage: Any
 ) -> None:
     group, path, _ = guarded
-    set_stage(project, **stage)  # the shipped dev stage says SENTRY_DRY_RUN false unless this says otherwise
+    chat, chat_queue = chat_inbox(world)  # the chat topic too: a dry run publishes nowhere
+    # The shipped dev stage says SENTRY_DRY_RUN false unless this says otherwise.
+    set_stage(project, SENTRY_CHAT_TOPIC_ARN=chat, **stage)
     result = sentry(project, *(str(path) if arg == "RECORD" else arg for arg in command))
     assert result.exit_code == 0, result.output
     assert world.rules(group) == {SSH_WORLD, EGRESS} and world.messages() == []
+    assert delivered(world, chat_queue) == []
     assert "would revert" in result.output and result.output.splitlines()[-1] == DRY_RUN
 
 
@@ -147,6 +167,17 @@ def test_a_dry_run_asked_for_in_the_shell_is_refused_not_reverted(
         result = sentry(project, *command)
         assert result.exit_code == 2 and "SENTRY_DRY_RUN is set in your shell" in result.output
         assert "unset SENTRY_DRY_RUN, and pass --dry-run instead of SENTRY_DRY_RUN" in result.output
+    assert world.rules(group) == {SSH_WORLD, EGRESS} and world.messages() == []
+
+
+def test_a_misspelt_setting_in_the_shell_is_refused_too(
+    project: Path, world: World, guarded: tuple[str, Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group, path, _ = guarded
+    monkeypatch.setenv("SENTRY_DRYRUN", "true")  # meant as "only look": dropped, it would revert for real
+    result = sentry(project, "replay", str(path))
+    assert result.exit_code == 2, result.output
+    assert "SENTRY_DRYRUN (not a setting of sg-sentry: a typo?) is set in your shell" in result.output
     assert world.rules(group) == {SSH_WORLD, EGRESS} and world.messages() == []
 
 
