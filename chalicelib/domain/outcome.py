@@ -48,6 +48,32 @@ class Outcome(StrEnum):
     # Something only another service may change (an interface a load balancer manages): a person must.
     CANNOT_CHANGE = "cannot change"
 
+    @property
+    def word(self) -> str:
+        """The outcome's one word wherever a machine reads it (the log, the JSON document, the answer's tally).
+
+        The same word as the summary's for the same outcome (`already-gone`, `superseded`); the value is
+        the email's wording ("already gone", "changed again since").
+        """
+        return WORDS[self]
+
+
+WORDS = {
+    Outcome.REVERTED: "reverted",
+    Outcome.ALREADY_GONE: "already-gone",
+    Outcome.SUPERSEDED: "superseded",
+    Outcome.WOULD_REVERT: "would-revert",
+    Outcome.ALLOWED: "allowed",
+    Outcome.FAILED: "revert-failed",
+    Outcome.RESTORED: "restored",
+    Outcome.ALREADY_PRESENT: "already-restored",
+    Outcome.WOULD_RESTORE: "would-restore",
+    Outcome.RESTORE_FAILED: "restore-failed",
+    Outcome.NOT_RESTORED: "not-restored",
+    Outcome.UNREADABLE: "unreadable",
+    Outcome.CANNOT_CHANGE: "cannot-change",
+}
+
 
 class Outcomed(Protocol):
     """Anything the sentry did to one thing (a rule, an interface, a tag): counted by its outcome."""
@@ -148,9 +174,9 @@ def summary_word(items: Sequence[Outcomed]) -> Summary | None:
 
 
 def tally(items: Iterable[Outcomed]) -> dict[str, int]:
-    """How many of each outcome, by its words, in the order of `Outcome`: for the log and the Lambda answer."""
+    """How many of each outcome, by its word, in the order of `Outcome`: for the log and the Lambda answer."""
     counts = Counter(item.outcome for item in items)
-    return {outcome.value: counts[outcome] for outcome in Outcome if counts[outcome]}
+    return {outcome.word: counts[outcome] for outcome in Outcome if counts[outcome]}
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ def _document(
                 "removed": [opening.group_id for opening in item.fix.remove],
                 "kept": list(item.fix.keep),
                 "reason": clean(item.fix.reason, 600),
-                "outcome": item.outcome.value,
+                "outcome": item.outcome.word,
                 "error": clean(item.error) if item.error else None,
             }
             for item in result.interfaces[:groups_listed]
@@ -229,7 +229,7 @@ def _document(
         }
         document["actor"] = actor_document(change.actor)
         document["tags"] = [
-            {"group_id": t.group_id, "key": clean(t.key, 128), "value": clean(t.value), "outcome": t.outcome.value}
+            {"group_id": t.group_id, "key": clean(t.key, 128), "value": clean(t.value), "outcome": t.outcome.word}
             for t in result.trigger.tags
         ]
     return document

@@ -43,7 +43,7 @@ def rule_document(item: RuleOutcome) -> dict[str, Any]:
         "source": clean(rule.source.value, 128),
         "source_kind": rule.source.kind.value,
         "description": clean(rule.description) if rule.description else None,
-        "outcome": item.outcome.value,
+        "outcome": item.outcome.word,
         "reason": clean(item.reason),
         "error": clean(item.error) if item.error else None,
         "approved": clean(item.approved, 200) if item.approved is not None else None,
@@ -64,7 +64,7 @@ def unreadable_document(item: UnreadableOutcome) -> dict[str, Any]:
         "rule_id": clean(item.rule.rule_id, 64) if item.rule.rule_id else None,
         "direction": item.rule.direction.value,
         "problem": clean(item.rule.problem),
-        "outcome": item.outcome.value,
+        "outcome": item.outcome.word,
         "reason": clean(item.reason),
         "error": clean(item.error) if item.error else None,
     }

@@ -66,7 +66,7 @@ def test_sweep_dry_run_says_what_it_would_do_and_a_real_sweep_does_it(project: P
 
     dry = sentry(project, "sweep", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.stdout)["rules"] == {"would revert (dry run)": 1, "would restore (dry run)": 1}
+    assert json.loads(dry.stdout)["rules"] == {"would-revert": 1, "would-restore": 1}
     assert world.rules(web) == drifted
 
     real = sentry(project, "sweep")

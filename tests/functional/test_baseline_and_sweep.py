@@ -449,7 +449,7 @@ def test_a_rule_the_sweep_cannot_put_right_is_reported_and_fails_the_invocation(
     assert HTTPS_INTERNAL in world.rules(held.group_id)  # the rest of the work was still done
     ((subject, document),) = world.messages()
     assert subject == "sg-sentry sweep: FAILED to revert 1 rule, restored 1 rule on 1 group in eu-west-1"
-    (failed,) = [rule for rule in document["groups"][0]["rules"] if rule["outcome"] == "FAILED to revert"]
+    (failed,) = [rule for rule in document["groups"][0]["rules"] if rule["outcome"] == "revert-failed"]
     assert failed["error"].startswith("UnauthorizedOperation")
 
 
@@ -514,7 +514,7 @@ def test_a_rule_narrowed_after_the_sweep_read_it_is_left_as_it_now_is(
     answer = sweeper(SENTRY_MODE="internet", SENTRY_GROUP_TAG="sg-sentry=guard")
 
     assert "tcp 22 from 10.0.0.0/8, ingress" in world.rules(group)
-    assert answer["rules"] == {"already gone": 1}
+    assert answer["rules"] == {"already-gone": 1}
 
 
 def test_an_approved_rule_deleted_while_the_sweep_was_redefining_it_is_put_back(

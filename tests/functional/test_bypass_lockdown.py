@@ -196,7 +196,7 @@ def test_an_interface_a_service_manages_is_reported_not_changed(world: World, sw
     assert world.interface_groups(interface) == {guarded, open_ssh}
     assert answer["outcome"] == "incomplete"
     ((_, document),) = world.messages()
-    assert document["interfaces"][0]["outcome"] == "cannot change"
+    assert document["interfaces"][0]["outcome"] == "cannot-change"
     assert "amazon-elb manages this interface" in document["interfaces"][0]["error"]
 
 
@@ -322,7 +322,7 @@ def test_a_truncated_tag_call_never_puts_the_guard_on_a_group_nobody_guarded(wor
     assert world.tags(unguarded) == {}
     assert "tcp 8443 from 0.0.0.0/0, ingress" in world.rules(unguarded)
     (_, (_, document)) = world.messages()  # both reported: which tags changed is not known
-    assert document["tags"][0]["outcome"] == "not restored"
+    assert document["tags"][0]["outcome"] == "not-restored"
 
 
 def test_a_door_opened_beside_a_group_while_its_tag_was_gone_is_closed_when_the_tag_comes_back(

@@ -182,7 +182,7 @@ def test_the_sweep_holds_back_an_approved_list_rule_while_its_list_reaches_furth
     answer = sweeper(**env)
 
     assert world.rules(held) == {DEFAULT_EGRESS}  # not put back while the list holds 0.0.0.0/0
-    assert answer["rules"] == {"not restored": 1}
+    assert answer["rules"] == {"not-restored": 1}
     ((subject, _),) = world.messages()
     assert subject == "sg-sentry sweep: did not restore 1 rule on 1 group in eu-west-1"
 

@@ -90,7 +90,7 @@ def test_a_rule_its_author_narrowed_before_the_event_arrived_is_left_as_it_now_i
     # The revoke named the open definition, not the ID, and was still the first call.
     operation, params = DEPLOYED_CALLS[0][1], DEPLOYED_CALLS[0][2]
     assert operation == "RevokeSecurityGroupIngress" and "SecurityGroupRuleIds" not in params
-    assert answer["rules"] == {"changed again since": 1}
+    assert answer["rules"] == {"superseded": 1}
     ((subject, document),) = world.messages()
     assert "reverted" not in subject
     assert document["rules"][0]["reason"] == (
@@ -142,7 +142,7 @@ def test_a_rule_that_really_is_gone_is_reported_gone(world: World, sentry: Invok
     event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[ssh_from()])
     world.ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[ssh_from()])
 
-    assert sentry(event, SENTRY_GROUP_IDS=group)["rules"] == {"already gone": 1}
+    assert sentry(event, SENTRY_GROUP_IDS=group)["rules"] == {"already-gone": 1}
     assert world.rules(group) == {DEFAULT_EGRESS}
 
 
@@ -169,10 +169,10 @@ def test_an_unreadable_rule_is_reported_and_the_sweep_goes_on(world: World, swee
     answer = sweeper(SENTRY_GROUP_TAG="sg-sentry", **INTERNET)
 
     assert world.rules(exposed) == {DEFAULT_EGRESS}  # swept, though another group cannot be read
-    assert answer["rules"] == {"reverted": 1, "COULD NOT READ": 2}
+    assert answer["rules"] == {"reverted": 1, "unreadable": 2}
     ((_, document),) = world.messages()
     (broken_report,) = [group for group in document["groups"] if group["id"] == broken]
-    assert [item["outcome"] for item in broken_report["unreadable"]] == ["COULD NOT READ", "COULD NOT READ"]
+    assert [item["outcome"] for item in broken_report["unreadable"]] == ["unreadable", "unreadable"]
     assert "COULD NOT READ" in world.emails()[0]
 
 

@@ -211,7 +211,7 @@ def test_a_modification_changed_again_since_is_left_to_its_own_event(world: Worl
 
     assert world.rules(group) == {"tcp 22 from 10.2.0.0/16, ingress", DEFAULT_EGRESS}
     ((subject, document),) = world.messages()
-    assert document["rules"][0]["outcome"] == "changed again since"
+    assert document["rules"][0]["outcome"] == "superseded"
     assert "nothing to revert" in subject
 
 
@@ -225,7 +225,7 @@ def test_a_modified_rule_that_is_gone_is_reported_not_guessed(world: World, sent
     sentry(event, SENTRY_GROUP_IDS=group)
 
     ((_, document),) = world.messages()
-    assert document["rules"][0]["outcome"] == "already gone"
+    assert document["rules"][0]["outcome"] == "already-gone"
     assert document["rules"][0]["rule"] == "tcp 22 from 0.0.0.0/0, direction unknown"
     assert world.rules(group) == {DEFAULT_EGRESS}
 
@@ -241,7 +241,7 @@ def test_duplicate_delivery_is_harmless(world: World, sentry: Invoke) -> None:
     assert world.rules(group) == {"tcp 443 from 10.0.0.0/8, ingress", DEFAULT_EGRESS}
     (_, first), (_, second) = world.messages()
     assert [rule["outcome"] for rule in first["rules"]] == ["reverted", "reverted"]
-    assert [rule["outcome"] for rule in second["rules"]] == ["already gone", "already gone"]
+    assert [rule["outcome"] for rule in second["rules"]] == ["already-gone", "already-gone"]
 
 
 @pytest.mark.parametrize("with_rule_set", [True, False], ids=["rule-ids", "permissions"])
@@ -259,7 +259,7 @@ def test_a_partly_gone_batch_still_reverts_the_rest(world: World, sentry: Invoke
 
     assert world.rules(group) == {DEFAULT_EGRESS}
     ((_, document),) = world.messages()
-    assert sorted(rule["outcome"] for rule in document["rules"]) == ["already gone", "reverted"]
+    assert sorted(rule["outcome"] for rule in document["rules"]) == ["already-gone", "reverted"]
 
 
 def test_dry_run_changes_nothing_and_says_what_it_would_do(world: World, sentry: Invoke) -> None:
@@ -271,7 +271,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(world: World, sentry:
     assert SSH_WORLD in world.rules(group)
     ((subject, document),) = world.messages()
     assert subject.startswith("sg-sentry [dry run]: would revert 1 rule on")
-    assert document["rules"][0]["outcome"] == "would revert (dry run)"
+    assert document["rules"][0]["outcome"] == "would-revert"
     assert "dry run on: nothing was changed" in document["text"]
 
 

@@ -175,7 +175,7 @@ def test_a_change_undone_before_its_event_arrives(world: World, sentry: Invoke) 
 
     assert world.rules(group) == {"tcp 443 from 10.0.0.0/8, ingress", DEFAULT_EGRESS}
     outcomes = [document["rules"][0]["outcome"] for _, document in world.messages()]
-    assert outcomes == ["reverted", "already gone"]
+    assert outcomes == ["reverted", "already-gone"]
 
 
 def test_several_events_for_one_group_at_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
