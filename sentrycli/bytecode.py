@@ -33,6 +33,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from chalice.deploy import deployer
 from chalice.deploy.packager import LambdaDeploymentPackager
@@ -144,7 +145,7 @@ def add_bytecode(package: Path, runtime: str) -> int:
 class BytecodePackager(LambdaDeploymentPackager):
     """Chalice's packager, and then the bytecode: for `chalice package` and `chalice deploy` alike."""
 
-    built: list[str] = []  # every zip it finished, in this process
+    built: ClassVar[list[str]] = []  # every zip it finished, in this process
 
     def create_deployment_package(self, project_dir: str, python_version: str) -> str:
         filename = super().create_deployment_package(project_dir, python_version)
@@ -165,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BytecodeRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return 1
-    deployer.LambdaDeploymentPackager = BytecodePackager  # type: ignore[misc]
+    deployer.LambdaDeploymentPackager = BytecodePackager  # type: ignore[attr-defined]
     sys.argv = ["chalice", *args]
     try:
         code = cli.main()
