@@ -28,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -74,9 +75,11 @@ def run(code: str, *args: str, env: dict[str, str], task: Path) -> tuple[tuple[f
     started = time.perf_counter()
     # Lambda cannot write bytecode next to the package (and `task` is read-only): what the package does not
     # ship is compiled from source on every cold start. Only boto3, which the runtime provides, is precompiled.
-    env = env | {"PYTHONDONTWRITEBYTECODE": "1"}
+    # Lambda's Python has boto3 on its path and none of this virtualenv's start-up hooks (`-S`: no site, so no
+    # .pth files; the editable install's finder would import pathlib, and more, into both processes).
+    env = env | {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": sysconfig.get_paths()["purelib"]}
     child = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=task, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-S", "-c", code, *args], cwd=task, env=env, capture_output=True, text=True, check=False
     )
     whole = time.perf_counter() - started
     done = resource.getrusage(resource.RUSAGE_CHILDREN)
