@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = cli.main()
     except SystemExit as done:  # click ends the command this way
         code = done.code if isinstance(done.code, int) else 1
-    if code == 0 and {"package", "deploy"} & set(args) and not BytecodePackager.built:
+    building = {"package", "deploy"} & set(args) and not {"--help", "-h"} & set(args)
+    if code == 0 and building and not BytecodePackager.built:
         print("refused: Chalice built no deployment package through the bytecode step", file=sys.stderr)
         return 1
     return code
