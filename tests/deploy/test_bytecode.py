@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections import namedtuple
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,9 @@ def header(pyc: bytes) -> tuple[bytes, int, bytes]:
 
 def loaded_from(task: Path, *modules: str) -> tuple[dict[str, str], str]:
     """Import `modules` in a fresh interpreter in `task`: where each code object in the package came from
-    (`python -v`), and what the interpreter printed."""
-    code = "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)\nimport app; print(app.MARK)"
+    (`python -v`), and the name app.py gave its Chalice app (which app.py ran)."""
+    code = "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)\n"
+    code += "import app; print(app.app.app_name)"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     child = subprocess.run(
         [sys.executable, "-v", "-c", code, *modules], cwd=task, env=env, capture_output=True, text=True, timeout=60
@@ -81,18 +83,10 @@ def module_names(task: Path) -> list[str]:
     return [name.removesuffix(".__init__") for name in names]
 
 
-def marked(task: Path, tmp_path: Path) -> Path:
-    """A copy of `task` whose app.py ends `MARK = "built"`, compiled as the build compiles: what the
-    interpreter prints tells which app.py ran."""
-    copy = tmp_path / "task"
-    shutil.copytree(task, copy)
-    (copy / "app.py").write_text((copy / "app.py").read_text() + '\nMARK = "built"\n')
-    py_compile.compile(
-        str(copy / "app.py"),
-        cfile=importlib.util.cache_from_source(str(copy / "app.py")),
-        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-    )
-    return copy
+def copied(task: Path, tmp_path: Path) -> Path:
+    """A copy of the unzipped package, for a test to change."""
+    shutil.copytree(task, tmp_path / "task")
+    return tmp_path / "task"
 
 
 def test_make_package_and_make_deploy_run_chalice_through_the_bytecode_step() -> None:
@@ -136,10 +130,10 @@ def test_a_fresh_interpreter_in_the_package_loads_every_module_from_its_bytecode
     built: tuple[Path, dict[str, Any], Path], tmp_path: Path
 ) -> None:
     _, _, task = built
-    task = marked(task, tmp_path)
+    task = copied(task, tmp_path)
     names = module_names(task)
     origins, printed = loaded_from(task, *names)
-    assert printed == "built"
+    assert printed == "sg-sentry"
     sources = sorted(str(path.relative_to(task)) for path in task.rglob("*.py"))
     assert len(sources) == len(names) > 50
     for source in sources:
@@ -152,32 +146,32 @@ def test_a_source_changed_after_the_build_runs_and_its_stale_bytecode_is_not_use
     built: tuple[Path, dict[str, Any], Path], tmp_path: Path
 ) -> None:
     _, _, task = built
-    task = marked(task, tmp_path)
+    task = copied(task, tmp_path)
     app, pyc = task / "app.py", Path(importlib.util.cache_from_source(str(task / "app.py")))
     stale, before = pyc.read_bytes(), app.stat()
     # The same length, and the same modification time: only the source's hash tells the two apart.
-    app.write_text(app.read_text().replace('MARK = "built"', 'MARK = "later"'))
+    app.write_text(app.read_text().replace('app_name="sg-sentry"', 'app_name="sg-sentrx"'))
     os.utime(app, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert app.stat().st_size == before.st_size
     origins, printed = loaded_from(task, "app")
-    assert printed == "later" and origins["app.py"] == "source" and f"__pycache__/app.{TAG}.pyc" not in origins
+    assert printed == "sg-sentrx" and origins["app.py"] == "source" and f"__pycache__/app.{TAG}.pyc" not in origins
     assert origins[f"chalicelib/__pycache__/__init__.{TAG}.pyc"] == "pyc"  # the rest still from bytecode
     assert pyc.read_bytes() == stale  # and nothing was rewritten
     # The control: bytecode of the usual kind, checked by time and size, would have run the old app.py.
-    app.write_text(app.read_text().replace('"later"', '"built"'))
+    app.write_text(app.read_text().replace('"sg-sentrx"', '"sg-sentry"'))
     compiled = app.stat()
     py_compile.compile(str(app), cfile=str(pyc), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
-    app.write_text(app.read_text().replace('"built"', '"later"'))
+    app.write_text(app.read_text().replace('"sg-sentry"', '"sg-sentrx"'))
     os.utime(app, ns=(compiled.st_atime_ns, compiled.st_mtime_ns))
     origins, printed = loaded_from(task, "app")
-    assert printed == "built" and origins[f"__pycache__/app.{TAG}.pyc"] == "pyc"
+    assert printed == "sg-sentry" and origins[f"__pycache__/app.{TAG}.pyc"] == "pyc"
 
 
 def test_bytecode_of_another_python_version_is_never_used(
     built: tuple[Path, dict[str, Any], Path], tmp_path: Path
 ) -> None:
     _, _, task = built
-    task = marked(task, tmp_path)
+    task = copied(task, tmp_path)
     pyc = Path(importlib.util.cache_from_source(str(task / "app.py")))
     impostor = bytearray(pyc.read_bytes())
     # 3.12's bytecode under this version's name (its magic number), and under its own name (its cache tag).
@@ -185,7 +179,7 @@ def test_bytecode_of_another_python_version_is_never_used(
     pyc.write_bytes(bytes(impostor))
     pyc.with_name("app.cpython-312.pyc").write_bytes(bytes(impostor))
     origins, printed = loaded_from(task, "app")
-    assert printed == "built" and origins["app.py"] == "source"
+    assert printed == "sg-sentry" and origins["app.py"] == "source"
     assert all(not where.endswith("cpython-312.pyc") for where in origins)
     # And the build refuses to compile for a runtime other than this interpreter's, leaving the zip as it was.
     package = tmp_path / "deployment.zip"
@@ -196,3 +190,18 @@ def test_bytecode_of_another_python_version_is_never_used(
     assert package.read_bytes() == before
     with pytest.raises(BytecodeRefused, match="not a Python runtime"):
         check_runtime("nodejs22.x")
+
+
+def test_the_build_is_refused_before_chalice_runs_when_its_runtime_is_not_this_interpreters(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sentrycli import bytecode
+
+    # Chalice takes the runtime from sys.version_info: as if this interpreter said 3.12 while compiling for 3.13.
+    version = namedtuple("version", "major minor micro releaselevel serial")
+    monkeypatch.setattr(sys, "version_info", version(3, 12, 0, "final", 0))
+    assert bytecode.main(["--project-dir", str(ROOT), "package", str(tmp_path / "out")]) == 1
+    assert "refused: the package's runtime is python3.12 (cpython-312 bytecode), but this is Python" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists() and bytecode.BytecodePackager.built == []
