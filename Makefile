@@ -1,8 +1,9 @@
 # make test: lint, type-check and run the test suite.   make demo: the sentry against a local AWS.
 # make rehearse: the real chalice deploy / delete against moto's server on 127.0.0.1.
 # make bench: the benchmarks of BENCHMARKS.md, against moto's server on 127.0.0.1.
-# make package: `chalice package` of a stage (STAGE=dev) with the merge template, in out/STAGE; make deploy:
-# `chalice deploy --stage STAGE`. Both ship checked-hash bytecode in the package (sentrycli/bytecode.py says why).
+# make package: `chalice package` of a stage (STAGE=dev) with the merge template, in out/STAGE (the org stage:
+# make package-org); make deploy: `chalice deploy --stage STAGE`. Each ships checked-hash bytecode in the package
+# (sentrycli/bytecode.py says why).
 # make package-org: an AWS Organization's central deployment (the org stage) for CloudFormation, in out/org.
 # Both build .venv from the pinned requirements-dev.txt on first use.
 

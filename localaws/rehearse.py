@@ -1,8 +1,9 @@
 """`make rehearse`: the real `chalice deploy` and `chalice delete`, against moto's server on 127.0.0.1.
 
 It deploys a copy of the project (so nothing is written into the working
-tree), then checks what AWS would hold: the function, the EventBridge rule
-with the app's pattern targeting it, and the role carrying the shipped policy.
+tree) as `make deploy` does, then checks what AWS would hold: the function,
+its code (the package with checked-hash bytecode), the EventBridge rule with
+the app's pattern targeting it, and the role carrying the shipped policy.
 
 Then an organization's: the org stage deployed the same way (after the queue
 and table it names, created as an operator would: localaws/organization.py),
