@@ -127,18 +127,20 @@ def add_bytecode(package: Path, runtime: str) -> int:
         if not compiled:
             raise BytecodeRefused(f"compileall could not compile every .py in {package}")
         partial = package.with_name(package.name + ".bytecode.tmp")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
-            for info, data in entries:
-                out.writestr(info, data)
-                if info.filename.endswith(".py"):
-                    pyc = zipfile.ZipInfo(cached(info.filename, tag), date_time=info.date_time)
-                    pyc.compress_type, pyc.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
-                    out.writestr(pyc, (tree / cached(info.filename, tag)).read_bytes())
-    wrong = problems(partial, runtime)
-    if wrong:
-        partial.unlink()
-        raise BytecodeRefused(f"{package}: " + "; ".join(wrong))
-    os.replace(partial, package)
+        try:
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
+                for info, data in entries:
+                    out.writestr(info, data)
+                    if info.filename.endswith(".py"):
+                        pyc = zipfile.ZipInfo(cached(info.filename, tag), date_time=info.date_time)
+                        pyc.compress_type, pyc.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
+                        out.writestr(pyc, (tree / cached(info.filename, tag)).read_bytes())
+            wrong = problems(partial, runtime)
+            if wrong:
+                raise BytecodeRefused(f"{package}: " + "; ".join(wrong))
+            os.replace(partial, package)
+        finally:
+            partial.unlink(missing_ok=True)
     return len(sources)
 
 
