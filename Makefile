@@ -1,6 +1,9 @@
 # make test: lint, type-check and run the test suite.   make demo: the sentry against a local AWS.
 # make rehearse: the real chalice deploy / delete against moto's server on 127.0.0.1.
 # make bench: the benchmarks of BENCHMARKS.md, against moto's server on 127.0.0.1.
+# make package: `chalice package` of a stage (STAGE=dev) with the merge template, in out/STAGE (the org stage:
+# make package-org); make deploy: `chalice deploy --stage STAGE`. Each ships checked-hash bytecode in the package
+# (sentrycli/bytecode.py says why).
 # make package-org: an AWS Organization's central deployment (the org stage) for CloudFormation, in out/org.
 # Both build .venv from the pinned requirements-dev.txt on first use.
 
@@ -9,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: test demo rehearse bench lint unit clean package-org
+.PHONY: test demo rehearse bench lint unit clean package deploy package-org
 
 # The suite in parallel (pytest-xdist, a worker per CPU, each test file on one worker, in order), then the tests
 # that judge what all of it did (the AWS calls it recorded, the inputs it generated): `python -m pytest` alone
@@ -35,6 +38,16 @@ bench: $(READY)
 	$(BIN)/python -m bench.event
 	$(BIN)/python -m bench.sweep
 	$(BIN)/python -m bench.organization
+
+# Chalice's CLI, with the bytecode step in its packager: the cold start does not compile the package's code.
+STAGE ?= dev
+PACKAGE_OUT ?= out/$(STAGE)
+
+package: $(READY)
+	$(BIN)/python -m sentrycli.bytecode package --stage $(STAGE) --merge-template .chalice/merge-template.json $(PACKAGE_OUT)
+
+deploy: $(READY)
+	$(BIN)/python -m sentrycli.bytecode deploy --stage $(STAGE)
 
 # Both merge templates over `chalice package --stage org` (sentrycli/package_org.py says why, and how to deploy).
 ORG_OUT ?= out/org

@@ -1,8 +1,9 @@
 """`make rehearse`: the real `chalice deploy` and `chalice delete`, against moto's server on 127.0.0.1.
 
 It deploys a copy of the project (so nothing is written into the working
-tree), then checks what AWS would hold: the function, the EventBridge rule
-with the app's pattern targeting it, and the role carrying the shipped policy.
+tree) as `make deploy` does, then checks what AWS would hold: the function,
+its code (the package with checked-hash bytecode), the EventBridge rule with
+the app's pattern targeting it, and the role carrying the shipped policy.
 
 Then an organization's: the org stage deployed the same way (after the queue
 and table it names, created as an operator would: localaws/organization.py),
@@ -15,6 +16,8 @@ server holds both accounts.
 from __future__ import annotations
 
 import ast
+import base64
+import hashlib
 import json
 import shutil
 import subprocess
@@ -39,6 +42,7 @@ from localaws.organization import (
     prepare_central,
     trusted_principals,
 )
+from sentrycli.bytecode import problems
 from sentrycli.project import WORKER, Project
 
 if TYPE_CHECKING:  # the server module loads moto's: only what starts the server imports it
@@ -78,8 +82,9 @@ def project_copy(source: Path = ROOT) -> Iterator[Path]:
 
 
 def chalice(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the Chalice CLI of this interpreter's environment; AWS_ENDPOINT_URL points it at moto."""
-    command = [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), *args]
+    """Run the Chalice CLI of this interpreter's environment as `make deploy` does, with the bytecode step in its
+    packager (sentrycli/bytecode.py); AWS_ENDPOINT_URL points it at moto."""
+    command = [sys.executable, "-m", "sentrycli.bytecode", "--project-dir", str(project), *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -110,6 +115,13 @@ def verify_deployed(project: Path, stage: str, region: str) -> list[Check]:
         Check(json.loads(rule["EventPattern"]) == SECURITY_GROUP_CHANGES, "the rule's pattern is the app's"),
         Check(any(t["Arn"] == function["FunctionArn"] for t in targets), "the rule targets the function"),
     ]
+    shipped = _package_with_sha(project, function["CodeSha256"])
+    checks.append(
+        Check(
+            shipped is not None and not problems(shipped, runtime),
+            "its code is the package with checked-hash bytecode for every module",
+        )
+    )
     role = function["Role"].rsplit("/", 1)[-1]
     documents = _role_policies(iam, role)
     checks.append(Check(names.policy(stage) in documents, f"role {role} carries {names.policy_path(stage).name}"))
@@ -304,6 +316,14 @@ def rehearse(project: Path, stage: str, region: str) -> list[Check]:
     checks = verify_deployed(project, stage, region)
     chalice(project, "delete", "--stage", stage)
     return checks + verify_deleted(project, stage, region)
+
+
+def _package_with_sha(project: Path, code_sha256: str) -> Path | None:
+    """The zip in Chalice's cache (.chalice/deployments/) that Lambda holds: the one with its CodeSha256."""
+    for path in sorted((project / ".chalice" / "deployments").glob("*.zip")):
+        if base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode() == code_sha256:
+            return path
+    return None
 
 
 def _minor(runtime: str) -> int:

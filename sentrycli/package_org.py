@@ -11,7 +11,8 @@ keeping the functions' AssumeRole inside the organization, which a static
 policy file cannot say without the organization's ID). This merges the second
 over the first into a temporary file, the way Chalice merges a template over
 its own, and runs `chalice package --stage org --merge-template MERGED OUT_DIR`:
-OUT_DIR then holds sam.json and deployment.zip, deployed as docs/deploying.md
+OUT_DIR then holds sam.json and deployment.zip (with checked-hash bytecode, as
+`make package` builds it: sentrycli/bytecode.py), deployed as docs/deploying.md
 shows, with `OrganizationId=o-...` among the parameters.
 """
 
@@ -54,12 +55,12 @@ def merged_template(project: Path) -> dict[str, Any]:
 
 def package_org(project: Path, out: Path, env: Mapping[str, str] | None = None) -> None:
     """Package the org stage of `project` into `out`. Raises `subprocess.CalledProcessError`."""
-    # The Chalice of this interpreter's environment, as the Makefile's other targets use.
-    chalice = str(Path(sys.executable).parent / "chalice")
+    # The Chalice of this interpreter's environment, with checked-hash bytecode in the zip, as `make package`.
+    chalice = [sys.executable, "-m", "sentrycli.bytecode"]
     with tempfile.TemporaryDirectory(prefix="sg-sentry-org-") as folder:
         merged = Path(folder) / "merge-template.json"
         merged.write_text(json.dumps(merged_template(project), indent=2))
-        command = [chalice, "--project-dir", str(project), "package", "--stage", STAGE]
+        command = [*chalice, "--project-dir", str(project), "package", "--stage", STAGE]
         subprocess.run(
             [*command, "--merge-template", str(merged), str(out)],
             check=True,

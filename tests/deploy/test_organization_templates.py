@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from chalicelib.adapters.permissions import MEMBER, MEMBER_ACTIONS, Place, resou
 from chalicelib.domain.accounts import DEFAULT_MEMBER_ROLE, SESSION_PREFIX
 from chalicelib.usecases.fan_out import ATTEMPTS
 from localaws.rehearse import project_copy
+from sentrycli.bytecode import problems
 from sentrycli.iampolicy import Need, differences, granted_actions, missing, statements
 from sentrycli.package_org import deep_merged, package_org
 from tests.deploy.test_package import CFN_LINT, alarms, by_function, by_queue, package, watched
@@ -59,12 +62,25 @@ def parliament_findings(policy: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def org() -> Iterator[dict[str, Any]]:
-    """The org stage packaged once, as `make package-org` does."""
+def org_package() -> Iterator[Path]:
+    """The org stage packaged once, as `make package-org` does: the folder with sam.json and deployment.zip."""
     with project_copy() as project:
         out = project / "out"
         package_org(project, out, dict(os.environ, AWS_DEFAULT_REGION="eu-west-1"))
-        yield json.loads((out / "sam.json").read_text())
+        yield out
+
+
+@pytest.fixture(scope="module")
+def org(org_package: Path) -> dict[str, Any]:
+    return json.loads((org_package / "sam.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_the_org_package_ships_checked_hash_bytecode_for_its_runtime(org_package: Path, org: dict[str, Any]) -> None:
+    # As `make package` builds it (tests/deploy/test_bytecode.py proves what that bytecode does).
+    (runtime,) = {r["Properties"]["Runtime"] for r in org["Resources"].values() if "Runtime" in r.get("Properties", {})}
+    assert problems(org_package / "deployment.zip", runtime) == []
+    with zipfile.ZipFile(org_package / "deployment.zip") as archive:
+        assert f"chalice/__pycache__/app.{sys.implementation.cache_tag}.pyc" in archive.namelist()
 
 
 @pytest.fixture(scope="module")

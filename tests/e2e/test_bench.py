@@ -56,22 +56,27 @@ def test_the_cold_start_benchmark_runs_and_reports_the_package(tmp_path: Path) -
     figures = tmp_path / "cold.json"
     out = bench("cold", "--runs", "2", "--json", str(figures)).stdout
     result = json.loads(figures.read_text())
-    # The sentry really started and handled the event: what its handler returned, once per run.
-    assert [(answer["outcome"], answer["rules"]) for answer in result["answers"]] == [("reverted", {"reverted": 1})] * 2
-    # Real timings: two runs each, positive, and the work inside a process shorter than the process.
-    for who in ("sentry", "recipe"):
+    # The sentry really started and handled the event, from each package: what its handler returned, once per run.
+    assert [(answer["outcome"], answer["rules"]) for answer in result["answers"]] == [("reverted", {"reverted": 1})] * 4
+    # Real timings: two runs each, positive, the work inside a process shorter than the time to its answer, which
+    # is shorter than the process, and CPU used.
+    for who in ("sentry", "source", "recipe"):
         runs = result["runs"][who]
-        assert len(runs) == 2 and all(0 < inside < whole for whole, inside in runs), (who, runs)
-    # The table shows those medians, and the package that was measured.
+        assert len(runs) == 2, (who, runs)
+        assert all(0 < inside < answer < whole and cpu > 0 for whole, answer, inside, cpu in runs), (who, runs)
+    # The table shows those medians, and the packages that were measured.
     medians = {
-        who: [statistics.median(run[i] for run in result["runs"][who]) for i in (0, 1)] for who in result["runs"]
+        who: [statistics.median(run[i] for run in result["runs"][who]) for i in range(4)] for who in result["runs"]
     }
-    sentry_row = next(line for line in out.splitlines() if line.startswith("| the sentry: "))
-    assert sentry_row.endswith(f"| {medians['sentry'][0] * 1000:.0f} ms | {medians['sentry'][1] * 1000:.0f} ms |")
-    ratio = medians["sentry"][0] / medians["recipe"][0]
-    assert f"| ratio | {ratio:.2f} |" in out, out
-    assert result["package_bytes"] > 0 and 0 < sum(result["package_parts"].values()) <= result["package_bytes"]
-    assert f"Deployment package: {result['package_bytes']:,} bytes (" in out, out
+    sentry_row = next(line for line in out.splitlines() if line.startswith("| the sentry, shipped bytecode: "))
+    assert sentry_row.endswith(" | ".join(f"{value * 1000:.0f} ms" for value in medians["sentry"]) + " |")
+    for who, label in (("sentry", "shipped bytecode"), ("source", "without the bytecode")):
+        ratio = medians[who][0] / medians["recipe"][0]
+        assert f"| ratio, {label} | {ratio:.2f} |" in out, out
+    shipped, source = result["packages"]["bytecode"], result["packages"]["source"]
+    assert shipped["bytecode"] > 0 and "bytecode" not in source and shipped["bytes"] > source["bytes"] > 0
+    assert f"Deployment package with its bytecode: {shipped['bytes']:,} bytes (" in out, out
+    assert f"Deployment package without it: {source['bytes']:,} bytes (" in out, out
 
 
 def test_the_organization_benchmark_sweeps_every_account_region_each_way_and_finds_every_outcome_correct(

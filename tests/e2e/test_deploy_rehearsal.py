@@ -31,12 +31,12 @@ def sentry(project: Path, *args: str) -> Result:
 def test_chalice_deploy_and_delete_leave_what_aws_should_hold(deployable: Path) -> None:
     checks = rehearse(deployable, "dev", REGION)
     assert [str(check) for check in checks if not check.ok] == []
-    assert len(checks) == 11
+    assert len(checks) == 12
 
     # Then an organization's: the org stage, and the member stack in a second account, in two regions.
     org = [str(check) for check in rehearse_organization(deployable, REGION)]
     assert [check for check in org if check.startswith("✗")] == []
-    assert len(org) == 37
+    assert len(org) == 38
     assert "✓ the worker takes the messages of arn:aws:sqs:eu-west-1:123456789012:sg-sentry-sweep, one at a time" in org
     member = f"{MEMBER_ACCOUNT}/us-east-1"
     assert f"✓ {member}: it trusts exactly the central roles" in org
