@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except subprocess.CalledProcessError as error:
         print(f"chalice package failed ({error.returncode}):\n{error.stdout}{error.stderr}", file=sys.stderr)
         return 1
-    print(f"{args.out / 'sam.json'}: the org stage's template (parameters AlertEmail, OrganizationId)")
+    print(f"{args.out / 'sam.json'}: the org stage's template (parameters AlertEmail, OrganizationId, ChatTopicName)")
     return 0
 
 

@@ -23,8 +23,8 @@ from sentrycli.project import Project
 from sentrycli.replay import replay_deployed
 from sentrycli.settings import DRY_RUN
 from tests.deploy.conftest import sentry
-from tests.functional.test_chat import chat_inbox, delivered
 from tests.functional.conftest import REGION, World, ssh_from
+from tests.functional.test_chat import chat_inbox, delivered
 
 OTHER_REGION = "us-east-1"
 EGRESS = "all traffic to 0.0.0.0/0, egress"
