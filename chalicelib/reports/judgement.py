@@ -100,7 +100,9 @@ def _text(result: SweepResult, groups_listed: int, rules_listed: int, account: A
         lines += [
             "",
             f"Judged for exposure only: {len(result.unjudged)} group(s) in lockdown mode have no baseline, so the",
-            "sentry cannot tell approved rules from drift; it reverted only what opens them to the internet",
+            "sentry cannot tell approved rules from drift; it "
+            + ("would revert" if result.dry_run else "reverted")
+            + " only what opens them to the internet",
             f"(run `sentry snapshot` to hold them to their rules): {shown}",
         ]
     held = "; groups with a baseline are held to exactly it" if result.mode is Mode.LOCKDOWN else ""

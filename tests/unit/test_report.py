@@ -231,3 +231,13 @@ def test_one_sweep_message_fits_in_sns_however_much_it_found(groups: int, rules:
     assert f"found drift on {groups:,}: reverted {total:,} rule" in report.text
     assert "Exemptions (SENTRY_EXEMPT_PRINCIPALS) do not apply" in report.text
     assert report.document["groups_total"] == groups
+
+
+@pytest.mark.parametrize(("dry_run", "said"), [(False, "it reverted only"), (True, "it would revert only")])
+def test_groups_judged_for_exposure_only_are_told_in_the_runs_own_tense(dry_run: bool, said: str) -> None:
+    from chalicelib.domain.outcome import SweepResult
+    from chalicelib.reports.judgement import build_sweep_report
+
+    result = SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.LOCKDOWN, dry_run, 1, 1, unjudged=("sg-1",))
+    text = build_sweep_report(result).text
+    assert f"{said} what opens them to the internet" in text
