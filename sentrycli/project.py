@@ -185,7 +185,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return _decode(path, _read_text(path))
 
 
-def _edit(path: Path, text: str, location: Location, value: str, replace: bool = True) -> str:
+def _edit(path: Path, text: str, location: Location, value: str | list[str], replace: bool = True) -> str:
     """`text` (the file at `path`) with `value` at `location`, every other character kept."""
     _decode(path, text)
     try:
