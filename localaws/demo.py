@@ -5,19 +5,25 @@ The steps AWS performs in production (CloudTrail recording the call,
 EventBridge delivering it, SNS emailing the report) are marked below.
 Three acts: an event (the dev stage), drift the sweep restores (the dev
 stage), and a change in another account of an organization, reverted there
-by the central deployment (the org stage). The JSON lines the functions log
-are kept out of the story and printed after it, step by step.
+by the central deployment (the org stage). Each stage's settings are as in
+.chalice/config.json, with the few the story needs over them (`OWN`, `UNSET`),
+whatever a user has set there; the demo prints them before the story. The
+JSON lines the functions log are kept out of the story and printed after it,
+step by step.
+
+    python -m localaws.demo [--project-dir DIR]   # DIR: the project whose stages it reads (default: this one)
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,12 @@ import boto3
 from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
 from chalicelib.domain.config import Settings
 from chalicelib.domain.rules import read_security_group_rule
+from chalicelib.usecases.fan_out import scheduled_round
 from localaws import cloudtrail
 from localaws.organization import Central, central_role_arns, create_member_stack, prepare_central
 from localaws.server import ADMIN_ROLE, REGION, in_account, local_aws
-from sentrycli.project import HANDLER, Project
-from sentrycli.replay import replay_local, sweep_local
+from sentrycli.project import HANDLER, SWEEP, Project
+from sentrycli.replay import replay_local
 from sentrycli.settings import stage_settings
 from sentrycli.snapshot import snapshot, write
 
@@ -41,6 +48,43 @@ ORG_STAGE = "org"
 MEMBER_REGION = "us-east-1"
 # Wider JSON than this is laid out one member a line.
 WIDTH = 110
+# What the story needs, whatever a stage says (yours may name a real topic, groups by ID, a dry run, a chat topic):
+# the demo's topic in moto (SENTRY_TOPIC_ARN), its groups guarded by their tag and reverted for real in lockdown
+# mode; no groups by ID, no chat topic.
+OWN = {"SENTRY_GROUP_TAG": "sg-sentry=guard", "SENTRY_MODE": "lockdown", "SENTRY_DRY_RUN": "false"}
+UNSET = ("SENTRY_GROUP_IDS", "SENTRY_CHAT_TOPIC_ARN")
+STAGES = ("dev", ORG_STAGE)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo's functions run with: a stage's settings (as `sentry replay` reads them), the demo's over them."""
+
+    project: Project
+    topic_arn: str
+
+    @property
+    def own(self) -> dict[str, str]:
+        return {"SENTRY_TOPIC_ARN": self.topic_arn, **OWN}
+
+    def env(self, stage: str, function: str, **more: str) -> dict[str, str]:
+        """The environment `function` of `stage` runs with here; `more`: what one step adds (its baseline file)."""
+        staged = stage_settings(self.project, stage, function).env
+        kept = {name: value for name, value in staged.items() if name not in UNSET}
+        return kept | self.own | {"AWS_REGION": REGION} | more
+
+    def line(self) -> str:
+        """The settings, in one line: the demo's own, and which of the stages' it sets aside."""
+        own = ", ".join(f"{name}={value}" for name, value in self.own.items())
+        aside = [
+            f"{stage}'s {name}"
+            for stage in STAGES
+            for name, value in self.project.environment(stage).items()
+            if name in UNSET or self.own.get(name, value) != value
+        ]
+        unset = " or ".join(UNSET)
+        line = f"Settings: each stage's in {self.project.config_path}, with the demo's over them: {own}, no {unset}"
+        return line + (f" (set aside: {', '.join(aside)})" if aside else "")
 
 
 class Logs:
@@ -72,15 +116,18 @@ class Logs:
             print("\n".join(lines))
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localaws.demo", description="The sentry against a local AWS.")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT, help="the project whose stages it reads")
+    project = Project(parser.parse_args(argv).project_dir.resolve())
     logs = Logs()
     try:
-        return _story(logs)
+        return _story(logs, project)
     finally:
         logs.show()
 
 
-def _story(logs: Logs) -> int:
+def _story(logs: Logs, project: Project) -> int:
     with local_aws() as endpoint:
         print(f"Local AWS: moto server at {endpoint} (region {REGION})\n")
         ec2, sns, sqs = (boto3.client(name, region_name=REGION) for name in ("ec2", "sns", "sqs"))
@@ -90,7 +137,7 @@ def _story(logs: Logs) -> int:
             GroupName="web-prod",
             Description="production web servers",
             VpcId=vpc_id,
-            # The dev stage in .chalice/config.json guards groups tagged sg-sentry=guard.
+            # The demo's settings guard groups tagged sg-sentry=guard (as the shipped dev stage does).
             TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "sg-sentry", "Value": "guard"}]}],
         )["GroupId"]
         ec2.authorize_security_group_ingress(
@@ -104,7 +151,9 @@ def _story(logs: Logs) -> int:
         queue_url = sqs.create_queue(QueueName="sg-sentry-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        print(f"Guarded group {group_id} (web-prod, tag sg-sentry=guard) in {vpc_id}; topic {topic_arn}\n")
+        print(f"Guarded group {group_id} (web-prod, tag sg-sentry=guard) in {vpc_id}; topic {topic_arn}")
+        settings = DemoSettings(project, topic_arn)
+        print(settings.line() + "\n")
 
         print("1. Someone opens SSH to the world through the EC2 API:")
         ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
@@ -116,11 +165,9 @@ def _story(logs: Logs) -> int:
         record = cloudtrail.record("AuthorizeSecurityGroupIngress", params, created, region=REGION, event_time=_now())
         event = _delivered(cloudtrail.eventbridge(record))
 
-        print("\n3. The handler runs as `sentry replay --local` runs it (dev stage settings):")
-        # Deployed, SENTRY_TOPIC_ARN sits in the stage's environment (sentry setup writes it).
-        os.environ["SENTRY_TOPIC_ARN"] = topic_arn
+        print("\n3. The handler runs as `sentry replay --local` runs it (with the settings above):")
         with logs.of("3"):
-            answer = _replay("dev", event)
+            answer = _replay(settings, "dev", event)
         print(f"   the handler answered {json.dumps(answer)}")
 
         _print_rules(ec2, group_id, "\n4. Rules after")
@@ -139,29 +186,26 @@ def _story(logs: Logs) -> int:
             print("SSH is still open: the demo failed", file=sys.stderr)
             return 1
         print("SSH to 0.0.0.0/0 is gone; the internal HTTPS rule is untouched.")
-        if _drift(ec2, sqs, queue_url, group_id, logs):
+        if _drift(ec2, sqs, queue_url, group_id, logs, settings):
             return 1
-        return _organization(sqs, queue_url, logs)
+        return _organization(sqs, queue_url, logs, settings)
 
 
-def _replay(stage: str, event: dict[str, Any]) -> Any:
-    """The handler's answer, run as `sentry replay --local` runs it: the stage's settings, and the demo's topic."""
-    project = Project(PROJECT)
-    env = stage_settings(project, stage, HANDLER).env | {"SENTRY_TOPIC_ARN": os.environ["SENTRY_TOPIC_ARN"]}
-    replayed = replay_local(project, stage, event, env | {"AWS_REGION": REGION})
+def _replay(settings: DemoSettings, stage: str, event: dict[str, Any]) -> Any:
+    """The handler's answer, run as `sentry replay --local` runs it, with the demo's settings."""
+    replayed = replay_local(settings.project, stage, event, settings.env(stage, HANDLER))
     sys.stdout.write(replayed.log)
     return replayed.answer
 
 
-def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs) -> int:
+def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs, settings: DemoSettings) -> int:
     """Act two: an approved baseline, an approved rule deleted with no event, and the sweep putting it back."""
     with tempfile.TemporaryDirectory(prefix="sg-sentry-demo-") as folder:
         # The demo leaves chalicelib/baseline.json alone: its baseline lives in a temporary file.
         path = Path(folder) / "baseline.json"
-        os.environ["SENTRY_BASELINE_FILE"] = str(path)
-        settings = Settings.from_env(Project(PROJECT).environment("dev"))
+        scope = Settings.from_env(settings.env("dev", SWEEP)).scope
         print("\n6. `sentry snapshot`: the group's rules now become its approved baseline:")
-        write(snapshot(SecurityGroups(ec2, GroupCache()), settings.scope, REGION), path)
+        write(snapshot(SecurityGroups(ec2, GroupCache()), scope, REGION), path)
         print(_indent(path.read_text(), "   "))
 
         print("\n7. Someone deletes the approved HTTPS rule, and EventBridge never delivers the event:")
@@ -171,7 +215,8 @@ def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs) -> int
 
         print("\n8. [AWS in production, every 15 minutes] the schedule invokes the sweep function:")
         with logs.of("8"):
-            answer = sweep_local(Project(PROJECT), "dev", REGION)
+            # What the schedule's function (app.scheduled_sweep) runs, with the demo's settings and baseline.
+            answer = scheduled_round(settings.env("dev", SWEEP, SENTRY_BASELINE_FILE=str(path)))
         print(f"   the sweep answered {json.dumps(answer)}")
         _print_rules(ec2, group_id, "\n9. Rules after the sweep")
 
@@ -189,10 +234,8 @@ def _drift(ec2: Any, sqs: Any, queue_url: str, group_id: str, logs: Logs) -> int
     return 0
 
 
-def _organization(sqs: Any, queue_url: str, logs: Logs) -> int:
+def _organization(sqs: Any, queue_url: str, logs: Logs, settings: DemoSettings) -> int:
     """Act three: a developer in another account of the organization, and the central deployment reverting it."""
-    # Act two's baseline file is gone with its folder; the org stage keeps its baseline in a table.
-    os.environ.pop("SENTRY_BASELINE_FILE", None)
     central = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
     organizations = boto3.client("organizations", region_name=REGION)
     organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
@@ -203,14 +246,14 @@ def _organization(sqs: Any, queue_url: str, logs: Logs) -> int:
         print(f"   - {account['Id']} ({account['Name']}), {account['Status']}")
     print(f"   It runs the central deployment, the {ORG_STAGE} stage (SENTRY_ACCOUNTS=*: every active account")
     print("   of the organization is guarded). Before deploying it, the operator creates what the stage names:")
-    made = prepare_central(PROJECT, ORG_STAGE, REGION, organization_id)
+    made = prepare_central(settings.project.root, ORG_STAGE, REGION, organization_id)
     print("   " + ", ".join(f"{kind} {name}" for kind, name in made.items()) + ";")
     print("   and lets the organization's accounts put events on this account's default bus.")
 
     print(f"\n12. [AWS in production, the StackSet] templates/member.json becomes a stack in {member}/{MEMBER_REGION}")
     print("   (here moto's CloudFormation creates it):")
     admin = in_account(member, MEMBER_REGION)  # the management account's way in: the role Organizations made
-    roles = central_role_arns(PROJECT, ORG_STAGE, central)
+    roles = central_role_arns(settings.project.root, ORG_STAGE, central)
     stack = create_member_stack(admin, Central(central, REGION, organization_id, roles), role_region=MEMBER_REGION)
     print(f"   - rule {stack['ForwardingRuleArn'].rsplit('/', 1)[-1]}: the sentry's pattern, to the central")
     print(f"     bus arn:aws:events:{REGION}:{central}:event-bus/default")
@@ -250,7 +293,7 @@ def _organization(sqs: Any, queue_url: str, logs: Logs) -> int:
 
     print(f"\n15. The central handler runs as `sentry replay --local --stage {ORG_STAGE}` runs it:")
     with logs.of("15"):
-        answer = _replay(ORG_STAGE, event)
+        answer = _replay(settings, ORG_STAGE, event)
     print(f"   the handler answered {json.dumps(answer)}")
     sessions = _sessions(member)
     print(f"   {member}'s CloudTrail shows the sentry's AssumeRole (moto's STS recorded it):")

@@ -43,7 +43,8 @@ def set_value(text: str, location: Location, value: Any, *, replace: bool = True
     """`text` with `value` at `location`; `text` must be valid JSON (json.loads it first).
 
     A missing key is inserted, with any objects that lead to it. An existing
-    value is replaced, unless `replace` is false. Raises CannotEdit when a
+    value is replaced, unless `replace` is false or it is `value` already (then
+    it stays as written, however it is laid out). Raises CannotEdit when a
     step is not an object (or array), a key appears twice, or an index is
     missing.
     """
@@ -64,9 +65,9 @@ def set_value(text: str, location: Location, value: Any, *, replace: bool = True
             break
         start = found[0].value_start
     else:
-        if not replace:
+        current, end = _DECODER.raw_decode(text, start)
+        if not replace or _canonical(current) == _canonical(value):
             return text
-        end = _DECODER.raw_decode(text, start)[1]
         edited = text[:start] + json.dumps(value, ensure_ascii=False) + text[end:]
     # A safeguard: the edit changes the value at `location` and nothing else.
     if json.loads(edited) != _assigned(document, location, value):
@@ -124,6 +125,11 @@ def _assigned(document: Any, location: Location, value: Any) -> Any:
         node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
     node[location[-1]] = value
     return result
+
+
+def _canonical(value: Any) -> str:
+    """`value` as JSON text, one way for equal values: 1, 1.0 and true stay three values (Python's == is looser)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _skip(text: str, index: int) -> int:

@@ -96,8 +96,9 @@ def cli(ctx: click.Context, project_dir: str) -> None:
 The topic (sg-sentry-STAGE unless --topic-name) is created in the stage's
 region. Its ARN is written into the stage's environment in
 .chalice/config.json, and the stage's IAM policy is scoped to publish to
-that topic only: only those two values change, every other character of
-either file stays as it was. Safe to run again. The address must confirm
+that topic only (and to SENTRY_CHAT_TOPIC_ARN's, when the stage sets one):
+only those two values change, every other character of either file stays
+as it was. Safe to run again. The address must confirm
 the subscription from the email AWS sends before reports arrive. A stage
 that does not exist yet is created only with --create-stage (it gets its
 own policy-STAGE.json, copied from dev's)."""

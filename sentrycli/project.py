@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.config import TOPIC_ARN
 from sentrycli.json_edit import CannotEdit, Location, set_value
 
 APP_NAME = "sg-sentry"
@@ -22,6 +23,8 @@ SWEEP = "sweep"
 WORKER = "sweep_worker"
 POLICY_TEMPLATE_STAGE = "dev"
 PUBLISH_SID = "PublishReports"
+# The stage's second topic, for chat: the PublishReports statement names it too.
+CHAT_TOPIC = "SENTRY_CHAT_TOPIC_ARN"
 # Chalice stage names end up in function, role and file names.
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
@@ -92,7 +95,7 @@ class Project:
         return f"{self.function_name(stage)}-event"
 
     def set_topic(self, stage: str, topic_arn: str) -> list[tuple[Path, bool]]:
-        """Write the topic into the stage's environment and scope its policy's sns:Publish to it.
+        """Write the topic into the stage's environment and scope its policy's sns:Publish to it (`topic_edit`).
 
         A stage without a policy file gets one, copied from the dev stage's.
         Returns each file, and whether it was written (False: it said so already).
@@ -105,8 +108,11 @@ class Project:
     def topic_edit(self, stage: str, topic_arn: str) -> dict[Path, str]:
         """The new text of config.json and of the stage's policy, computed without writing.
 
-        Only the values that change are replaced (or inserted); every other
-        character of either file stays as it was. Raises on anything malformed.
+        The policy's PublishReports statement may publish to the topic, and to
+        the stage's chat topic when it names one (SENTRY_CHAT_TOPIC_ARN): its
+        Resource is then the two. Only the values that change are replaced (or
+        inserted); every other character of either file stays as it was.
+        Raises on anything malformed.
         """
         if not STAGE_NAME.match(stage):
             raise ProjectError(f"{stage!r} is not a stage name (letters, digits, '-' and '_', at most 40)")
@@ -115,7 +121,9 @@ class Project:
         # A stage that names no policy file gets its own (kept if it names one).
         config = _edit(self.config_path, config, [*entry, "iam_policy_file"], f"policy-{stage}.json", replace=False)
         config = _edit(self.config_path, config, [*entry, "environment_variables", "SENTRY_TOPIC_ARN"], topic_arn)
-        policy_path = self.root / ".chalice" / str(json.loads(config)["stages"][stage]["iam_policy_file"])
+        edited = json.loads(config)
+        resource = _publish_resource(self.config_path, edited, stage, topic_arn)
+        policy_path = self.root / ".chalice" / str(edited["stages"][stage]["iam_policy_file"])
         template = policy_path if policy_path.exists() else self.policy_path(POLICY_TEMPLATE_STAGE)
         policy = _read_text(template)
         statements = _decode(template, policy).get("Statement", [])
@@ -128,7 +136,21 @@ class Project:
         if len(publish) != 1:
             raise ProjectError(f"{template} needs exactly one statement with Sid {PUBLISH_SID!r} to scope to the topic")
         statement = ["Statement", publish[0]] if isinstance(statements, list) else ["Statement"]
-        return {self.config_path: config, policy_path: _edit(template, policy, [*statement, "Resource"], topic_arn)}
+        return {self.config_path: config, policy_path: _edit(template, policy, [*statement, "Resource"], resource)}
+
+
+def _publish_resource(path: Path, config: dict[str, Any], stage: str, topic_arn: str) -> str | list[str]:
+    """What the stage may publish to: its topic, and its chat topic too when the stage (or the project) names one."""
+    names = {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+    chat = str(names.get(CHAT_TOPIC, "")).strip()
+    if not chat:
+        return topic_arn
+    said = f"{path}: {CHAT_TOPIC} of stage {stage} is {chat!r}"
+    if not TOPIC_ARN.match(chat):
+        raise ProjectError(f"{said}, not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME); nothing was written")
+    if chat == topic_arn:
+        raise ProjectError(f"{said}, the topic for email: chat needs a topic of its own; nothing was written")
+    return [topic_arn, chat]
 
 
 def _read_text(path: Path) -> str:
@@ -163,7 +185,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return _decode(path, _read_text(path))
 
 
-def _edit(path: Path, text: str, location: Location, value: str, replace: bool = True) -> str:
+def _edit(path: Path, text: str, location: Location, value: str | list[str], replace: bool = True) -> str:
     """`text` (the file at `path`) with `value` at `location`, every other character kept."""
     _decode(path, text)
     try:

@@ -24,7 +24,7 @@ from chalicelib.cloudtrail.records import EventNotUnderstood, EventOutOfScope, e
 from chalicelib.domain.accounts import session_name
 from chalicelib.domain.change import SecurityGroupChange
 from chalicelib.domain.config import Settings
-from sentrycli.project import SWEEP, Project
+from sentrycli.project import Project
 from sentrycli.summary import decision_lines, in_words, indented, mark_of, messages
 
 
@@ -141,20 +141,6 @@ def replay_local(
     mark, headline, lines = in_words(result)
     log = said.getvalue()
     return Replayed(event_id(event), mark, result.as_dict(), headline, (*lines, *messages(log)), log)
-
-
-def sweep_local(project: Project, stage: str, region: str) -> Any:
-    """Invoke the sweep function in this process, with the stage's environment, as its schedule would."""
-    from chalice.test import Client
-
-    from app import app
-
-    project.stage(stage)
-    with Client(app, stage_name=stage, project_dir=str(project.root)) as client:
-        event = client.events.generate_cw_event(
-            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region=region
-        )
-        return client.lambda_.invoke(SWEEP, event).payload
 
 
 def replay_deployed(lambda_client: Any, project: Project, stage: str, event: dict[str, Any]) -> Replayed:

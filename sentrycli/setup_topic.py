@@ -1,4 +1,8 @@
-"""`sentry setup`: the SNS topic, an email subscription, and the stage's settings that point at them."""
+"""`sentry setup`: the SNS topic, an email subscription, and the stage's settings that point at them.
+
+The stage's policy may then publish to that topic, and to the stage's chat
+topic (SENTRY_CHAT_TOPIC_ARN) when it names one: run setup again after setting it.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ def setup_topic(sns: Any, project: Project, stage: str, email: str, topic_name: 
     if not TOPIC_NAME.match(topic_name):
         raise ValueError(f"{topic_name!r} is not a topic name (letters, digits, '-' and '_')")
     topic_arn = str(sns.create_topic(Name=topic_name)["TopicArn"])
+    project.topic_edit(stage, topic_arn)  # the stage's chat topic must be another topic: refused before subscribing
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     existing = [s for s in subscriptions if s["Protocol"] == "email" and s["Endpoint"].lower() == email.lower()]
     if existing:

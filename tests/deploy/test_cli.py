@@ -73,6 +73,66 @@ def test_setup_creates_the_topic_and_writes_only_what_it_must(project: Path) -> 
     assert "already names the topic" in again.output and "✓ wrote" not in again.output
 
 
+CHAT = f"arn:aws:sns:{REGION}:123456789012:sg-sentry-chat"
+
+
+def test_setup_again_after_the_stage_names_a_chat_topic_lets_the_stage_publish_to_both(project: Path) -> None:
+    config_path, policy_path = project / ".chalice" / "config.json", project / ".chalice" / "policy-dev.json"
+    policy_before = policy_path.read_text()
+    with mock_aws():
+        assert sentry(project, "setup", "--email", "secops@example.com").exit_code == 0
+        # The user sets the chat topic in the stage, after its last variable (SENTRY_TOPIC_ARN, setup's).
+        config = config_path.read_text()
+        config_path.write_text(
+            config.replace('"\n      }', f'",\n        "SENTRY_CHAT_TOPIC_ARN": "{CHAT}"\n      }}', 1)
+        )
+        configured = config_path.read_text()
+        result = sentry(project, "setup", "--email", "secops@example.com")
+        policy = policy_path.read_text()
+        again = sentry(project, "setup", "--email", "secops@example.com")
+        (topic,) = [t["TopicArn"] for t in boto3.client("sns", region_name=REGION).list_topics()["Topics"]]
+
+    assert json.loads(configured)["stages"]["dev"]["environment_variables"]["SENTRY_CHAT_TOPIC_ARN"] == CHAT
+    assert result.exit_code == 0 and again.exit_code == 0, result.output + again.output
+    (publish,) = [s for s in json.loads(policy)["Statement"] if s["Sid"] == "PublishReports"]
+    assert publish["Resource"] == [topic, CHAT]
+    assert policy.replace(f'"Resource": ["{topic}", "{CHAT}"]', '"Resource": "arn:aws:sns:*:*:sg-sentry*"') == (
+        policy_before
+    )
+    assert config_path.read_text() == configured  # config.json named the topic already
+    assert f"✓ wrote {policy_path}" in result.output and f"✓ {config_path} already names the topic" in result.output
+    # Run again: nothing to change, nothing written.
+    assert policy_path.read_text() == policy and "✓ wrote" not in again.output
+
+
+@pytest.mark.parametrize(
+    ("chat", "message"),
+    [
+        ("sg-sentry-chat", "is 'sg-sentry-chat', not an SNS topic ARN"),
+        (f"arn:aws:sns:{REGION}:123456789012:sg-sentry-dev", "the topic for email: chat needs a topic of its own"),
+    ],
+    ids=["not-an-arn", "the-same-topic"],
+)
+def test_setup_refuses_a_chat_topic_it_cannot_scope_and_changes_nothing(project: Path, chat: str, message: str) -> None:
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["SENTRY_CHAT_TOPIC_ARN"] = chat
+    config_path.write_text(json.dumps(config))
+    files = {path: path.read_bytes() for path in (project / ".chalice").iterdir()}
+    with mock_aws():
+        result = sentry(project, "setup", "--email", "secops@example.com")
+        sns = boto3.client("sns", region_name=REGION)
+        subscriptions = [
+            s
+            for t in sns.list_topics()["Topics"]
+            for s in sns.list_subscriptions_by_topic(TopicArn=t["TopicArn"])["Subscriptions"]
+        ]
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+    assert "SENTRY_CHAT_TOPIC_ARN of stage dev" in result.output and "nothing was written" in result.output
+    assert subscriptions == []
+    assert {path: path.read_bytes() for path in (project / ".chalice").iterdir()} == files
+
+
 # config.json and a policy as a person might lay them out: setup changes the one value in each, nothing else.
 HAND_CONFIG = """{
    "version":"2.0", "app_name" : "sg-sentry",

@@ -7,17 +7,28 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from localaws.rehearse import project_copy
+
 ROOT = Path(__file__).resolve().parents[2]
 # Rules as the sentry writes them, in the demo's lists and in its reports alike.
 SSH_WORLD = "tcp 22 from 0.0.0.0/0, ingress"
 HTTPS_INSIDE = "tcp 443 from 10.20.0.0/16, ingress"
 LOGS = "\nThe functions' log lines, one JSON object per line"
+# The dev stage as a user leaves it after `sentry setup` and the README's steps: a real topic (not in moto), groups
+# by ID instead of the tag, a dry run first, and a chat topic. The demo's story must not depend on any of it.
+CONFIGURED = {
+    "SENTRY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:sg-sentry-dev",
+    "SENTRY_GROUP_IDS": "sg-0123456789abcdef0",
+    "SENTRY_DRY_RUN": "true",
+    "SENTRY_CHAT_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:sg-sentry-chat",
+}
 
 
 @dataclass(frozen=True)
@@ -28,15 +39,21 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run() -> Run:
-    """What `make demo` printed, and when it ran: it runs once for the module's tests."""
+def run() -> Iterator[Run]:
+    """What `make demo` printed, and when it ran, on a project whose dev stage is CONFIGURED: once for the module."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
-    started = datetime.now(UTC).replace(microsecond=0)
-    result = subprocess.run(
-        [sys.executable, "-m", "localaws.demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return Run(result.stdout, started, datetime.now(UTC))
+    with project_copy() as project:
+        path = project / ".chalice" / "config.json"
+        config = json.loads(path.read_text())
+        dev = config["stages"]["dev"]["environment_variables"]
+        del dev["SENTRY_GROUP_TAG"]
+        dev.update(CONFIGURED)
+        path.write_text(json.dumps(config, indent=2))
+        started = datetime.now(UTC).replace(microsecond=0)
+        command = [sys.executable, "-m", "localaws.demo", "--project-dir", str(project)]
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        yield Run(result.stdout, started, datetime.now(UTC))
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +95,23 @@ def test_the_demo_reverts_ssh_restores_a_deleted_approved_rule_and_shows_the_ema
     assert HTTPS_INSIDE in swept.split("10. [AWS", 1)[0]
     assert "Subject: sg-sentry sweep: restored 1 rule on 1 group in eu-west-1" in swept
     assert "RESTORED: approved in the baseline but missing from the group" in swept
+
+
+def test_the_demo_says_its_settings_and_runs_with_them_whatever_the_dev_stage_says(demo: str) -> None:
+    # Printed once, before the story: the demo's topic and what its story needs, over each stage's own.
+    (line,) = [line for line in demo.splitlines() if line.startswith("Settings: ")]
+    (topic,) = re.findall(r"; topic (arn:aws:sns:eu-west-1:123456789012:sg-sentry-alerts)$", demo, re.MULTILINE)
+    demos = f"SENTRY_TOPIC_ARN={topic}, SENTRY_GROUP_TAG=sg-sentry=guard, SENTRY_MODE=lockdown, SENTRY_DRY_RUN=false"
+    assert f"with the demo's over them: {demos}, no SENTRY_GROUP_IDS or SENTRY_CHAT_TOPIC_ARN (set aside: " in line
+    aside = line.split("(set aside: ", 1)[1].removesuffix(")").split(", ")
+    assert sorted(aside) == sorted(f"dev's {name}" for name in CONFIGURED)
+    # The handler and the sweep ran with them: the demo's group guarded, reverted for real, the demo's topic only.
+    assert "Subject: sg-sentry: reverted 1 rule on sg-" in between(demo, "5. [AWS", "6. ")
+    assert "Subject: sg-sentry sweep: restored 1 rule" in between(demo, "10. [AWS", "11. ")
+    logs = log_lines(demo.split(LOGS, 1)[1].split("\nstep 15:", 1)[0])
+    notified = [str(line["message"]) for line in logs if line["outcome"] == "notified"]
+    assert len(notified) == 2, notified
+    assert all(re.fullmatch(rf"notified {topic} \(message [0-9a-f-]+\)", message) for message in notified), notified
 
 
 def test_the_demo_prints_the_whole_event_it_delivers_stamped_with_its_own_clock(run: Run) -> None:

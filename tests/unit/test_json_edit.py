@@ -40,6 +40,16 @@ def test_an_existing_value_is_kept_when_asked() -> None:
     assert set_value(text, ["b"], "v", replace=False) == '{"a":   1, "b":   "v"}'  # laid out like its neighbour
 
 
+def test_a_value_that_is_there_already_stays_as_written() -> None:
+    text = '{"Resource": [\n  "a",\n  "b"\n], "n": 1, "s": "caf\\u00e9"}'
+    assert set_value(text, ["Resource"], ["a", "b"]) is text
+    assert set_value(text, ["s"], "café") is text
+    # Equal in Python is not enough: 1, 1.0 and true are three JSON values, and order makes another list.
+    assert set_value(text, ["n"], True) == text.replace('"n": 1', '"n": true')
+    assert set_value(text, ["n"], 1.0) == text.replace('"n": 1', '"n": 1.0')
+    assert set_value(text, ["Resource"], ["b", "a"]) == '{"Resource": ["b", "a"], "n": 1, "s": "caf\\u00e9"}'
+
+
 @pytest.mark.parametrize(
     ("text", "location", "message"),
     [
