@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib.domain.ids import GROUP_ID, REGION
 from chalicelib.reports.fit import Report
-from chalicelib.reports.text import clean, console_link, duration_words
+from chalicelib.reports.text import clean, console_link, duration_words, plural
 
 # Chatbot's limits for a custom notification (docs/deploying.md, "Chat").
 TITLE_LIMIT = 250
@@ -149,7 +149,9 @@ def _change(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 
 def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     groups = _groups(document)
-    checked = f"{document.get('groups_checked', 0):,} groups ({document.get('rules_checked', 0):,} rules)"
+    checked = (
+        f"{plural(document.get('groups_checked', 0), 'group')} ({plural(document.get('rules_checked', 0), 'rule')})"
+    )
     if document.get("kind") == "sweep":
         where = f"{code(document.get('region'), 32)}{_account(document)}"
         lines = [f"*Sweep* of {where} at {code(document.get('time'), 40)}: {checked} checked"]
@@ -166,12 +168,12 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         lines.append(f"• guard tag {code(tagged, 200)} on {code(tag.get('group_id'), 32)}: {inert(tag.get('outcome'))}")
     total = max(document.get("groups_total", 0), len(groups))
     if groups:
-        lines.append(f"*Drift* on {total:,} groups")
+        lines.append(f"*Drift* on {plural(total, 'group')}")
     for group in groups[:GROUPS_LISTED]:
         lines.append(f"• {code(_label(group), 140)}: {_tally(group)}")
         lines += _rules(group.get("rules", []), "    ◦ ", RULES_LISTED_PER_GROUP)
     if total > min(len(groups), GROUPS_LISTED):
-        lines.append(f"• … and {total - min(len(groups), GROUPS_LISTED):,} more groups")
+        lines.append(f"• … and {plural(total - min(len(groups), GROUPS_LISTED), 'more group')}")
     for item in document.get("interfaces", [])[:GROUPS_LISTED]:
         removed = ", ".join(item.get("removed", []))
         lines.append(
@@ -180,7 +182,7 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         )
     lines += [f"*Could not check* {code(problem, 300)}" for problem in document.get("problems", [])[:RULES_LISTED]]
     if document.get("not_judged"):
-        lines.append(f"*Exposure only* (no baseline): {len(document['not_judged']):,} groups")
+        lines.append(f"*Exposure only* (no baseline): {plural(len(document['not_judged']), 'group')}")
     lines.append(_mode(document))
     return lines, _consoles(groups, document.get("region"))
 
@@ -201,7 +203,9 @@ def _problem(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 def _round(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     places = document.get("places", [])
     found = [place for place in places if place.get("subject") or place.get("problem")]
-    lines = [f"*Sweep round* {code(document.get('round'), 80)}: {len(found):,} of {len(places):,} account-regions"]
+    lines = [
+        f"*Sweep round* {code(document.get('round'), 80)}: {len(found):,} of {plural(len(places), 'account-region')}"
+    ]
     for place in found[: GROUPS_LISTED * 2]:
         said = place.get("subject") or place.get("problem")
         lines.append(f"• {code(place.get('label') or place.get('place'), 120)}: {code(said, 300)}")

@@ -245,6 +245,21 @@ def test_no_author_can_make_a_link_a_mention_a_url_or_markdown_in_a_check(name: 
     makes_only_its_own_markdown(notified(name, reason, what), notified("x", "x", "x"))
 
 
+@pytest.mark.parametrize(
+    ("drifted", "said"),
+    [(1, ["1 group (1 rule) checked", "*Drift* on 1 group\n"]), (6, ["6 groups (1 rule)", "• … and 1 more group\n"])],
+)
+def test_a_sweep_counts_its_groups_and_rules_in_words(drifted: int, said: list[str]) -> None:
+    groups = tuple(
+        GroupOutcome(f"sg-{number:017x}", "web", Mode.INTERNET, False, (RuleOutcome(SSH, Outcome.REVERTED, "x"),))
+        for number in range(drifted)
+    )
+    result = SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.INTERNET, False, drifted, 1, groups)
+    description = sent(build_report(result))["content"]["description"]
+    for words in said:
+        assert words in description
+
+
 def test_a_hostile_group_name_in_the_title_mentions_no_one() -> None:
     report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "opens tcp 22"), name="@here <!channel>"))
     title = sent(report)["content"]["title"]
