@@ -9,24 +9,31 @@ description says in a few markdown lines what changed, who, from where
 and what was done, the console link is a next step.
 
 Chatbot renders markdown and mentions ("@here", Slack's ``<!channel>``,
-Teams' ``<at>``), and much of a report is chosen by whoever made the change
-(a group's name, a rule's description, a user agent). So every string of
-the document is written here either inside a code span, where nothing is
-formatted, or as plain text, and in both the characters that make a
-mention, a link or the end of a code span are replaced by look-alikes that
-make none. Each field is bounded to Chatbot's limits.
+Teams' ``<at>``), and the chat clients link bare URLs and host names; much
+of a report is chosen by whoever made the change (a group's name, a rule's
+description, a user agent, a prefix list's name in a rule's reason). So
+every string of the document is written here either inside a code span
+(`code`), where nothing is formatted and only what makes a mention or ends
+the span is replaced, or as plain text (`inert`), where every character
+that makes markdown (a link, emphasis, a table) and every URL or host name
+is also replaced by a look-alike that makes none. The one link of a message
+is the sentry's own: the console page of a valid group ID in a valid region,
+built here, never from the document's text. Each field is bounded to
+Chatbot's limits.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.ids import GROUP_ID, REGION
 from chalicelib.reports.fit import Report
-from chalicelib.reports.text import clean, console_link, duration_words
+from chalicelib.reports.text import clean, console_link, duration_words, plural
 
 # Chatbot's limits for a custom notification (docs/deploying.md, "Chat").
 TITLE_LIMIT = 250
@@ -41,8 +48,17 @@ NEXT_STEPS_LISTED = 3
 MORE = "… more in the email and the sentry's log."
 
 # What would make a mention (<!here>, <@U123>, <at>, @here), a link (<https://…|text>), an entity, or close a
-# code span, each replaced by a character that looks alike and makes none.
-_INERT = str.maketrans({"<": "‹", ">": "›", "@": "＠", "&": "＆", "`": "ˋ"})
+# code span, each replaced by a character that looks alike and makes none: in a code span and in plain text.
+_SPAN = {"<": "‹", ">": "›", "@": "＠", "&": "＆", "`": "ˋ"}
+_IN_SPAN = str.maketrans(_SPAN)
+# In plain text also what makes markdown: a link ([text](url), [text][ref]), bold, italics, strikethrough (*, _,
+# ~) and a table (|).
+_PLAIN = str.maketrans({**_SPAN, "[": "［", "]": "］", "*": "∗", "_": "ˍ", "~": "˜", "|": "ǀ"})
+# And what a chat client links by itself: a URL (https://…) and a host name (evil.example, www.evil.example,
+# with any of the dots IDNA reads as one). Addresses (0.0.0.0/0) keep their dots.
+_HOST_DOT = re.compile(r"(?<=\w)[.。．｡](?=[^\W\d_])")
+# How every subject begins, in the sentry's own words ("sg-sentry sweep [dry run]: …"): kept as it is.
+_TAG = re.compile(r"sg-sentry(?: sweep)?(?: \[dry run\])?: ")
 
 
 @dataclass(frozen=True)
@@ -70,17 +86,18 @@ def chat_notification(report: Report) -> ChatNotification:
         lines, steps = _change(document)
     dry_run = "dry run" if document.get("dry_run") else None
     keywords = ["sg-sentry", document.get("summary"), document.get("mode"), dry_run]
-    groups = [group["id"] for group in _groups(document) if group.get("id")]
+    groups = [group["id"] for group in _groups(document) if _is(GROUP_ID, group.get("id"))]
     content = {
         "textType": "client-markdown",
-        "title": inert(report.subject, TITLE_LIMIT),
+        "title": _title(report.subject),
         "description": bounded(lines),
-        "nextSteps": [inert(step, NEXT_STEP_LIMIT) for step in steps[:NEXT_STEPS_LISTED]],
+        # Built from a valid group ID and region only (`_consoles`): its link must work, so it is never cut.
+        "nextSteps": [step for step in steps if len(step) <= NEXT_STEP_LIMIT][:NEXT_STEPS_LISTED],
         "keywords": [inert(word, KEYWORD_LIMIT) for word in keywords if word],
     }
     metadata = {
         "eventType": f"sg-sentry-{document.get('kind', 'event')}",
-        "relatedResources": [inert(group, 64) for group in groups[:GROUPS_LISTED]],
+        "relatedResources": groups[:GROUPS_LISTED],
     }
     notification = {
         "version": "1.0",
@@ -93,13 +110,20 @@ def chat_notification(report: Report) -> ChatNotification:
 
 
 def inert(value: object, limit: int = 256) -> str:
-    """One line of text that formats nothing in a chat: no mention, no link, at most `limit` characters."""
-    return clean(value, limit).translate(_INERT)
+    """One line of plain text that formats nothing in a chat: no mention, no markdown, no link; at most `limit`."""
+    return _HOST_DOT.sub("․", clean(value, limit).translate(_PLAIN).replace("://", ":⁄⁄"))
+
+
+def _title(subject: str) -> str:
+    """The subject as the title: its tag as written, the rest (a group's name, ...) as plain text."""
+    tag = _TAG.match(subject)
+    said = tag[0] if tag else ""
+    return said + inert(subject[len(said) :], TITLE_LIMIT - len(said))
 
 
 def code(value: object, limit: int = 256) -> str:
-    """`value` as a code span: shown as typed, never formatted."""
-    return f"`{inert(value, limit) or '?'}`"
+    """`value` as a code span: shown as typed, never formatted (no mention, and the span ends where it should)."""
+    return f"`{clean(value, limit).translate(_IN_SPAN) or '?'}`"
 
 
 def _change(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -120,12 +144,14 @@ def _change(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     if isinstance(document.get("exposure_seconds"), int | float):
         lines.append(f"*Open for* {duration_words(document['exposure_seconds'])}, until the revert was confirmed")
     lines.append(_mode(document))
-    return lines, _consoles([group])
+    return lines, _consoles([group], event.get("region"))
 
 
 def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     groups = _groups(document)
-    checked = f"{document.get('groups_checked', 0):,} groups ({document.get('rules_checked', 0):,} rules)"
+    checked = (
+        f"{plural(document.get('groups_checked', 0), 'group')} ({plural(document.get('rules_checked', 0), 'rule')})"
+    )
     if document.get("kind") == "sweep":
         where = f"{code(document.get('region'), 32)}{_account(document)}"
         lines = [f"*Sweep* of {where} at {code(document.get('time'), 40)}: {checked} checked"]
@@ -142,12 +168,12 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         lines.append(f"• guard tag {code(tagged, 200)} on {code(tag.get('group_id'), 32)}: {inert(tag.get('outcome'))}")
     total = max(document.get("groups_total", 0), len(groups))
     if groups:
-        lines.append(f"*Drift* on {total:,} groups")
+        lines.append(f"*Drift* on {plural(total, 'group')}")
     for group in groups[:GROUPS_LISTED]:
         lines.append(f"• {code(_label(group), 140)}: {_tally(group)}")
         lines += _rules(group.get("rules", []), "    ◦ ", RULES_LISTED_PER_GROUP)
     if total > min(len(groups), GROUPS_LISTED):
-        lines.append(f"• … and {total - min(len(groups), GROUPS_LISTED):,} more groups")
+        lines.append(f"• … and {plural(total - min(len(groups), GROUPS_LISTED), 'more group')}")
     for item in document.get("interfaces", [])[:GROUPS_LISTED]:
         removed = ", ".join(item.get("removed", []))
         lines.append(
@@ -156,9 +182,9 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         )
     lines += [f"*Could not check* {code(problem, 300)}" for problem in document.get("problems", [])[:RULES_LISTED]]
     if document.get("not_judged"):
-        lines.append(f"*Exposure only* (no baseline): {len(document['not_judged']):,} groups")
+        lines.append(f"*Exposure only* (no baseline): {plural(len(document['not_judged']), 'group')}")
     lines.append(_mode(document))
-    return lines, _consoles(groups)
+    return lines, _consoles(groups, document.get("region"))
 
 
 def _problem(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -171,15 +197,15 @@ def _problem(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         lines.append(f"*Event* {code(event.get('name'), 64)} {code(event.get('id') or 'unknown', 64)}")
     if group.get("id"):
         lines.append(f"*Group* {code(group['id'], 32)} in {code(event.get('region'), 32)}")
-    if not (group.get("id") and event.get("region")):
-        return lines, []
-    return lines, [f"Open {group['id']} in the EC2 console: {console_link(clean(event['region'], 32), group['id'])}"]
+    return lines, _consoles([group], event.get("region"))
 
 
 def _round(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     places = document.get("places", [])
     found = [place for place in places if place.get("subject") or place.get("problem")]
-    lines = [f"*Sweep round* {code(document.get('round'), 80)}: {len(found):,} of {len(places):,} account-regions"]
+    lines = [
+        f"*Sweep round* {code(document.get('round'), 80)}: {len(found):,} of {plural(len(places), 'account-region')}"
+    ]
     for place in found[: GROUPS_LISTED * 2]:
         said = place.get("subject") or place.get("problem")
         lines.append(f"• {code(place.get('label') or place.get('place'), 120)}: {code(said, 300)}")
@@ -253,12 +279,23 @@ def _mode(document: Mapping[str, Any]) -> str:
     return f"Mode {code(document.get('mode'), 20)}; dry run {dry_run}."
 
 
-def _consoles(groups: Iterable[Mapping[str, Any]]) -> list[str]:
+def _consoles(groups: Iterable[Mapping[str, Any]], region: object) -> list[str]:
+    """The next steps: each group's console page, built from its ID and the region when both are AWS's shapes.
+
+    Not from the document's ``console_url`` and never through `inert`: the link must work, and nothing but a
+    valid ID and region may make it (the ID is the only part a change's author could have chosen).
+    """
+    if not _is(REGION, region):
+        return []
     return [
-        f"Open {group['id']} in the EC2 console: {group['console_url']}"
+        f"Open {group['id']} in the EC2 console: {console_link(str(region), group['id'])}"
         for group in groups
-        if group.get("id") and group.get("console_url")
+        if _is(GROUP_ID, group.get("id"))
     ]
+
+
+def _is(shape: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and shape.fullmatch(value) is not None
 
 
 def bounded(lines: list[str], limit: int = DESCRIPTION_LIMIT) -> str:

@@ -18,6 +18,7 @@ from sentrycli.doctor.topic import check_topic
 from sentrycli.project import Project
 from tests.functional.conftest import REGION, Invoke, World, ssh_from
 from tests.functional.conftest import test_client as client_for
+from tests.functional.test_bypass_prefix_lists import from_list
 
 DEFAULT_EGRESS = "all traffic to 0.0.0.0/0, egress"
 
@@ -79,6 +80,37 @@ def test_the_chat_topic_gets_a_custom_notification_naming_the_group_and_the_rule
     # How long the change stayed open: the same words in the chat as in the email.
     (open_for,) = re.findall(r"open for (.+?), from the change", email)
     assert f"*Open for* {open_for}, until the revert was confirmed" in content["description"]
+
+
+def test_a_link_in_a_prefix_list_or_group_name_reaches_the_chat_as_text(world: World, sentry: Invoke) -> None:
+    chat, queue = chat_inbox(world)
+    link = "[Open the approval form](https://evil.example/sso)"
+    group = world.group("[Approve now](https://evil.example/g)")  # a valid group name
+    listed = world.ec2.create_managed_prefix_list(
+        PrefixListName=f"corp {link}",
+        MaxEntries=5,
+        AddressFamily="IPv4",
+        Entries=[{"Cidr": "0.0.0.0/0", "Description": "*URGENT* ~revert~"}],
+    )["PrefixList"]["PrefixListId"]
+    event = world.change("AuthorizeSecurityGroupIngress", GroupId=group, IpPermissions=[from_list(listed)])
+
+    sentry(event, SENTRY_GROUP_IDS=group, SENTRY_MODE="internet", SENTRY_CHAT_TOPIC_ARN=chat)
+
+    assert world.rules(group) == {DEFAULT_EGRESS}
+    (notification,) = delivered(world, queue)
+    content = notification["content"]
+    # Look-alikes for what would make a link, a URL or emphasis; the name as typed in its code span.
+    assert content["title"] == f"sg-sentry: reverted 1 rule on {group} (［Approve now］(https:⁄⁄evil․example/g))"
+    assert f"*Group* `{group} ([Approve now](https://evil.example/g))`" in content["description"]
+    assert (
+        f"*reverted*, opens tcp 22 to the internet through prefix list {listed} "
+        '(corp ［Open the approval form］(https:⁄⁄evil․example/sso)), which holds 0.0.0.0/0 ("∗URGENT∗ ˜revert˜")'
+    ) in content["description"]
+    console = f"https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#SecurityGroup:groupId={group}"
+    assert content["nextSteps"] == [f"Open {group} in the EC2 console: {console}"]
+    # The email says it as it is.
+    (email,) = world.emails()
+    assert f"prefix list {listed} (corp {link})" in email
 
 
 def test_the_email_topic_gets_the_same_message_with_chat_as_without(world: World, sentry: Invoke) -> None:

@@ -145,6 +145,121 @@ def test_whatever_the_author_chose_the_message_is_inert_and_within_limits(
         assert all(line.count("`") % 2 == 0 for line in text.splitlines())
 
 
+LINK = "[Open the approval form](https://evil.example/sso)"
+
+
+def test_a_link_or_markdown_an_author_chose_is_shown_as_text_never_made() -> None:
+    # A prefix list's name and an entry's description reach the reason; a group's name, the title.
+    reason = f'opens tcp 22 through pl-0123456789abcdef0 (corp {LINK}), holds 0.0.0.0/0 ("*URGENT* www.evil.example")'
+    name = "[Approve](https://evil.example/g) _a_ ~b~ |"
+    report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, reason), name=name))
+
+    content = sent(report)["content"]
+
+    looks_alike = "［Approve］(https:⁄⁄evil․example/g) ˍaˍ ˜b˜ ǀ"
+    assert content["title"] == f"sg-sentry: reverted 1 rule on {GROUP} ({looks_alike})"
+    assert (
+        "*reverted*, opens tcp 22 through pl-0123456789abcdef0 "
+        '(corp ［Open the approval form］(https:⁄⁄evil․example/sso)), holds 0.0.0.0/0 ("∗URGENT∗ www․evil․example")'
+    ) in content["description"]
+    # Inside a code span, as typed: nothing formats there.
+    assert f"*Group* `{GROUP} ({name})`" in content["description"]
+    # The one link: the sentry's own, whole.
+    assert content["nextSteps"] == [f"Open {GROUP} in the EC2 console: {CONSOLE}{GROUP}"]
+
+
+# The pieces of markdown, links, URLs and host names, in any order; and the fuzzers' hostile strings.
+MARKDOWN = st.one_of(
+    FUZZED,
+    st.sampled_from([LINK, "https://evil.example", "www.evil.example", "evil。example", "*URGENT* ~x~ _now_ |"]),
+    st.lists(
+        st.sampled_from(
+            ["[", "]", "(", ")", "*", "_", "~", "|", "://", "https", ".", "．", "evil", "@", "<", " ", "\n"]
+        )
+    ).map("".join),
+)
+SPAN = re.compile(r"`[^`\n]*`")
+MARKUP = re.compile(r"[][*_~|]")
+# A URL, or a host name a chat client would link by itself (evil.example, with any dot IDNA reads as one).
+URL = re.compile(r"://|\w[.。．｡][^\W\d_]")
+
+
+def formatted(notification: dict[str, Any]) -> list[str]:
+    """What a chat client formats: the title and the description, without their code spans."""
+    content = notification["content"]
+    return [SPAN.sub("", text) for text in (content["title"], content["description"])]
+
+
+def makes_only_its_own_markdown(hostile: dict[str, Any], benign: dict[str, Any]) -> None:
+    """The author's text makes no mention, link, URL or markdown: the sentry's own is all there is."""
+    within_limits(hostile)
+    for text, plain in zip(formatted(hostile), formatted(benign), strict=True):
+        assert not set(text) & set("<>@&"), text
+        assert "](" not in text and "][" not in text, text
+        assert not URL.search(text), text
+        assert MARKUP.findall(text) == MARKUP.findall(plain), text
+    assert hostile["content"].get("nextSteps") == benign["content"].get("nextSteps")
+
+
+def test_the_console_link_is_made_of_a_valid_group_id_and_region_only() -> None:
+    forged = replace(handled().change, group_id="sg-1](https://evil.example)")
+    forged_region = sent(problem_report("AccessDenied", "evil.example/eu-central-1", "evt-1", handled().change))
+    forged_group = sent(problem_report("AccessDenied", "eu-central-1", "evt-1", forged))
+    for notification in (forged_region, forged_group):
+        assert "nextSteps" not in notification["content"]  # no link rather than a broken or foreign one
+        assert not any(URL.search(text) or "](" in text for text in formatted(notification)), notification
+    assert forged_region["metadata"] == {"eventType": "sg-sentry-event", "relatedResources": [GROUP]}
+    assert forged_group["metadata"] == {"eventType": "sg-sentry-event"}
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(name=MARKDOWN, description=MARKDOWN, agent=MARKDOWN, reason=MARKDOWN)
+def test_no_author_can_make_a_link_a_mention_a_url_or_markdown_in_an_event_report(
+    name: str, description: str, agent: str, reason: str
+) -> None:
+    def notified(name: str, description: str, agent: str, reason: str) -> dict[str, Any]:
+        change = handled().change
+        change = replace(change, actor=replace(change.actor, user_agent=agent))
+        rule = RuleOutcome(replace(SSH, description=description), Outcome.REVERTED, reason)
+        return sent(build_report(handled(rule, change=change, name=name)))
+
+    hostile = notified(name, description, agent, reason)
+    makes_only_its_own_markdown(hostile, notified("x", "x", "x", "x"))
+    assert hostile["content"]["nextSteps"] == [f"Open {GROUP} in the EC2 console: {CONSOLE}{GROUP}"]
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(name=MARKDOWN, reason=MARKDOWN, what=MARKDOWN)
+def test_no_author_can_make_a_link_a_mention_a_url_or_markdown_in_a_check(name: str, reason: str, what: str) -> None:
+    change = parse_change(load_event("delete_tags_guard.json"))
+    assert isinstance(change, IndirectChange)
+
+    def notified(name: str, reason: str, what: str) -> dict[str, Any]:
+        group = GroupOutcome(GROUP, name, Mode.LOCKDOWN, False, (RuleOutcome(SSH, Outcome.REVERTED, reason),))
+        trigger = Trigger(change, what, "judged at once")
+        result = SweepResult(
+            change.region, "2026-11-23T09:00:00Z", Mode.LOCKDOWN, False, 1, 2, (group,), trigger=trigger
+        )
+        return sent(build_report(result))
+
+    makes_only_its_own_markdown(notified(name, reason, what), notified("x", "x", "x"))
+
+
+@pytest.mark.parametrize(
+    ("drifted", "said"),
+    [(1, ["1 group (1 rule) checked", "*Drift* on 1 group\n"]), (6, ["6 groups (1 rule)", "• … and 1 more group\n"])],
+)
+def test_a_sweep_counts_its_groups_and_rules_in_words(drifted: int, said: list[str]) -> None:
+    groups = tuple(
+        GroupOutcome(f"sg-{number:017x}", "web", Mode.INTERNET, False, (RuleOutcome(SSH, Outcome.REVERTED, "x"),))
+        for number in range(drifted)
+    )
+    result = SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.INTERNET, False, drifted, 1, groups)
+    description = sent(build_report(result))["content"]["description"]
+    for words in said:
+        assert words in description
+
+
 def test_a_hostile_group_name_in_the_title_mentions_no_one() -> None:
     report = build_report(handled(RuleOutcome(SSH, Outcome.REVERTED, "opens tcp 22"), name="@here <!channel>"))
     title = sent(report)["content"]["title"]
