@@ -389,10 +389,10 @@ The rule is written as the reports write it (ingress unless it says
 "to ..., egress"); --for is 30m, 2h, 1d or 1h30m, at most 7 days. While
 the exception is valid the sentry allows exactly that rule on exactly that
 group, in either mode; once it has ended (expired or revoked) the sweep
-revokes the rule, in either mode, and says so. The source is a CIDR
-written as its network (203.0.113.4/32; not a prefix list, whose entries
-can change after the grant); one wider than a /16 (IPv6: /32) of the
-internet is granted with a warning. In internet mode a rule the policy
+revokes the rule, in either mode too, and says so. A CIDR is written as
+its network (203.0.113.4/32, not 203.0.113.4/0); a prefix list is refused
+(its entries can change after the grant); a CIDR wider than a /16 (IPv6:
+/32) of the internet is granted with a warning. In internet mode a rule the policy
 allows anyway needs no exception, and is refused. It is recorded, with
 who granted it (your STS identity), when and why, in the stage's
 baseline store: the baseline file (commit it and deploy, as after sentry
@@ -406,7 +406,7 @@ and no description, grants an exception.""",
 @click.option("--rule", "rule_text", metavar="TEXT", help='The rule, e.g. "tcp 22 from 203.0.113.4/32".')
 @click.option("--for", "lasting", metavar="DURATION", help="How long: 30m, 2h, 1d, 1h30m (at most 7 days).")
 @click.option("--reason", help="Why: the incident or ticket (INC-42).")
-@click.option("--list", "listing", is_flag=True, help="List the exceptions, valid and expired.")
+@click.option("--list", "listing", is_flag=True, help="List the exceptions: valid, expired, revoked.")
 @click.option("--revoke", "revoking", metavar="ID", help="End the exception with this ID now (its record stays).")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
