@@ -389,21 +389,26 @@ def snapshot(
 The rule is written as the reports write it (ingress unless it says
 "to ..., egress"); --for is 30m, 2h, 1d or 1h30m, at most 7 days. While
 the exception is valid the sentry allows exactly that rule on exactly that
-group, in either mode; once it expires the sweep revokes the rule and says
-so. It is recorded, with who granted it (your STS identity), when and
-why, in the stage's baseline store: the baseline file (commit it and
-deploy, as after sentry snapshot) or the stage's table (at once; --account
-and --account-region for a member account, as for snapshot). --revoke
-removes it; the rule itself is revoked by the next sweep (or run sentry
-sweep). Nothing on the group itself, no tag and no description, grants
-an exception.""",
+group, in either mode; once it has ended (expired or revoked) the sweep
+revokes the rule, in either mode too, and says so. A CIDR is written as
+its network (203.0.113.4/32, not 203.0.113.4/0); a prefix list is refused
+(its entries can change after the grant); a CIDR wider than a /16 (IPv6:
+/32) of the internet is granted with a warning. In internet mode a rule the policy
+allows anyway needs no exception, and is refused. It is recorded, with
+who granted it (your STS identity), when and why, in the stage's
+baseline store: the baseline file (commit it and deploy, as after sentry
+snapshot) or the stage's table (at once; --account and --account-region
+for a member account, as for snapshot). --revoke ends it now and keeps
+the record, naming you: the next sweep revokes the rule (or run sentry
+sweep), and --list shows it REVOKED. Nothing on the group itself, no tag
+and no description, grants an exception.""",
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="The group (with --list: only these).")
 @click.option("--rule", "rule_text", metavar="TEXT", help='The rule, e.g. "tcp 22 from 203.0.113.4/32".')
 @click.option("--for", "lasting", metavar="DURATION", help="How long: 30m, 2h, 1d, 1h30m (at most 7 days).")
 @click.option("--reason", help="Why: the incident or ticket (INC-42).")
-@click.option("--list", "listing", is_flag=True, help="List the exceptions, valid and expired.")
-@click.option("--revoke", "revoking", metavar="ID", help="Remove the exception with this ID.")
+@click.option("--list", "listing", is_flag=True, help="List the exceptions: valid, expired, revoked.")
+@click.option("--revoke", "revoking", metavar="ID", help="End the exception with this ID now (its record stays).")
 @click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
 @click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
 @click.option("--account-region", metavar="REGION", help="The region of the group (default: --region).")
@@ -463,20 +468,28 @@ def allow(
             click.echo(f"{plural(len(lines), 'exception')} in {store.where}")
             return
         if revoking:
-            gone = allowing.revoke(store, revoking)
-            click.echo(f"✓ removed {allowing.line(gone, now)}")
-            click.echo(f"The rule itself stays until the next sweep revokes it (or run sentry sweep --stage {stage}).")
+            ended = allowing.revoke(store, revoking, str(caller["Arn"]), now)
+            click.echo(f"✓ {allowing.line(ended, now)}")
+            click.echo(
+                "The rule itself stays on the group until a sweep revokes it, in either mode, as it does an expired "
+                f"exception's rule (sentry sweep --stage {stage} does it now)."
+            )
             click.echo(f"Where: {store.where}; {store.effective}.")
             return
         assert wanted is not None
         role = member_role or settings.member_role
         ec2 = SecurityGroups(ec2_client(context.client, groups_region, account, role), GroupCache())
-        made = allowing.grant(store, ec2, settings.scope, groups_region, wanted, str(caller["Arn"]), now)
+        made = allowing.grant(
+            store, ec2, settings.policy, settings.scope, groups_region, wanted, str(caller["Arn"]), now
+        )
     except (ValueError, ProjectError, ConfigError, BaselineError) as error:
         raise click.ClickException(str(error)) from None
     except (AwsError, ClientError, BotoCoreError) as error:
         raise click.ClickException(f"AWS refused: {error}") from None
     click.echo(f"✓ {allowing.line(made, now)}")
+    warned = allowing.warning(made.rule)
+    if warned is not None:
+        click.echo(warned)
     click.echo(f"✓ wrote {store.where}; {store.effective}.")
 
 

@@ -68,7 +68,7 @@ class BaselineTable:
     # `sentry snapshot`'s, with the operator's credentials: the functions never write the baseline.
     SNAPSHOT_PERMISSIONS = (Permission("dynamodb:BatchWriteItem", TABLE),)
     # `sentry allow`'s, likewise: the functions never write an exception.
-    ALLOW_PERMISSIONS = (Permission("dynamodb:PutItem", TABLE), Permission("dynamodb:DeleteItem", TABLE))
+    ALLOW_PERMISSIONS = (Permission("dynamodb:PutItem", TABLE),)
 
     def __init__(self, client: Any, table: str, home_account: Callable[[], str] | None = None) -> None:
         self._client = client
@@ -98,13 +98,15 @@ class BaselineTable:
 
     def grant(self, place: Place, allowance: Allowance) -> None:
         """Write one exception (`sentry allow`, the operator's credentials). Raises `AwsError`."""
-        document = json.dumps(allowance_document(allowance), sort_keys=True, ensure_ascii=False)
-        item = {**self._key(str(place), allowance_item(allowance)), "allowance": {"S": document}}
-        self._put_new(item)
+        self._put(self._item_of(place, allowance), "attribute_not_exists(#item)")  # an ID drawn twice overwrites none
 
-    def remove(self, place: Place, allowance: Allowance) -> None:
-        """Delete one exception (`sentry allow --revoke`). Raises `AwsError`."""
-        self._delete(self._key(str(place), allowance_item(allowance)))
+    def rewrite(self, place: Place, allowance: Allowance) -> None:
+        """Write one exception over the stored one of its ID (`sentry allow --revoke`). Raises `AwsError`."""
+        self._put(self._item_of(place, allowance), "attribute_exists(#item)")  # it ends one, never makes one
+
+    def _item_of(self, place: Place, allowance: Allowance) -> dict[str, Any]:
+        document = json.dumps(allowance_document(allowance), sort_keys=True, ensure_ascii=False)
+        return {**self._key(str(place), allowance_item(allowance)), "allowance": {"S": document}}
 
     def _split(
         self, place: Place, items: list[dict[str, Any]], group_id: str | None = None
@@ -174,17 +176,10 @@ class BaselineTable:
         return items_of(self._client, self.table, place, starting)
 
     @translated
-    def _put_new(self, item: dict[str, Any]) -> None:
+    def _put(self, item: dict[str, Any], condition: str) -> None:
         self._client.put_item(
-            TableName=self.table,
-            Item=item,
-            ConditionExpression="attribute_not_exists(#item)",  # an ID drawn twice never overwrites one
-            ExpressionAttributeNames={"#item": ITEM_KEY},
+            TableName=self.table, Item=item, ConditionExpression=condition, ExpressionAttributeNames={"#item": ITEM_KEY}
         )
-
-    @translated
-    def _delete(self, key: dict[str, Any]) -> None:
-        self._client.delete_item(TableName=self.table, Key=key)
 
     @translated
     def _write(self, requests: list[dict[str, Any]]) -> None:

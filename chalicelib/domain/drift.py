@@ -72,9 +72,11 @@ def plan(
     or through a prefix list widened since, must not stay.
 
     `granted` holds the group's exceptions: a rule one allows now stays; one
-    whose exception has expired goes, said so, in lockdown mode even when it
-    opens nothing to the internet (the exception is the record that it was
-    added, and lockdown adds no rule).
+    whose exception has ended (expired or revoked) goes, said so, in any
+    mode, even when the policy would allow it otherwise: the exception is
+    the record that it was added for the exception alone (lockdown adds no
+    rule; internet mode's `sentry allow` grants none for a rule it allows).
+    A group's approved rule stays: the reviewed baseline allows it.
     """
     if policy.mode is Mode.LOCKDOWN and baseline is not None:
         contents = lists.with_approved(baseline.prefix_lists)
@@ -90,10 +92,19 @@ def plan(
                 why = exposure.reason if exposure.revert else LOCKDOWN_ADDS_NOTHING
                 steps.append(Step(Fix.REVOKE, rule, f"{ended.expired_words()}: {why}"))
             elif exposure.revert and rule not in granted.valid:
-                steps.append(Step(Fix.REVOKE, rule, f"{EXPOSURE_ONLY}: {exposure.reason}"))
+                steps.append(Step(Fix.REVOKE, rule, granted.noted(rule, f"{EXPOSURE_ONLY}: {exposure.reason}")))
         return tuple(steps)
     verdicts = judged(current, NO_ACTOR, policy, lists=lists, granted=granted)
-    return tuple(step for _, step, _ in verdicts if step is not None)
+    found = [step or _ended(rule, granted) for rule, step, _ in verdicts]
+    return tuple(step for step in found if step is not None)
+
+
+def _ended(rule: Rule, granted: Granted) -> Step | None:
+    """Internet mode's revoke of a rule it allows, but that stood by an exception which has ended."""
+    ended = granted.expired.get(rule)
+    if ended is None:
+        return None
+    return Step(Fix.REVOKE, rule, f"{ended.expired_words()}: the rule stood by the exception alone")
 
 
 def judged(
@@ -165,7 +176,7 @@ def back_to_baseline(
             steps.append(Step(Fix.REDEFINE, rule, f"rule {rule.rule_id} differs from its approved definition", target))
             missing.remove(target)
         else:
-            steps.append(Step(Fix.REVOKE, rule, "not in the approved baseline"))
+            steps.append(Step(Fix.REVOKE, rule, granted.noted(rule, "not in the approved baseline")))
     for rule in missing:
         if rule in withheld:
             steps.append(Step(Fix.HOLD_BACK, rule, f"{withheld[rule]}; it is put back once the list holds no more"))

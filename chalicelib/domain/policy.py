@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -158,7 +158,7 @@ def excepted(rule: Rule, decision: Decision, granted: Granted) -> Decision:
     expired = granted.expired.get(rule)
     if expired is not None:
         return Decision(True, f"{expired.expired_words()}: {decision.reason}")
-    return decision
+    return replace(decision, reason=granted.noted(rule, decision.reason))
 
 
 def _decide(

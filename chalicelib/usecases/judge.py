@@ -15,8 +15,9 @@ the event handler. The sweep judges what is there now, with the same policy:
   beside an open one lose the open one (`side_door`).
 
 A rule a time-boxed exception allows (`sentry allow`, the baseline's
-`allowances`) stays while the exception is valid; once it has expired the
-rule is judged as any other, and what is revoked says which exception expired.
+`allowances`) stays while the exception is valid; once it has ended
+(expired or revoked) the rule goes, in any mode, unless the baseline approves
+it, and what is revoked says which exception ended (`drift.plan`).
 
 Groups with an entry in the baseline are swept whatever their tags say. A
 rule that cannot be read is reported on its own (and revoked by its ID in

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.allowances import Allowance, AllowanceError, granted_on
+from chalicelib.domain.allowances import (
+    CLOCK_SKEW,
+    PREFIX_LIST_REFUSED,
+    Allowance,
+    AllowanceError,
+    allowance_document,
+    allowance_from_document,
+    granted_on,
+)
 from chalicelib.domain.baseline import ApprovedGroup, Baseline, BaselineError
-from chalicelib.domain.drift import Fix, plan
-from chalicelib.domain.policy import Mode, Policy
+from chalicelib.domain.drift import NO_ACTOR, Fix, plan
+from chalicelib.domain.policy import Mode, Policy, decide
 from chalicelib.domain.rules import Direction, Rule, Source, SourceKind, rule_from_text, rules_from_ip_permission
+from sentrycli import allow
 
 GROUP = "sg-0a1b2c3d4e5f60718"
 REGION = "eu-west-1"
@@ -105,3 +115,118 @@ def test_the_baseline_document_keeps_its_exceptions_and_a_file_without_any_is_un
     document["allowances"][0]["rule"] = "tcp 22 from nowhere"
     with pytest.raises(BaselineError, match="exception 'allow-1a2b3c4d': cannot read rule"):
         Baseline.from_document(document)
+
+
+# --- what an exception cannot be made to cover (review r1) ------------------------------------
+
+
+def test_an_exception_grants_nothing_before_it_was_granted_give_or_take_the_clock_skew() -> None:
+    # The span is 6 days, so the record reads; dated in 2099, it grants nothing today (nor is it "expired").
+    future = replace(allowance(expires=datetime(2099, 1, 7, tzinfo=UTC)), granted_at=datetime(2099, 1, 1, tzinfo=UTC))
+    assert not future.valid_at(NOW)
+    granted = granted_on([future], GROUP, REGION, NOW)
+    assert not granted.valid and not granted.expired
+    assert granted.void == {
+        SSH: "exception INC-42 (allow-1a2b3c4d) grants nothing: it is dated 2099-01-01 00:00:00 UTC, in the future"
+    }
+    # A granter's clock a few minutes fast is no forgery.
+    soon = replace(allowance(), granted_at=NOW + CLOCK_SKEW, expires=NOW + timedelta(hours=2))
+    assert soon.valid_at(NOW) and not soon.valid_at(NOW - timedelta(seconds=1))
+
+
+def test_an_exception_naming_a_prefix_list_grants_nothing_and_the_revoke_says_so() -> None:
+    listed = rule_from_text("tcp 22 from prefix list pl-0123456789abcdef0")
+    granted = granted_on([allowance(rule=listed)], GROUP, REGION, NOW)
+    assert not granted.valid and listed in granted.void
+    for policy in (Policy(Mode.LOCKDOWN), Policy(Mode.INTERNET)):
+        (step,) = plan([listed], policy, None, granted=granted)
+        assert step.fix is Fix.REVOKE and step.reason.endswith(
+            "; exception INC-42 (allow-1a2b3c4d) grants nothing: it names a prefix list, whose entries can change "
+            "after the grant"
+        )
+    decision = decide(listed, NO_ACTOR, Policy(Mode.LOCKDOWN), granted=granted)
+    assert decision.revert and "grants nothing: it names a prefix list" in decision.reason
+
+
+def test_an_ended_exception_has_its_rule_revoked_in_every_mode_but_an_approved_rule_stays() -> None:
+    internal = rule_from_text("tcp 5432 from 10.9.0.0/16")
+    egress = rule_from_text("tcp 443 to 10.9.0.0/16")
+    ended = [
+        allowance(rule=internal, expires=NOW),
+        replace(allowance(rule=egress, expires=NOW), allowance_id="allow-2"),
+    ]
+    granted = granted_on(ended, GROUP, REGION, NOW)
+    for baseline in (None, ApprovedGroup(GROUP, REGION, "web", ())):
+        for mode in (Mode.INTERNET, Mode.LOCKDOWN):
+            steps = plan([internal, egress], Policy(mode), baseline, granted=granted)
+            assert [(s.fix, s.rule) for s in steps] == [(Fix.REVOKE, internal), (Fix.REVOKE, egress)], (mode, baseline)
+            assert "exception INC-42 (allow-1a2b3c4d) expired at 2026-12-01 18:00:00 UTC" in steps[0].reason
+    # Internet mode, nothing ended: allowed as before.
+    assert plan([internal, egress], Policy(Mode.INTERNET), None) == ()
+    # The reviewed baseline approves it: it stays, whatever the exception.
+    approved = ApprovedGroup(GROUP, REGION, "web", (internal,))
+    assert plan([internal], Policy(Mode.LOCKDOWN), approved, granted=granted) == ()
+
+
+def test_a_revoke_ends_an_exception_now_keeps_its_record_and_cannot_end_it_twice() -> None:
+    bob = "arn:aws:sts::1:assumed-role/secops/bob"
+    ended = allowance().ended(NOW + timedelta(microseconds=500), bob)
+    assert ended.expires == NOW and ended.revoked_by == bob and not ended.valid_at(NOW)
+    assert granted_on([ended], GROUP, REGION, NOW).expired == {SSH: ended}
+    assert "exception INC-42 (allow-1a2b3c4d) was revoked at 2026-12-01 18:00:00 UTC by " + bob in ended.expired_words()
+    assert allowance_from_document(allowance_document(ended)) == ended
+    assert "revoked_by" not in allowance_document(allowance())  # a record never revoked reads as before
+    # Revoked in the second it was granted: the store's whole seconds make that no span at all, and it still reads.
+    at_once = replace(allowance(), granted_at=NOW).ended(NOW, bob)
+    assert allowance_from_document(allowance_document(at_once)) == at_once
+    with pytest.raises(AllowanceError, match=r"was revoked at 2026-12-01 18:00:00 UTC by .*: nothing to revoke"):
+        ended.ended(NOW, bob)
+    with pytest.raises(AllowanceError, match=r"expired at .*: nothing to revoke"):
+        allowance(expires=NOW).ended(NOW, bob)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("tcp 22 from 203.0.113.4/0", "203.0.113.4/0 is the network 0.0.0.0/0: write that if you mean it"),
+        ("tcp 22 from 2001:db8::1/32", "2001:db8::1/32 is the network 2001:db8::/32: write that if you mean it"),
+        ("tcp 22 from prefix list pl-0123456789abcdef0", PREFIX_LIST_REFUSED),
+        ("tcp 22 from 203.0.113.4/32", None),
+        ("tcp 22 from 2001:DB8::/32", None),
+        ("all traffic from security group sg-12345678", None),
+    ],
+    ids=["host-bits", "host-bits-v6", "prefix-list", "host", "v6-upper", "group"],
+)
+def test_the_grants_text_names_exactly_the_addresses_it_means(text: str, problem: str | None) -> None:
+    if problem is None:
+        assert allow.asked(GROUP, text, "2h", "INC-42").rule == rule_from_text(text)
+    else:
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            allow.asked(GROUP, text, "2h", "INC-42")
+
+
+@pytest.mark.parametrize(
+    ("source", "warned"),
+    [
+        ("0.0.0.0/0", "0.0.0.0/0 is the whole internet"),
+        ("::/0", "::/0 is the whole internet"),
+        ("198.0.0.0/8", "198.0.0.0/8 is 16,777,216 addresses of the internet"),
+        ("2a00::/16", "2a00::/16 is "),
+        ("203.0.113.0/24", None),
+        ("198.51.0.0/16", None),
+        ("10.0.0.0/8", None),
+        ("2001:db8::/48", None),
+    ],
+)
+def test_a_grant_reaching_the_internet_broadly_is_warned_of(source: str, warned: str | None) -> None:
+    said = allow.warning(rule_from_text(f"tcp 22 from {source}"))
+    assert (said is None) if warned is None else (said is not None and said.startswith(f"Warning: {warned}"))
+
+
+def test_a_stored_host_written_with_a_short_length_is_listed_as_the_network_it_means() -> None:
+    # Written before the grant refused it (or by hand): AWS reads 203.0.113.4/0 as 0.0.0.0/0, and so does the list.
+    wide = allowance(rule=rule_from_text("tcp 22 from 203.0.113.4/0"))
+    assert "tcp 22 from 203.0.113.4/0, ingress (that is 0.0.0.0/0)  valid until" in allow.line(wide, NOW)
+    assert "(that is" not in allow.line(allowance(), NOW)
+    listed = allowance(rule=rule_from_text("tcp 22 from prefix list pl-0123456789abcdef0"))
+    assert "GRANTS NOTHING (it names a prefix list" in allow.line(listed, NOW)
