@@ -62,6 +62,25 @@ def region_option[F: Callable[..., Any]](command: F) -> F:
     )(command)
 
 
+def member_account_options[F: Callable[..., Any]](command: F) -> F:
+    """--stage, and the member account a command reads groups in (snapshot, allow), entered as the sentry does."""
+    command = region_option(command)
+    for option in reversed(
+        (
+            click.option("--stage", default="dev", show_default=True, help=STAGE_HELP),
+            click.option(
+                "--account", metavar="ID", help="A member account of an organization's stage (needs the table)."
+            ),
+            click.option("--account-region", metavar="REGION", help="The region of the groups (default: --region)."),
+            click.option(
+                "--member-role", metavar="NAME", help="The role to enter --account by (default: the stage's)."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group(
     help="""Set up, check and exercise sg-sentry, the security-group guard.
 
@@ -323,11 +342,7 @@ through --member-role (default: the stage's member role, which trusts only
 the sentry's functions: name a role that trusts you, such as an audit role)."""
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
-@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
-@click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
-@click.option("--account-region", metavar="REGION", help="The region of the groups to snapshot (default: --region).")
-@click.option("--member-role", metavar="NAME", help="The role to enter --account by (default: the stage's).")
-@region_option
+@member_account_options
 @click.pass_obj
 def snapshot(
     context: Context,
@@ -409,11 +424,7 @@ and no description, grants an exception.""",
 @click.option("--reason", help="Why: the incident or ticket (INC-42).")
 @click.option("--list", "listing", is_flag=True, help="List the exceptions: valid, expired, revoked.")
 @click.option("--revoke", "revoking", metavar="ID", help="End the exception with this ID now (its record stays).")
-@click.option("--stage", default="dev", show_default=True, help=STAGE_HELP)
-@click.option("--account", metavar="ID", help="A member account of an organization's stage (needs the table).")
-@click.option("--account-region", metavar="REGION", help="The region of the group (default: --region).")
-@click.option("--member-role", metavar="NAME", help="The role to enter --account by (default: the stage's).")
-@region_option
+@member_account_options
 @click.pass_obj
 def allow(
     context: Context,
