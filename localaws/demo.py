@@ -50,10 +50,13 @@ MEMBER_REGION = "us-east-1"
 WIDTH = 110
 # What the story needs, whatever a stage says (yours may name a real topic, groups by ID, a dry run, a chat topic):
 # the demo's topic in moto (SENTRY_TOPIC_ARN), its groups guarded by their tag and reverted for real in lockdown
-# mode; no groups by ID, no chat topic.
+# mode; no groups by ID, no chat topic, no exempt principal (the demo's actors would be); and the dev stage one
+# account's deployment with its baseline in a file (the org stage's act needs its table, queue and accounts).
 OWN = {"SENTRY_GROUP_TAG": "sg-sentry=guard", "SENTRY_MODE": "lockdown", "SENTRY_DRY_RUN": "false"}
-UNSET = ("SENTRY_GROUP_IDS", "SENTRY_CHAT_TOPIC_ARN")
-STAGES = ("dev", ORG_STAGE)
+EVERY_STAGE_UNSET = ("SENTRY_GROUP_IDS", "SENTRY_CHAT_TOPIC_ARN", "SENTRY_EXEMPT_PRINCIPALS")
+ONE_ACCOUNT = ("SENTRY_ACCOUNTS", "SENTRY_REGIONS", "SENTRY_MEMBER_ROLE", "SENTRY_BASELINE_TABLE", "SENTRY_SWEEP_QUEUE")
+UNSET = {"dev": EVERY_STAGE_UNSET + ONE_ACCOUNT, ORG_STAGE: EVERY_STAGE_UNSET}
+STAGES = tuple(UNSET)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class DemoSettings:
     def env(self, stage: str, function: str, **more: str) -> dict[str, str]:
         """The environment `function` of `stage` runs with here; `more`: what one step adds (its baseline file)."""
         staged = stage_settings(self.project, stage, function).env
-        kept = {name: value for name, value in staged.items() if name not in UNSET}
+        kept = {name: value for name, value in staged.items() if name not in UNSET[stage]}
         return kept | self.own | {"AWS_REGION": REGION} | more
 
     def line(self) -> str:
@@ -80,10 +83,10 @@ class DemoSettings:
             f"{stage}'s {name}"
             for stage in STAGES
             for name, value in self.project.environment(stage).items()
-            if name in UNSET or self.own.get(name, value) != value
+            if name in UNSET[stage] or self.own.get(name, value) != value
         ]
-        unset = " or ".join(UNSET)
-        line = f"Settings: each stage's in {self.project.config_path}, with the demo's over them: {own}, no {unset}"
+        unset = "; ".join(f"in {stage} no {' or '.join(names)}" for stage, names in UNSET.items())
+        line = f"Settings: each stage's in {self.project.config_path}, with the demo's over them: {own}; {unset}"
         return line + (f" (set aside: {', '.join(aside)})" if aside else "")
 
 

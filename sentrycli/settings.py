@@ -71,7 +71,9 @@ def stage_settings(
     env = project.environment(stage, function)
     # This project's baseline file (the stage's, or chalicelib/baseline.json), not the one beside wherever
     # chalicelib was imported from: with --project-dir the two differ, and every command must read the same one.
-    # A stage naming a file that is not there is refused (by Settings); a project without the default one has none.
+    # A stage naming a file that is not there is refused (by Settings). A project without the default file
+    # falls back to the one beside the imported chalicelib: none in a checkout (the file is not committed) unless
+    # `sentry snapshot` wrote one there.
     baseline = project.baseline_path(stage)
     if "SENTRY_BASELINE_FILE" in env or baseline.is_file():
         env["SENTRY_BASELINE_FILE"] = str(baseline)

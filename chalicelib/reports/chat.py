@@ -33,7 +33,7 @@ from typing import Any
 
 from chalicelib.domain.ids import GROUP_ID, REGION
 from chalicelib.reports.fit import Report
-from chalicelib.reports.text import clean, console_link, duration_words, plural
+from chalicelib.reports.text import clean, console_link, duration_words, plural, taken_off
 
 # Chatbot's limits for a custom notification (docs/deploying.md, "Chat").
 TITLE_LIMIT = 250
@@ -177,8 +177,8 @@ def _judgement(document: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     for item in document.get("interfaces", [])[:GROUPS_LISTED]:
         removed = ", ".join(item.get("removed", []))
         lines.append(
-            f"• interface {code(item.get('interface_id'), 32)}: took {code(removed, 200)} off: "
-            f"{inert(item.get('outcome'))}"
+            f"• interface {code(item.get('interface_id'), 32)}: "
+            f"{taken_off(str(item.get('outcome')), code(removed, 200))}: {inert(item.get('outcome'))}"
         )
     lines += [f"*Could not check* {code(problem, 300)}" for problem in document.get("problems", [])[:RULES_LISTED]]
     if document.get("not_judged"):

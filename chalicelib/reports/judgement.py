@@ -24,7 +24,15 @@ from chalicelib.reports.parts import (
     unreadable_lines,
     who_lines,
 )
-from chalicelib.reports.text import clean, console_link, dry_run_words, plural, subject_line, tally_words
+from chalicelib.reports.text import (
+    clean,
+    console_link,
+    dry_run_words,
+    plural,
+    subject_line,
+    taken_off,
+    tally_words,
+)
 
 # (groups listed, rules listed per group), tried in turn until the message fits in SNS.
 LISTED_LIMITS = ((50, 40), (20, 15), (10, 5), (3, 3))
@@ -152,7 +160,9 @@ def _tag_lines(number: int, tag: TagOutcome) -> list[str]:
 def _interface_lines(number: int, item: InterfaceOutcome) -> list[str]:
     fix = item.fix
     removed = ", ".join(opening.group_id for opening in fix.remove)
-    detail = f"     {item.outcome.value.upper()}: took {removed} off; it keeps {', '.join(fix.keep)}"
+    detail = (
+        f"     {item.outcome.value.upper()}: {taken_off(item.outcome.word, removed)}; it keeps {', '.join(fix.keep)}"
+    )
     if item.error:
         detail += f" (AWS error: {clean(item.error)})"
     return [f"  {number}. {clean(fix.reason, 600)}", detail]

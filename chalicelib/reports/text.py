@@ -100,3 +100,12 @@ def duration_words(seconds: float) -> str:
         if count or said:
             said.append((count, unit))
     return " ".join(f"{count} {unit}" for count, unit in said[:2] if count)
+
+
+# What became of the groups taken off an interface, by its outcome's word (the email's and the chat's).
+TAKING_OFF = {"would-revert": "would take", "cannot-change": "cannot take", "revert-failed": "could not take"}
+
+
+def taken_off(word: str, groups: str) -> str:
+    """`groups` taken off an interface, in the tense of what happened (or would): "took sg-1 off"."""
+    return f"{TAKING_OFF.get(word, 'took')} {groups} off"

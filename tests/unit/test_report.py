@@ -241,3 +241,29 @@ def test_groups_judged_for_exposure_only_are_told_in_the_runs_own_tense(dry_run:
     result = SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.LOCKDOWN, dry_run, 1, 1, unjudged=("sg-1",))
     text = build_sweep_report(result).text
     assert f"{said} what opens them to the internet" in text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "said"),
+    [
+        (Outcome.REVERTED, "REVERTED: took sg-open off"),
+        (Outcome.WOULD_REVERT, "WOULD REVERT (DRY RUN): would take sg-open off"),
+        (Outcome.CANNOT_CHANGE, "CANNOT CHANGE: cannot take sg-open off"),
+        (Outcome.FAILED, "FAILED TO REVERT: could not take sg-open off"),
+    ],
+)
+def test_an_interface_is_told_in_the_tense_of_what_became_of_it(outcome: Outcome, said: str) -> None:
+    from chalicelib.domain.interfaces import Interface, InterfaceFix, Opening
+    from chalicelib.domain.outcome import InterfaceOutcome, SweepResult
+    from chalicelib.reports.chat import chat_notification
+    from chalicelib.reports.judgement import build_sweep_report
+
+    interface = Interface("eni-0001", "i-0001", ("sg-guarded", "sg-open"))
+    fix = InterfaceFix(interface, ("sg-guarded",), (Opening("sg-open", SSH, "opens tcp 22"),), ("sg-guarded",))
+    dry_run = outcome is Outcome.WOULD_REVERT
+    result = SweepResult("eu-west-1", "2026-11-23T09:00:00+00:00", Mode.INTERNET, dry_run, 1, 1)
+    report = build_sweep_report(replace(result, interfaces=(InterfaceOutcome(fix, outcome),)))
+    assert f"{said}; it keeps sg-guarded" in report.text
+    verb = said.split(": ", 1)[1].removesuffix(" sg-open off")
+    chat = chat_notification(report).notification["content"]["description"]
+    assert f"interface `eni-0001`: {verb} `sg-open` off: {outcome.word}" in chat
