@@ -185,6 +185,21 @@ def test_a_revoke_ends_an_exception_now_keeps_its_record_and_cannot_end_it_twice
         allowance(expires=NOW).ended(NOW, bob)
 
 
+def test_a_revoke_within_the_clock_skew_ends_the_exception_at_once() -> None:
+    # Granted from a clock 4 minutes fast (within CLOCK_SKEW), revoked a minute later by the sentry's clock.
+    bob = "arn:aws:sts::1:assumed-role/secops/bob"
+    ahead = NOW + timedelta(minutes=4)
+    fast = replace(allowance(), granted_at=ahead, expires=ahead + timedelta(hours=2))
+    assert fast.valid_at(NOW)
+    ended = fast.ended(NOW + timedelta(minutes=1), bob)
+    assert ended.expires == ahead  # no earlier than its grant, as the record's span must be
+    assert not ended.valid_at(NOW + timedelta(minutes=1)) and not ended.valid_at(NOW)
+    assert granted_on([ended], GROUP, REGION, NOW).expired == {SSH: ended}
+    assert "  REVOKED at 2026-12-01 18:04:00 UTC by " + bob in allow.line(ended, NOW)
+    with pytest.raises(AllowanceError, match="nothing to revoke"):
+        ended.ended(NOW + timedelta(minutes=2), bob)
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
