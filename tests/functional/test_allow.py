@@ -278,6 +278,7 @@ def test_a_source_reaching_the_internet_broadly_is_granted_with_a_warning(projec
         (("--reason", " "), "--reason is needed"),
         (("--group", "sg-0123456789abcdef0"), "no such security group in eu-west-1: sg-0123456789abcdef0"),
         (("--group", "unguarded"), "is not guarded by this stage"),
+        (("--rule", DEFAULT_EGRESS), f"{DEFAULT_EGRESS} is already on sg-"),
     ],
     ids=[
         "rule",
@@ -291,6 +292,7 @@ def test_a_source_reaching_the_internet_broadly_is_granted_with_a_warning(projec
         "no-reason",
         "unknown-group",
         "unguarded",
+        "already-there",
     ],
 )
 def test_bad_input_says_what_is_wrong_and_writes_nothing(
