@@ -353,11 +353,14 @@ def snapshot(
     member_role: str | None,
     region: str | None,
 ) -> None:
+    from datetime import UTC, datetime
+
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
     from chalicelib.domain.config import ConfigError
     from chalicelib.domain.errors import AwsError
     from sentrycli import snapshot as snapshots
+    from sentrycli.allow import store_of
     from sentrycli.project import HANDLER
 
     refuse_shell(context, {"SENTRY_MEMBER_ROLE": "--member-role"})
@@ -370,9 +373,15 @@ def snapshot(
         role = member_role or settings.member_role
         ec2 = SecurityGroups(snapshots.ec2_client(context.client, groups_region, account, role), GroupCache())
         groups = snapshots.snapshot(ec2, settings.scope, groups_region, group_ids)
+        owner = ""  # the file's store is the deployment's own account
         if settings.baseline_table:
             owner = account or str(context.client("sts").get_caller_identity()["Account"])
-            where = snapshots.write_table(groups, context.client("dynamodb"), settings.baseline_table, owner)
+        dynamodb = context.client("dynamodb") if settings.baseline_table else None
+        path = context.project.baseline_path(stage)
+        store = store_of(settings.baseline_table, dynamodb, path, stage, owner, groups_region)
+        groups, left_out = snapshots.without_exceptions(groups, store.allowances(), datetime.now(UTC))
+        if settings.baseline_table:
+            where = snapshots.write_table(groups, dynamodb, settings.baseline_table, owner)
         else:
             where = str(context.project.baseline_path(stage))
             snapshots.write(groups, context.project.baseline_path(stage))
@@ -382,6 +391,8 @@ def snapshot(
         raise click.ClickException(f"AWS refused: {error}") from None
     for group in groups:
         click.echo(f"✓ {group.group_id}" + (f" ({group.name})" if group.name else "") + f": {len(group.rules)} rules")
+    for said in left_out:
+        click.echo(said)
     click.echo(f"✓ wrote {where}")
     mode = settings.policy.mode.value
     if mode != "lockdown":
