@@ -339,7 +339,10 @@ A stage with SENTRY_BASELINE_TABLE writes to that table instead (in the
 stage's region, --region), taking effect at once; --account snapshots a
 member account's groups in --account-region (default: --region), entered
 through --member-role (default: the stage's member role, which trusts only
-the sentry's functions: name a role that trusts you, such as an audit role)."""
+the sentry's functions: name a role that trusts you, such as an audit role).
+
+A rule that stands by an exception (sentry allow), valid or ended, is left
+out, with a line saying so: the sweep revokes it once the exception ends."""
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
 @member_account_options
@@ -420,14 +423,17 @@ revokes the rule, in either mode too, and says so. A CIDR is written as
 its network (203.0.113.4/32, not 203.0.113.4/0); a prefix list is refused
 (its entries can change after the grant); a CIDR wider than a /16 (IPv6:
 /32) of the internet is granted with a warning. In internet mode a rule the policy
-allows anyway needs no exception, and is refused. It is recorded, with
+allows anyway needs no exception, and is refused; so is a rule already on the
+group (its end would have the sweep revoke a rule that stood before it):
+grant first, then add the rule. It is recorded, with
 who granted it (your STS identity), when and why, in the stage's
 baseline store: the baseline file (commit it and deploy, as after sentry
 snapshot) or the stage's table (at once; --account and --account-region
 for a member account, as for snapshot). --revoke ends it now and keeps
 the record, naming you: the next sweep revokes the rule (or run sentry
-sweep), and --list shows it REVOKED. Nothing on the group itself, no tag
-and no description, grants an exception.""",
+sweep), and --list shows it REVOKED. sentry snapshot leaves out a rule
+that stands by an exception, valid or ended, and says so. Nothing on the
+group itself, no tag and no description, grants an exception.""",
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="The group (with --list: only these).")
 @click.option("--rule", "rule_text", metavar="TEXT", help='The rule, e.g. "tcp 22 from 203.0.113.4/32".')
