@@ -219,7 +219,8 @@ def grant(
 ) -> Allowance:
     """Record the exception asked for, if the group exists here and is guarded. Raises ValueError.
 
-    In internet mode a rule the policy allows anyway needs none: it is
+    A rule already on the group is refused: once the exception ended the
+    sweep would revoke a rule that stood before it. In internet mode a rule the policy allows anyway needs none: it is
     refused, since an exception's rule goes once the exception ends.
     """
     if policy.mode is Mode.INTERNET:
@@ -236,6 +237,12 @@ def grant(
     guarded = scope.covers_id(group_id) or scope.covers_tags(group.tags) or store.guards_by_entry(group_id)
     if not guarded:
         raise ValueError(f"{group_id} is not guarded by this stage ({scope}): it needs no exception")
+    found = ec2.rules_by_group([group_id]).get(group_id)
+    if found is not None and wanted.rule in found.rules:
+        # Its exception would have the sweep revoke a rule that stood before it (the default egress, say).
+        raise ValueError(
+            f"{wanted.rule} is already on {group_id}: an exception is for a rule not there yet; add it after the grant"
+        )
     try:
         allowance = Allowance(
             allowance_id=f"allow-{secrets.token_hex(4)}",

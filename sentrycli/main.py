@@ -339,7 +339,10 @@ A stage with SENTRY_BASELINE_TABLE writes to that table instead (in the
 stage's region, --region), taking effect at once; --account snapshots a
 member account's groups in --account-region (default: --region), entered
 through --member-role (default: the stage's member role, which trusts only
-the sentry's functions: name a role that trusts you, such as an audit role)."""
+the sentry's functions: name a role that trusts you, such as an audit role).
+
+A rule that stands by an exception (sentry allow), valid or ended, is left
+out, with a line saying so: the sweep revokes it once the exception ends."""
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="Only this group (repeatable).")
 @member_account_options
@@ -353,11 +356,14 @@ def snapshot(
     member_role: str | None,
     region: str | None,
 ) -> None:
+    from datetime import UTC, datetime
+
     from chalicelib.adapters.ec2 import GroupCache, SecurityGroups
     from chalicelib.domain.baseline import BaselineError
     from chalicelib.domain.config import ConfigError
     from chalicelib.domain.errors import AwsError
     from sentrycli import snapshot as snapshots
+    from sentrycli.allow import store_of
     from sentrycli.project import HANDLER
 
     refuse_shell(context, {"SENTRY_MEMBER_ROLE": "--member-role"})
@@ -370,9 +376,15 @@ def snapshot(
         role = member_role or settings.member_role
         ec2 = SecurityGroups(snapshots.ec2_client(context.client, groups_region, account, role), GroupCache())
         groups = snapshots.snapshot(ec2, settings.scope, groups_region, group_ids)
+        owner = ""  # the file's store is the deployment's own account
         if settings.baseline_table:
             owner = account or str(context.client("sts").get_caller_identity()["Account"])
-            where = snapshots.write_table(groups, context.client("dynamodb"), settings.baseline_table, owner)
+        dynamodb = context.client("dynamodb") if settings.baseline_table else None
+        path = context.project.baseline_path(stage)
+        store = store_of(settings.baseline_table, dynamodb, path, stage, owner, groups_region)
+        groups, left_out = snapshots.without_exceptions(groups, store.allowances(), datetime.now(UTC))
+        if settings.baseline_table:
+            where = snapshots.write_table(groups, dynamodb, settings.baseline_table, owner)
         else:
             where = str(context.project.baseline_path(stage))
             snapshots.write(groups, context.project.baseline_path(stage))
@@ -382,6 +394,8 @@ def snapshot(
         raise click.ClickException(f"AWS refused: {error}") from None
     for group in groups:
         click.echo(f"✓ {group.group_id}" + (f" ({group.name})" if group.name else "") + f": {len(group.rules)} rules")
+    for said in left_out:
+        click.echo(said)
     click.echo(f"✓ wrote {where}")
     mode = settings.policy.mode.value
     if mode != "lockdown":
@@ -409,14 +423,17 @@ revokes the rule, in either mode too, and says so. A CIDR is written as
 its network (203.0.113.4/32, not 203.0.113.4/0); a prefix list is refused
 (its entries can change after the grant); a CIDR wider than a /16 (IPv6:
 /32) of the internet is granted with a warning. In internet mode a rule the policy
-allows anyway needs no exception, and is refused. It is recorded, with
+allows anyway needs no exception, and is refused; so is a rule already on the
+group (its end would have the sweep revoke a rule that stood before it):
+grant first, then add the rule. It is recorded, with
 who granted it (your STS identity), when and why, in the stage's
 baseline store: the baseline file (commit it and deploy, as after sentry
 snapshot) or the stage's table (at once; --account and --account-region
 for a member account, as for snapshot). --revoke ends it now and keeps
 the record, naming you: the next sweep revokes the rule (or run sentry
-sweep), and --list shows it REVOKED. Nothing on the group itself, no tag
-and no description, grants an exception.""",
+sweep), and --list shows it REVOKED. sentry snapshot leaves out a rule
+that stands by an exception, valid or ended, and says so. Nothing on the
+group itself, no tag and no description, grants an exception.""",
 )
 @click.option("--group", "group_ids", multiple=True, metavar="ID", help="The group (with --list: only these).")
 @click.option("--rule", "rule_text", metavar="TEXT", help='The rule, e.g. "tcp 22 from 203.0.113.4/32".')

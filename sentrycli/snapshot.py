@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from chalicelib.adapters.baseline_table import BaselineTable
 from chalicelib.adapters.ec2 import SecurityGroups
 from chalicelib.adapters.ec2_prefix_lists import PrefixLists
 from chalicelib.domain.accounts import Place, session_name
+from chalicelib.domain.allowances import Allowance, granted_on
 from chalicelib.domain.baseline import ApprovedGroup, Baseline
 from chalicelib.domain.ids import ACCOUNT_ID, GROUP_ID
 from chalicelib.domain.policy import GroupScope
@@ -69,6 +71,30 @@ def snapshot(
         }
         approved.append(ApprovedGroup(group.group_id, region, group.name, group_rules, entries))
     return approved
+
+
+def without_exceptions(
+    groups: Sequence[ApprovedGroup], allowances: Iterable[Allowance], now: datetime
+) -> tuple[list[ApprovedGroup], list[str]]:
+    """The groups less each rule an exception of theirs names (valid, or ended), and a line per rule left out.
+
+    Such a rule stands only by its exception: approved, it would stay for
+    good once the exception ended, where the sweep is to revoke it then. A
+    rule only a void exception names (`Allowance.void_reason`) is approved
+    as any other. Exceptions are never prefix-list rules, so the groups'
+    prefix-list entries stay as they are.
+    """
+    allowances = tuple(allowances)
+    kept: list[ApprovedGroup] = []
+    said: list[str] = []
+    for group in groups:
+        granted = granted_on(allowances, group.group_id, group.region, now)
+        standing = {**granted.expired, **granted.valid}
+        for rule in group.rules:
+            if rule in standing:
+                said.append(f"left out {rule} on {group.group_id}: it stands by exception {standing[rule].label}")
+        kept.append(replace(group, rules=tuple(rule for rule in group.rules if rule not in standing)))
+    return kept, said
 
 
 def write(groups: Sequence[ApprovedGroup], path: Path) -> Baseline:

@@ -9,7 +9,8 @@ anything: those are the actor's to write, the store is not.
 While it is valid the rule is allowed, by the event path and the sweep
 alike, in either mode; once it has ended (expired, or revoked: `--revoke`
 sets its expiry to the moment, and keeps the record) the sweep revokes the
-rule, in any mode, and says which exception ended. Whether it is valid is a
+rule, in any mode, and says which exception ended. A revoked one is never
+valid again, whatever its dates. Whether it is valid is a
 pure question of `now`, which the caller passes in.
 
 An exception names addresses that cannot change under it: one naming a
@@ -87,12 +88,16 @@ class Allowance:
         return None
 
     def valid_at(self, now: datetime) -> bool:
-        """Granted (not dated later than `now` and `CLOCK_SKEW`), not yet ended, and not void."""
-        return now < self.expires and self.void_reason(now) is None
+        """Granted (not dated later than `now` and `CLOCK_SKEW`), not yet ended, not revoked, and not void.
+
+        A revoked one is never valid, though its expiry (the revoke's moment,
+        or its grant's when that is a little ahead within the skew) be later.
+        """
+        return self.revoked_by is None and now < self.expires and self.void_reason(now) is None
 
     def ended(self, now: datetime, by: str) -> Allowance:
         """This exception, ended at `now` by `by` (an ARN); raises AllowanceError when it has ended already."""
-        if now >= self.expires:
+        if self.revoked_by is not None or now >= self.expires:
             raise AllowanceError(f"exception {self.label} {self._end_words()}: nothing to revoke")
         # Whole seconds, as the store keeps them: what is written is what is read back.
         return replace(self, expires=max(now.replace(microsecond=0), self.granted_at), revoked_by=by)

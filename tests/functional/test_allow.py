@@ -278,6 +278,7 @@ def test_a_source_reaching_the_internet_broadly_is_granted_with_a_warning(projec
         (("--reason", " "), "--reason is needed"),
         (("--group", "sg-0123456789abcdef0"), "no such security group in eu-west-1: sg-0123456789abcdef0"),
         (("--group", "unguarded"), "is not guarded by this stage"),
+        (("--rule", DEFAULT_EGRESS), f"{DEFAULT_EGRESS} is already on sg-"),
     ],
     ids=[
         "rule",
@@ -291,6 +292,7 @@ def test_a_source_reaching_the_internet_broadly_is_granted_with_a_warning(projec
         "no-reason",
         "unknown-group",
         "unguarded",
+        "already-there",
     ],
 )
 def test_bad_input_says_what_is_wrong_and_writes_nothing(
@@ -434,3 +436,32 @@ def test_a_revoked_exception_has_the_sweep_revoke_its_rule_in_every_mode(
     assert said in world.emails()[-1]
     (line,) = allow.listed(stores.store, [group], datetime.now(UTC))
     assert f"{INTERNAL}  REVOKED at " in line and bob in line
+
+
+# --- what an exception cannot be made to leave behind (review r3) -----------------------------
+
+
+def test_a_snapshot_leaves_out_a_rule_that_stands_by_an_exception_so_the_sweep_still_revokes_it(
+    project: Path, world: World, sentry: Invoke, sweeper: Invoke
+) -> None:
+    group = world.group(tags={"sg-sentry": "guard"})
+    baseline = project / "chalicelib" / "baseline.json"
+    snapshot_args = ["--project-dir", str(project), "snapshot", "--group", group, "--region", REGION]
+    assert CliRunner().invoke(cli, snapshot_args).exit_code == 0  # held to a baseline
+    granted = command(
+        project, "--group", group, "--rule", "tcp 22 from 203.0.113.4/32", "--for", "2h", "--reason", "INC-42"
+    )
+    assert granted.exit_code == 0, granted.output
+    env = {"SENTRY_MODE": "lockdown", "SENTRY_GROUP_IDS": group, "SENTRY_BASELINE_FILE": str(baseline)}
+    assert sentry(add_ssh(world, group, "203.0.113.4/32"), **env)["rules"] == {"allowed": 1}
+
+    # During the incident the group is snapshotted again (for an unrelated approved change, say).
+    again = CliRunner().invoke(cli, snapshot_args)
+
+    assert again.exit_code == 0, again.output
+    (recorded,) = json.loads(baseline.read_text())["allowances"]
+    assert f"left out {INCIDENT} on {group}: it stands by exception INC-42 ({recorded['id']})" in again.output
+    assert f"✓ {group} (web-prod): 1 rules" in again.output  # the default egress only
+    assert command(project, "--revoke", recorded["id"]).exit_code == 0
+    assert sweeper(**env)["rules"] == {"reverted": 1}
+    assert world.rules(group) == {DEFAULT_EGRESS}

@@ -22,6 +22,7 @@ from chalicelib.domain.drift import NO_ACTOR, Fix, plan
 from chalicelib.domain.policy import Mode, Policy, decide
 from chalicelib.domain.rules import Direction, Rule, Source, SourceKind, rule_from_text, rules_from_ip_permission
 from sentrycli import allow
+from sentrycli.snapshot import without_exceptions
 
 GROUP = "sg-0a1b2c3d4e5f60718"
 REGION = "eu-west-1"
@@ -185,6 +186,21 @@ def test_a_revoke_ends_an_exception_now_keeps_its_record_and_cannot_end_it_twice
         allowance(expires=NOW).ended(NOW, bob)
 
 
+def test_a_revoke_within_the_clock_skew_ends_the_exception_at_once() -> None:
+    # Granted from a clock 4 minutes fast (within CLOCK_SKEW), revoked a minute later by the sentry's clock.
+    bob = "arn:aws:sts::1:assumed-role/secops/bob"
+    ahead = NOW + timedelta(minutes=4)
+    fast = replace(allowance(), granted_at=ahead, expires=ahead + timedelta(hours=2))
+    assert fast.valid_at(NOW)
+    ended = fast.ended(NOW + timedelta(minutes=1), bob)
+    assert ended.expires == ahead  # no earlier than its grant, as the record's span must be
+    assert not ended.valid_at(NOW + timedelta(minutes=1)) and not ended.valid_at(NOW)
+    assert granted_on([ended], GROUP, REGION, NOW).expired == {SSH: ended}
+    assert "  REVOKED at 2026-12-01 18:04:00 UTC by " + bob in allow.line(ended, NOW)
+    with pytest.raises(AllowanceError, match="nothing to revoke"):
+        ended.ended(NOW + timedelta(minutes=2), bob)
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -230,3 +246,24 @@ def test_a_stored_host_written_with_a_short_length_is_listed_as_the_network_it_m
     assert "(that is" not in allow.line(allowance(), NOW)
     listed = allowance(rule=rule_from_text("tcp 22 from prefix list pl-0123456789abcdef0"))
     assert "GRANTS NOTHING (it names a prefix list" in allow.line(listed, NOW)
+
+
+def test_a_snapshot_leaves_out_the_rules_valid_and_ended_exceptions_name_and_no_other() -> None:
+    internal, listed = (
+        rule_from_text("tcp 5432 from 10.9.0.0/16"),
+        rule_from_text("tcp 22 from prefix list pl-12345678"),
+    )
+    ended = replace(allowance(rule=internal, expires=NOW - timedelta(minutes=1)), allowance_id="allow-00000002")
+    void = replace(allowance(rule=listed), allowance_id="allow-00000003")
+    elsewhere = allowance(group="sg-0fedcba9876543210")  # the same rule on another group: no word of this one
+    egress = rule_from_text("all traffic to 0.0.0.0/0, egress")
+    group = ApprovedGroup(GROUP, REGION, "web", (SSH, internal, listed, egress), {"pl-12345678": ("10.0.0.0/8",)})
+
+    (kept,), said = without_exceptions([group], [allowance(), ended, void, elsewhere], NOW)
+
+    assert kept.rules == (listed, egress) and kept.prefix_lists == group.prefix_lists
+    assert said == [
+        f"left out {SSH} on {GROUP}: it stands by exception INC-42 (allow-1a2b3c4d)",
+        f"left out {internal} on {GROUP}: it stands by exception INC-42 (allow-00000002)",
+    ]
+    assert without_exceptions([group], [elsewhere], NOW) == ([group], [])
