@@ -35,6 +35,10 @@ MAX_SPAN = timedelta(days=7)
 # How far ahead of the sentry's clock a grant may be dated (the granter's clock may run fast): an exception
 # dated later than that grants nothing, else a stored `granted_at` in 2099 would make the 7-day bound moot.
 CLOCK_SKEW = timedelta(minutes=5)
+# How long after its end an exception's rule is still the sweep's to revoke (and left out of a snapshot): a week of
+# sweeps, every 15 minutes, to take it off. Longer ago, the record is history (`--list`), and a rule equal to its
+# rule is judged as any other, so that the same rule can be approved in the baseline again one day.
+ENDED_WATCH = timedelta(days=7)
 PREFIX_LIST_REFUSED = "an exception names addresses: a prefix list's entries can change after the grant; name the CIDR"
 
 
@@ -169,6 +173,8 @@ def granted_on(allowances: Iterable[Allowance], group_id: str, region: str, now:
         elif allowance.valid_at(now):
             if allowance.rule not in valid or valid[allowance.rule].expires < allowance.expires:
                 valid[allowance.rule] = allowance
+        elif now - allowance.expires > ENDED_WATCH:
+            continue  # ended long ago: history only
         elif allowance.rule not in expired or expired[allowance.rule].expires < allowance.expires:
             expired[allowance.rule] = allowance
     expired = {rule: a for rule, a in expired.items() if rule not in valid}

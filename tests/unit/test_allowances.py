@@ -267,3 +267,9 @@ def test_a_snapshot_leaves_out_the_rules_valid_and_ended_exceptions_name_and_no_
         f"left out {internal} on {GROUP}: it stands by exception INC-42 (allow-00000002)",
     ]
     assert without_exceptions([group], [elsewhere], NOW) == ([group], [])
+
+
+def test_an_exception_that_ended_over_a_week_ago_is_history_and_its_rule_judged_as_any_other() -> None:
+    lately, long_ago = allowance(expires=NOW - timedelta(days=6)), allowance(expires=NOW - timedelta(days=8))
+    assert granted_on([lately], GROUP, REGION, NOW).expired == {SSH: lately}
+    assert not granted_on([long_ago], GROUP, REGION, NOW)
