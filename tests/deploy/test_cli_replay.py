@@ -115,16 +115,15 @@ def test_a_record_it_cannot_read_is_not_understood_and_fails(
     assert SSH_WORLD in world.rules(group)
 
 
-def test_replay_reads_the_projects_baseline_file_as_sweep_does(
-    project: Path, world: World, guarded: tuple[str, Path, dict[str, Any]]
-) -> None:
+def test_replay_reads_the_projects_baseline_file_as_sweep_does(project: Path, world: World, tmp_path: Path) -> None:
     # The project is a copy, chalicelib is imported from the checkout: as with --project-dir, the file of the
     # project it is run on is the one that counts, here holding a break-glass exception for the rule.
-    group, path, _ = guarded
-    granted = sentry(
-        project, "allow", "--group", group, "--rule", "tcp 22 from 0.0.0.0/0", "--for", "1h", "--reason", "INC-7"
-    )
+    group = world.group()
+    set_stage(project, SENTRY_GROUP_IDS=group, SENTRY_TOPIC_ARN=world.topic_arn)
+    rule = ("--rule", "tcp 22 from 0.0.0.0/0", "--for", "1h", "--reason", "INC-7")
+    granted = sentry(project, "allow", "--group", group, *rule)
     assert granted.exit_code == 0, granted.output
+    path, _ = opened(world, group, tmp_path)  # the rule added after the grant, as the incident's engineer does
     result = sentry(project, "replay", str(path), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "would revert" not in result.output and "allowed" in result.output
